@@ -1,0 +1,82 @@
+import { CloseCodes } from './constants.js';
+
+/**
+ * Every error the engine raises, with a stable code and, for violations, the close code
+ * sent to the peer before the connection is dropped. README lists them all.
+ */
+export const ErrorCodes = {
+  /** Frame length outside 8, 14..17 MiB (checked before buffering). */
+  FRAME_LENGTH: { code: 'SOCKETD_ERR_FRAME_LENGTH', close: CloseCodes.ILLEGAL },
+  /** sid, event or metaString without its 00 0A terminator inside the frame. */
+  NO_TERMINATOR: { code: 'SOCKETD_ERR_NO_TERMINATOR', close: CloseCodes.ILLEGAL },
+  /** A received field over its byte limit. */
+  FIELD_TOO_LONG: { code: 'SOCKETD_ERR_FIELD_TOO_LONG', close: CloseCodes.ILLEGAL },
+  /** A flag outside the table of spec section 5. */
+  UNKNOWN_FLAG: { code: 'SOCKETD_ERR_UNKNOWN_FLAG', close: CloseCodes.ILLEGAL },
+  /** A frame not allowed in the session's state (data before Connect, Connect twice, ...). */
+  UNEXPECTED_FRAME: { code: 'SOCKETD_ERR_UNEXPECTED_FRAME', close: CloseCodes.ILLEGAL },
+  /** A WebSocket text message or a message that is not exactly one frame. */
+  BAD_MESSAGE: { code: 'SOCKETD_ERR_BAD_MESSAGE', close: CloseCodes.ILLEGAL },
+  /** A fragment that cannot be reassembled (no Data-Length, bad index, overflow). */
+  BAD_FRAGMENT: { code: 'SOCKETD_ERR_BAD_FRAGMENT', close: CloseCodes.ILLEGAL },
+  /** A reassembled message or the session's pending fragment bytes over their cap. */
+  MESSAGE_TOO_LARGE: { code: 'SOCKETD_ERR_MESSAGE_TOO_LARGE', close: CloseCodes.ILLEGAL },
+  /** Too many concurrent streams started by the peer. */
+  TOO_MANY_STREAMS: { code: 'SOCKETD_ERR_TOO_MANY_STREAMS', close: CloseCodes.ILLEGAL },
+  /** An outgoing field over its limit; nothing was written. */
+  SIZE_LIMIT: { code: 'SOCKETD_ERR_SIZE_LIMIT', close: undefined },
+  /** An invalid option or argument. */
+  INVALID_ARGUMENT: { code: 'SOCKETD_ERR_INVALID_ARGUMENT', close: undefined },
+  /** A URL that is not `[sd:]tcp|ws|wss://host[:port][/path][?query]`. */
+  BAD_URL: { code: 'SOCKETD_ERR_BAD_URL', close: undefined },
+  /** The server refused the handshake (Close 1001 before Connack). */
+  HANDSHAKE_REJECTED: { code: 'SOCKETD_ERR_HANDSHAKE_REJECTED', close: undefined },
+  /** No Connect (server) or no Connack (client) in time. */
+  HANDSHAKE_TIMEOUT: { code: 'SOCKETD_ERR_HANDSHAKE_TIMEOUT', close: undefined },
+  /** Transport connect plus handshake took longer than `connectTimeout`. */
+  CONNECT_TIMEOUT: { code: 'SOCKETD_ERR_CONNECT_TIMEOUT', close: undefined },
+  /** A Request or Subscribe got no (final) answer in time. */
+  TIMEOUT: { code: 'SOCKETD_ERR_TIMEOUT', close: undefined },
+  /** The peer answered a stream with an Alarm. */
+  ALARM: { code: 'SOCKETD_ERR_ALARM', close: undefined },
+  /** The connection closed while a stream was pending, or a send on a closed session. */
+  CONNECTION_CLOSED: { code: 'SOCKETD_ERR_CONNECTION_CLOSED', close: undefined },
+  /** Nothing read for `idleTimeout`. */
+  IDLE_TIMEOUT: { code: 'SOCKETD_ERR_IDLE_TIMEOUT', close: undefined },
+  /** Too many outgoing streams pending on one session (`maxPendingStreams`). */
+  TOO_MANY_PENDING: { code: 'SOCKETD_ERR_TOO_MANY_PENDING', close: undefined },
+  /** The transport failed (socket error, refused connection). */
+  TRANSPORT: { code: 'SOCKETD_ERR_TRANSPORT', close: undefined },
+} as const;
+
+export type ErrorKind = keyof typeof ErrorCodes;
+export type ErrorCode = (typeof ErrorCodes)[ErrorKind]['code'];
+
+/** Error raised by the engine. `closeCode` is set when the error closes the connection. */
+export class SocketDError extends Error {
+  override readonly name = 'SocketDError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly closeCode?: number,
+    /** Extra details: the alarm's code and metas, the frame's sid, ... */
+    readonly details?: Readonly<Record<string, unknown>>,
+  ) {
+    super(message);
+  }
+}
+
+/** The one factory for engine errors. */
+export function socketDError(
+  kind: ErrorKind,
+  message: string,
+  details?: Readonly<Record<string, unknown>>,
+): SocketDError {
+  const { code, close } = ErrorCodes[kind];
+  return new SocketDError(code, message, close, details);
+}
+
+/** True for a `SocketDError` of the given kind. */
+export function isSocketDError(err: unknown, kind?: ErrorKind): err is SocketDError {
+  return err instanceof SocketDError && (kind === undefined || err.code === ErrorCodes[kind].code);
+}

@@ -1,0 +1,222 @@
+import type { Flag } from '../protocol/flags.js';
+
+/** Metadata of a message: `k=v` pairs (spec section 4). */
+export type Metas = Record<string, string>;
+
+/** Payload accepted by every send: bytes as they are, strings as UTF-8. */
+export type Payload = Buffer | Uint8Array | string;
+
+/** A logger the engine reports through (Nest's `Logger` fits). Defaults to silence. */
+export interface EngineLogger {
+  log(message: string): void;
+  warn(message: string): void;
+  error(message: string, stack?: string): void;
+  debug?(message: string): void;
+}
+
+/** The handshake as the server sees it (spec section 6.1), and as the client sees the Connack. */
+export interface Handshake {
+  /** The link URL from the Connect frame, e.g. `tcp://127.0.0.1:8602/path?u=a`. */
+  readonly url: string;
+  /** Its path, `/` when empty. */
+  readonly path: string;
+  /** Query parameters (percent-decoded, `+` kept) merged with the Connect metas, metas winning. */
+  readonly params: Readonly<Metas>;
+  /** The peer's `Socket.D` meta (`1.0` for Java/JS, `2.5.13` for Python). Never checked. */
+  readonly version: string | undefined;
+}
+
+/** A received Message, Request, Subscribe, Reply or ReplyEnd (fragments already reassembled). */
+export interface ReceivedMessage {
+  readonly flag: Flag;
+  readonly sid: string;
+  readonly event: string;
+  /** Raw meta string as received. */
+  readonly metaString: string;
+  /** Parsed metas (parsed once, on first access). */
+  readonly metas: Readonly<Metas>;
+  readonly data: Buffer;
+  /** One meta, or undefined. */
+  meta(name: string): string | undefined;
+  /** Data as UTF-8 text. */
+  dataAsString(): string;
+  /** True for Request and Subscribe: the peer waits for an answer. */
+  readonly isRequest: boolean;
+  readonly isSubscribe: boolean;
+  /**
+   * For a received Request/Subscribe: true once the requester cancelled it (see `onCancel`),
+   * or it was answered to the end, or the session closed.
+   */
+  readonly isDone: boolean;
+  /**
+   * For a received Request/Subscribe: runs `fn` once if the requester cancels the stream
+   * (an Alarm on its sid) or the session closes before the stream is answered to the end.
+   */
+  onCancel(fn: () => void): void;
+}
+
+/** Options of one outgoing Message, Request or Subscribe. */
+export interface SendOptions {
+  metas?: Metas;
+}
+
+export interface RequestOptions extends SendOptions {
+  /**
+   * Milliseconds until the request fails with SOCKETD_ERR_TIMEOUT. Default: the session's
+   * `requestTimeout` (Request) or `streamTimeout` (Subscribe). 0 = that default, negative =
+   * `streamTimeout` (as upstream).
+   */
+  timeout?: number;
+}
+
+/** Callbacks of one outgoing Subscribe (also usable for a Request: see `Session.stream`). */
+export interface StreamObserver {
+  /** Each Reply (and, for a Request, its one Reply or ReplyEnd). */
+  next(reply: ReceivedMessage): void;
+  /**
+   * The stream ended: with the ReplyEnd message, or without one (`undefined`) when a
+   * Request was completed by a Reply.
+   */
+  complete(end: ReceivedMessage | undefined): void;
+  /** An Alarm (SOCKETD_ERR_ALARM), a timeout, or the connection closed. */
+  error(err: Error): void;
+}
+
+/** A pending outgoing stream. */
+export interface StreamHandle {
+  readonly sid: string;
+  /**
+   * Forget the stream locally and tell the responder (an Alarm with the stream's sid and meta
+   * `X-Cancel=1`; upstream peers hand such an Alarm to their error hook and carry on).
+   */
+  cancel(): void;
+}
+
+/** Session state (spec section 6.2). */
+export type SessionState = 'handshaking' | 'open' | 'closing' | 'closed';
+
+/**
+ * One handshaken connection. Both ends may start any exchange.
+ *
+ * Every send returns false when the transport's buffer is above its high-water mark; the
+ * frame was still queued. Wait for `drain()` before sending more to respect backpressure.
+ */
+export interface Session {
+  /** Local random id of this session (not on the wire). */
+  readonly id: string;
+  readonly state: SessionState;
+  /** True while open (not closing or closed). */
+  readonly isOpen: boolean;
+  readonly handshake: Handshake;
+  readonly remoteAddress: string | undefined;
+  /** Bytes queued in the transport. */
+  readonly bufferedAmount: number;
+  /** Code the session closed with (set once closed). */
+  readonly closeCode: number | undefined;
+  /** Free-form per-session storage for the application. */
+  readonly attrs: Map<string, unknown>;
+
+  /** Message: fire-and-forget. */
+  send(event: string, data?: Payload, options?: SendOptions): boolean;
+  /** Request: resolves with the first Reply or ReplyEnd. */
+  request(event: string, data?: Payload, options?: RequestOptions): Promise<ReceivedMessage>;
+  /** Subscribe: Reply... then ReplyEnd. */
+  subscribe(event: string, data: Payload | undefined, observer: StreamObserver, options?: RequestOptions): StreamHandle;
+  /** Request with a streaming observer (used when a peer may answer with several Replies). */
+  stream(kind: 'request' | 'subscribe', event: string, data: Payload | undefined, observer: StreamObserver, options?: RequestOptions): StreamHandle;
+
+  /** Reply to a received Request/Subscribe (completes a Request). */
+  reply(to: ReceivedMessage, data?: Payload, metas?: Metas): boolean;
+  /** Last reply to a received Request/Subscribe. */
+  replyEnd(to: ReceivedMessage, data?: Payload, metas?: Metas): boolean;
+  /** Alarm about a received message: fails the requester's stream with `text`. */
+  alarm(to: ReceivedMessage, text: string, metas?: Metas): boolean;
+
+  /** Resolves once the transport's buffer is below its low-water mark (at once if it is). */
+  drain(): Promise<void>;
+  /** Close code 1000: ask the peer to start no new exchanges. */
+  preclose(): void;
+  /** Close code 1001 (or `code`), then close the transport once flushed. */
+  close(code?: number): void;
+  /** Close listeners: the code and, for failures, the error. */
+  onClose(fn: (code: number, err?: Error) => void): void;
+}
+
+/** What an application plugs into a session (server or client side). */
+export interface SessionListener {
+  /** The session is open (after Connack). Sends from here reach the peer after the Connack. */
+  onOpen?(session: Session): void;
+  /** A Message, Request or Subscribe from the peer. Answer with `session.reply/replyEnd/alarm`. */
+  onMessage?(session: Session, message: ReceivedMessage): void;
+  /** A Reply/ReplyEnd for no pending stream (late, duplicate or answering a Message). */
+  onOrphanReply?(session: Session, message: ReceivedMessage): void;
+  /** An Alarm for no pending stream, or a Pressure frame. */
+  onAlarm?(session: Session, message: ReceivedMessage): void;
+  /** Close code 1000 from the peer: it will close soon. */
+  onClosing?(session: Session): void;
+  /** The session closed. */
+  onClose?(session: Session, code: number, err?: Error): void;
+}
+
+/** Options shared by both ends. */
+export interface SessionOptions {
+  /** Milliseconds a Request waits for its answer. Default 10 000. */
+  requestTimeout?: number;
+  /** Milliseconds a Subscribe waits for its ReplyEnd. Default 7 200 000 (2 h). */
+  streamTimeout?: number;
+  /** Close after this many milliseconds without any inbound frame; 0 disables. Default 60 000. */
+  idleTimeout?: number;
+  /** Payloads above this many bytes are fragmented; 1 KiB..16 MiB. Default 16 MiB. */
+  fragmentSize?: number;
+  /** Largest reassembled message accepted. Default 64 MiB. */
+  maxMessageSize?: number;
+  /** Largest total of declared bytes of messages being reassembled per session. Default 128 MiB. */
+  maxPendingFragmentBytes?: number;
+  /** Largest frame accepted (default and maximum 17 MiB). */
+  maxFrameSize?: number;
+  /** Outgoing streams pending per session before new ones fail. Default 65 536. */
+  maxPendingStreams?: number;
+  /** Incoming Request/Subscribe streams unanswered per session before the peer is dropped. Default 65 536. */
+  maxInboundStreams?: number;
+  /** Transport high-water mark in bytes: sends return false above it. Default 1 MiB. */
+  highWaterMark?: number;
+  /** Engine logger. Default: none. */
+  logger?: EngineLogger;
+}
+
+/** Options of `SdServer` / `listen()`. */
+export interface ServerOptions extends SessionOptions, SessionListener {
+  /**
+   * Runs on each Connect before the Connack. Return false, or throw, to refuse the client
+   * (Close 1001; its connect fails with SOCKETD_ERR_HANDSHAKE_REJECTED). Entries added to
+   * `outMetas` travel in the Connack.
+   */
+  onHandshake?(handshake: Handshake, outMetas: Metas, remoteAddress: string | undefined): boolean | void | Promise<boolean | void>;
+  /** Milliseconds a new connection has to complete the handshake. Default 10 000. */
+  handshakeTimeout?: number;
+  /** WebSocket: refuse upgrades that do not offer the `Socket.D` subprotocol. Default true. */
+  requireSubprotocol?: boolean;
+  /** WebSocket: attach to this `http.Server` (or `https.Server`) instead of opening a port. */
+  httpServer?: import('node:http').Server;
+  /** Connections accepted at once; further ones are refused. Default 10 000. */
+  maxConnections?: number;
+}
+
+/** Client connection status, as pushed to status listeners. */
+export type ClientStatus = 'connecting' | 'connected' | 'disconnected' | 'reconnecting' | 'closed';
+
+/** Options of `SdClient` / `connect()`. */
+export interface ClientOptions extends SessionOptions, SessionListener {
+  /** Metas sent in the Connect frame (they become handshake params on the server). */
+  metas?: Metas;
+  /** Milliseconds for transport connect plus handshake. Default 10 000. */
+  connectTimeout?: number;
+  /** Milliseconds between Pings; 0 disables. Default 20 000. */
+  heartbeatInterval?: number;
+  /** Reconnect after the connection drops. Default true. */
+  autoReconnect?: boolean;
+  /** First reconnect delay in milliseconds, doubled per failed try. Default 200. */
+  reconnectDelay?: number;
+  /** Largest reconnect delay. Default 10 000. */
+  maxReconnectDelay?: number;
+}
