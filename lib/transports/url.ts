@@ -1,0 +1,91 @@
+import { isIPv6 } from 'node:net';
+import { DEFAULT_PORT } from '../protocol/constants.js';
+import { socketDError } from '../protocol/errors.js';
+import type { ParsedUrl } from './transport.js';
+
+/**
+ * Schema aliases accepted in URLs (spec section 3.4), mapped to the transport that serves
+ * them. Java and Python name their transport implementations in the schema; they are all
+ * wire-identical, so each alias maps to our one implementation. `tcps`, `udp*` and `kcp` are
+ * refused: we have no TLS-over-TCP client nor UDP/KCP transport, and silently dialling plain
+ * TCP for `tcps` would be worse than an error.
+ */
+const SCHEMA_ALIASES: Readonly<Record<string, 'tcp' | 'ws' | 'wss'>> = {
+  'tcp': 'tcp',
+  'tcp-java': 'tcp',
+  'tcp-netty': 'tcp',
+  'tcp-smartsocket': 'tcp',
+  'tcp-python': 'tcp',
+  'ws': 'ws',
+  'ws-java': 'ws',
+  'ws-python': 'ws',
+  'wss': 'wss',
+  'wss-java': 'wss',
+  'wss-python': 'wss',
+};
+
+// schema "://" authority [path] ["?" query]; the authority ends at the first '/', '?' or '#'.
+const URL_RE = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^?#]*)(?:\?([^#]*))?$/;
+// host (a bracketed IPv6 literal or a name/IPv4 without ':') then an optional ":port".
+const AUTHORITY_RE = /^(\[[^\]]*\]|[^:[\]@]+)(?::(\d*))?$/;
+
+/**
+ * Parses a Socket.D URL: `[sd:]<schema>://host[:port][/path][?query]` (spec section 3.4).
+ *
+ * - `schema` is normalised to `tcp`, `ws` or `wss` (aliases `tcp-java`, `tcp-netty`,
+ *   `tcp-smartsocket`, `ws-java`, `wss-java` and the `-python` forms are accepted;
+ *   case-insensitive).
+ * - `linkUrl` is the input without its leading `sd:`, verbatim (case and alias kept).
+ * - `host` has no brackets for IPv6 (`[::1]` gives `::1`), ready for `net.connect`.
+ * - `port` defaults to 8602; 0 is allowed (a server binding a random port).
+ * - `path` is `/` when empty; `query` is the raw text after `?` (no decoding).
+ *
+ * @throws SocketDError `SOCKETD_ERR_BAD_URL` for anything else (unknown schema, no host,
+ *   bad port, user info, a `#fragment`, whitespace).
+ */
+export function parseUrl(url: string): ParsedUrl {
+  if (typeof url !== 'string' || url.length === 0) throw badUrl(url, 'empty URL');
+  if (/\s/.test(url)) throw badUrl(url, 'whitespace is not allowed');
+  const linkUrl = url.length > 3 && url.slice(0, 3).toLowerCase() === 'sd:' ? url.slice(3) : url;
+
+  const m = URL_RE.exec(linkUrl);
+  if (m === null) {
+    if (linkUrl.includes('#')) throw badUrl(url, 'a #fragment is not allowed');
+    throw badUrl(url, 'expected [sd:]<schema>://host[:port][/path][?query]');
+  }
+  const [, rawSchema, authority, rawPath, rawQuery] = m;
+  const schema = SCHEMA_ALIASES[rawSchema!.toLowerCase()];
+  if (schema === undefined) {
+    throw badUrl(url, `unsupported schema '${rawSchema}' (supported: tcp, ws, wss)`);
+  }
+  if (authority === '') throw badUrl(url, 'missing host');
+  if (authority!.includes('@')) throw badUrl(url, 'user info is not allowed');
+
+  const a = AUTHORITY_RE.exec(authority!);
+  if (a === null) throw badUrl(url, `bad host '${authority}' (IPv6 hosts need brackets: [::1])`);
+  let host = a[1]!;
+  if (host.startsWith('[')) {
+    host = host.slice(1, -1);
+    if (!isIPv6(host)) throw badUrl(url, `bad IPv6 address '${host}'`);
+  }
+  const rawPort = a[2];
+  let port = DEFAULT_PORT;
+  if (rawPort !== undefined) {
+    if (rawPort === '') throw badUrl(url, 'empty port after ":"');
+    port = Number(rawPort);
+    if (port > 65535) throw badUrl(url, `port ${rawPort} out of range 0..65535`);
+  }
+
+  return {
+    schema,
+    linkUrl,
+    host,
+    port,
+    path: rawPath === '' ? '/' : rawPath!,
+    query: rawQuery ?? '',
+  };
+}
+
+function badUrl(url: unknown, why: string) {
+  return socketDError('BAD_URL', `Bad Socket.D URL ${JSON.stringify(url)}: ${why}`);
+}
