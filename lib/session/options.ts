@@ -1,0 +1,113 @@
+import {
+  MAX_FRAGMENT_SIZE,
+  MAX_FRAME_LENGTH,
+  MIN_FRAGMENT_SIZE,
+} from '../protocol/constants.js';
+import { socketDError } from '../protocol/errors.js';
+import type { ClientOptions, EngineLogger, ServerOptions, SessionOptions } from './types.js';
+
+/** Defaults of every engine option (README's options tables list these). */
+export const DEFAULTS = {
+  requestTimeout: 10_000,
+  streamTimeout: 7_200_000,
+  idleTimeout: 60_000,
+  fragmentSize: MAX_FRAGMENT_SIZE,
+  maxMessageSize: 64 * 1024 * 1024,
+  maxPendingFragmentBytes: 128 * 1024 * 1024,
+  maxFrameSize: MAX_FRAME_LENGTH,
+  maxPendingStreams: 65_536,
+  maxInboundStreams: 65_536,
+  highWaterMark: 1024 * 1024,
+  handshakeTimeout: 10_000,
+  requireSubprotocol: true,
+  maxConnections: 10_000,
+  connectTimeout: 10_000,
+  heartbeatInterval: 20_000,
+  autoReconnect: true,
+  reconnectDelay: 200,
+  maxReconnectDelay: 10_000,
+} as const;
+
+/** Session options with every default applied. */
+export interface ResolvedSessionOptions {
+  readonly requestTimeout: number;
+  readonly streamTimeout: number;
+  readonly idleTimeout: number;
+  readonly fragmentSize: number;
+  readonly maxMessageSize: number;
+  readonly maxPendingFragmentBytes: number;
+  readonly maxFrameSize: number;
+  readonly maxPendingStreams: number;
+  readonly maxInboundStreams: number;
+  readonly highWaterMark: number;
+  readonly logger: EngineLogger | undefined;
+}
+
+const SILENT: EngineLogger = { log() {}, warn() {}, error() {} };
+
+/** Applies defaults and checks ranges; throws SOCKETD_ERR_INVALID_ARGUMENT with the option's name. */
+export function resolveSessionOptions(options: SessionOptions = {}): ResolvedSessionOptions {
+  const fragmentSize = options.fragmentSize ?? DEFAULTS.fragmentSize;
+  if (!Number.isInteger(fragmentSize) || fragmentSize < MIN_FRAGMENT_SIZE || fragmentSize > MAX_FRAGMENT_SIZE) {
+    throw socketDError('INVALID_ARGUMENT', `fragmentSize must be an integer in ${MIN_FRAGMENT_SIZE}..${MAX_FRAGMENT_SIZE}, got ${fragmentSize}`);
+  }
+  const maxFrameSize = options.maxFrameSize ?? DEFAULTS.maxFrameSize;
+  if (!Number.isInteger(maxFrameSize) || maxFrameSize < 1024 || maxFrameSize > MAX_FRAME_LENGTH) {
+    throw socketDError('INVALID_ARGUMENT', `maxFrameSize must be an integer in 1024..${MAX_FRAME_LENGTH}, got ${maxFrameSize}`);
+  }
+  const resolved: ResolvedSessionOptions = {
+    requestTimeout: positive('requestTimeout', options.requestTimeout ?? DEFAULTS.requestTimeout),
+    streamTimeout: positive('streamTimeout', options.streamTimeout ?? DEFAULTS.streamTimeout),
+    idleTimeout: nonNegative('idleTimeout', options.idleTimeout ?? DEFAULTS.idleTimeout),
+    fragmentSize,
+    maxMessageSize: positive('maxMessageSize', options.maxMessageSize ?? DEFAULTS.maxMessageSize),
+    maxPendingFragmentBytes: positive('maxPendingFragmentBytes', options.maxPendingFragmentBytes ?? DEFAULTS.maxPendingFragmentBytes),
+    maxFrameSize,
+    maxPendingStreams: positive('maxPendingStreams', options.maxPendingStreams ?? DEFAULTS.maxPendingStreams),
+    maxInboundStreams: positive('maxInboundStreams', options.maxInboundStreams ?? DEFAULTS.maxInboundStreams),
+    highWaterMark: positive('highWaterMark', options.highWaterMark ?? DEFAULTS.highWaterMark),
+    logger: options.logger,
+  };
+  if (fragmentSize + 4096 + 512 + 64 + 14 > maxFrameSize && options.maxFrameSize !== undefined) {
+    throw socketDError('INVALID_ARGUMENT', `maxFrameSize ${maxFrameSize} is too small for fragmentSize ${fragmentSize}`);
+  }
+  return resolved;
+}
+
+export function loggerOf(options: { logger?: EngineLogger }): EngineLogger {
+  return options.logger ?? SILENT;
+}
+
+export function resolveServerOptions(options: ServerOptions = {}) {
+  return {
+    session: resolveSessionOptions(options),
+    handshakeTimeout: positive('handshakeTimeout', options.handshakeTimeout ?? DEFAULTS.handshakeTimeout),
+    requireSubprotocol: options.requireSubprotocol ?? DEFAULTS.requireSubprotocol,
+    maxConnections: positive('maxConnections', options.maxConnections ?? DEFAULTS.maxConnections),
+  };
+}
+
+export function resolveClientOptions(options: ClientOptions = {}) {
+  return {
+    session: resolveSessionOptions(options),
+    connectTimeout: positive('connectTimeout', options.connectTimeout ?? DEFAULTS.connectTimeout),
+    heartbeatInterval: nonNegative('heartbeatInterval', options.heartbeatInterval ?? DEFAULTS.heartbeatInterval),
+    autoReconnect: options.autoReconnect ?? DEFAULTS.autoReconnect,
+    reconnectDelay: positive('reconnectDelay', options.reconnectDelay ?? DEFAULTS.reconnectDelay),
+    maxReconnectDelay: positive('maxReconnectDelay', options.maxReconnectDelay ?? DEFAULTS.maxReconnectDelay),
+  };
+}
+
+function positive(name: string, value: number): number {
+  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
+    throw socketDError('INVALID_ARGUMENT', `${name} must be a positive number, got ${value}`);
+  }
+  return value;
+}
+
+function nonNegative(name: string, value: number): number {
+  if (typeof value !== 'number' || !(value >= 0) || !Number.isFinite(value)) {
+    throw socketDError('INVALID_ARGUMENT', `${name} must be a number >= 0, got ${value}`);
+  }
+  return value;
+}

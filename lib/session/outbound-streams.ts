@@ -1,0 +1,89 @@
+import { Flags } from '../protocol/flags.js';
+import { socketDError } from '../protocol/errors.js';
+import type { InboundMessage } from './received-message.js';
+import type { StreamObserver } from './types.js';
+
+/** One Request or Subscribe this side started and still waits on (spec section 7.2). */
+interface PendingStream {
+  readonly kind: 'request' | 'subscribe';
+  readonly event: string;
+  readonly observer: StreamObserver;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * Streams this session started, keyed by sid. Each has a timer that starts at send and is
+ * never refreshed by replies (as upstream); expiry fails the stream locally.
+ */
+export class OutboundStreams {
+  private readonly pending = new Map<string, PendingStream>();
+
+  get size(): number {
+    return this.pending.size;
+  }
+
+  has(sid: string): boolean {
+    return this.pending.has(sid);
+  }
+
+  add(sid: string, kind: 'request' | 'subscribe', event: string, observer: StreamObserver, timeout: number): void {
+    const stream: PendingStream = { kind, event, observer, timer: undefined };
+    stream.timer = setTimeout(() => {
+      if (this.pending.get(sid) !== stream) return;
+      this.pending.delete(sid);
+      observer.error(socketDError('TIMEOUT', `${kind === 'request' ? 'Request' : 'Subscribe'} '${event}' got no ${kind === 'request' ? 'reply' : 'ReplyEnd'} within ${timeout} ms`, { sid, event }));
+    }, timeout);
+    this.pending.set(sid, stream);
+  }
+
+  /** Routes a Reply/ReplyEnd; false when no stream waits on its sid (an orphan). */
+  reply(message: InboundMessage): boolean {
+    const stream = this.pending.get(message.sid);
+    if (stream === undefined) return false;
+    const ends = message.flag === Flags.ReplyEnd || stream.kind === 'request';
+    if (ends) {
+      this.pending.delete(message.sid);
+      clearTimeout(stream.timer);
+    }
+    if (stream.kind === 'request') {
+      // A Request is completed by its first Reply or ReplyEnd (spec 7.2).
+      stream.observer.next(message);
+      stream.observer.complete(undefined);
+    } else if (message.flag === Flags.ReplyEnd) {
+      stream.observer.complete(message);
+    } else {
+      stream.observer.next(message);
+    }
+    return true;
+  }
+
+  /** Fails one stream (an Alarm on its sid); false when none waits on it. */
+  fail(sid: string, err: Error): boolean {
+    const stream = this.pending.get(sid);
+    if (stream === undefined) return false;
+    this.pending.delete(sid);
+    clearTimeout(stream.timer);
+    stream.observer.error(err);
+    return true;
+  }
+
+  /** Forgets one stream without telling its observer (a local cancel). */
+  forget(sid: string): { event: string } | undefined {
+    const stream = this.pending.get(sid);
+    if (stream === undefined) return undefined;
+    this.pending.delete(sid);
+    clearTimeout(stream.timer);
+    return stream;
+  }
+
+  /** Fails every stream: the connection is gone (we never wait for their timeouts). */
+  failAll(err: Error): void {
+    if (this.pending.size === 0) return;
+    const streams = [...this.pending.values()];
+    this.pending.clear();
+    for (const stream of streams) {
+      clearTimeout(stream.timer);
+      stream.observer.error(err);
+    }
+  }
+}

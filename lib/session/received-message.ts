@@ -1,0 +1,73 @@
+import type { Flag } from '../protocol/flags.js';
+import { Flags } from '../protocol/flags.js';
+import type { Frame } from '../protocol/frame.js';
+import { parseMetas } from '../protocol/metas.js';
+import type { Metas, ReceivedMessage } from './types.js';
+
+/**
+ * A received Message/Request/Subscribe/Reply/ReplyEnd/Alarm. Metas are parsed on first use
+ * (most hot-path frames carry none, and the Nest layer reads only a few keys).
+ */
+export class InboundMessage implements ReceivedMessage {
+  readonly flag: Flag;
+  readonly sid: string;
+  readonly event: string;
+  readonly metaString: string;
+  readonly data: Buffer;
+  private parsed: Metas | undefined;
+  private done = false;
+  private cancelHooks: (() => void)[] | undefined;
+
+  constructor(frame: Frame) {
+    this.flag = frame.flag;
+    this.sid = frame.sid;
+    this.event = frame.event;
+    this.metaString = frame.metaString;
+    this.data = frame.data;
+  }
+
+  get metas(): Readonly<Metas> {
+    return (this.parsed ??= parseMetas(this.metaString));
+  }
+
+  meta(name: string): string | undefined {
+    if (this.metaString.length === 0) return undefined;
+    return this.metas[name];
+  }
+
+  dataAsString(): string {
+    return this.data.toString('utf8');
+  }
+
+  get isRequest(): boolean {
+    return this.flag === Flags.Request || this.flag === Flags.Subscribe;
+  }
+
+  get isSubscribe(): boolean {
+    return this.flag === Flags.Subscribe;
+  }
+
+  get isDone(): boolean {
+    return this.done;
+  }
+
+  onCancel(fn: () => void): void {
+    if (this.done) return;
+    (this.cancelHooks ??= []).push(fn);
+  }
+
+  /** Marks an inbound stream answered to the end; cancel hooks are dropped. */
+  finish(): void {
+    this.done = true;
+    this.cancelHooks = undefined;
+  }
+
+  /** Marks it cancelled (requester's Alarm or session closed) and runs the cancel hooks once. */
+  cancel(): void {
+    if (this.done) return;
+    this.done = true;
+    const hooks = this.cancelHooks;
+    this.cancelHooks = undefined;
+    if (hooks) for (const hook of hooks) hook();
+  }
+}

@@ -1,0 +1,84 @@
+import type { Connection, ServerTransport } from '../transports/transport.js';
+import { createServerTransport } from '../transports/index.js';
+import { parseUrl } from '../transports/url.js';
+import { resolveServerOptions } from './options.js';
+import { SocketDSession } from './session.js';
+import type { ServerOptions, Session } from './types.js';
+
+/**
+ * A Socket.D server on one URL (`sd:tcp://0.0.0.0:8602`, `sd:ws://host:port`; port 0 picks
+ * a free port). Every accepted connection becomes a `Session` after its handshake.
+ */
+export class SdServer {
+  private readonly transport: ServerTransport;
+  private readonly all = new Set<SocketDSession>();
+  private readonly resolved: ReturnType<typeof resolveServerOptions>;
+  private listening = false;
+
+  constructor(url: string, private readonly options: ServerOptions = {}) {
+    this.resolved = resolveServerOptions(options);
+    const parsed = parseUrl(url);
+    this.transport = createServerTransport(parsed, {
+      maxFrameSize: this.resolved.session.maxFrameSize,
+      highWaterMark: this.resolved.session.highWaterMark,
+      maxConnections: this.resolved.maxConnections,
+      requireSubprotocol: this.resolved.requireSubprotocol,
+      httpServer: options.httpServer,
+    });
+  }
+
+  /** Starts accepting connections. */
+  async listen(): Promise<this> {
+    await this.transport.listen((connection) => this.accept(connection));
+    this.listening = true;
+    return this;
+  }
+
+  /** Open (handshaken, not yet closed) sessions. */
+  get sessions(): ReadonlySet<Session> {
+    const open = new Set<Session>();
+    for (const session of this.all) if (session.state === 'open' || session.state === 'closing') open.add(session);
+    return open;
+  }
+
+  /** The bound address once listening (the real port when the URL said 0). */
+  address(): { host: string; port: number } | undefined {
+    return this.transport.address();
+  }
+
+  /** The native server: `net.Server` (tcp) or `WebSocketServer` (ws). */
+  unwrap<T = unknown>(): T {
+    return this.transport.unwrap() as T;
+  }
+
+  /** Stops accepting connections; open sessions stay up. */
+  async stopAccepting(): Promise<void> {
+    if (!this.listening) return;
+    this.listening = false;
+    await this.transport.close();
+  }
+
+  /** Stops accepting, sends Close 1001 to every session and resolves once all are closed. */
+  async close(): Promise<void> {
+    await this.stopAccepting();
+    const sessions = [...this.all];
+    await Promise.all(sessions.map((session) => new Promise<void>((resolve) => {
+      session.onClose(() => resolve());
+      session.close();
+    })));
+  }
+
+  private accept(connection: Connection): void {
+    const session = new SocketDSession(connection, 'server', this.resolved.session, this.options, {
+      onHandshake: this.options.onHandshake,
+      handshakeTimeout: this.resolved.handshakeTimeout,
+    });
+    this.all.add(session);
+    session.onClose(() => this.all.delete(session));
+  }
+}
+
+/** Creates a server on `url` and starts listening. */
+export async function listen(url: string, options?: ServerOptions): Promise<SdServer> {
+  return new SdServer(url, options).listen();
+}

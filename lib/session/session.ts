@@ -1,0 +1,503 @@
+import { randomUUID } from 'node:crypto';
+import { CloseCodes, EMPTY_BUFFER, MetaKeys, PROTOCOL_VERSION } from '../protocol/constants.js';
+import { SocketDError, socketDError } from '../protocol/errors.js';
+import { Flags, flagName, isFragmentable } from '../protocol/flags.js';
+import type { Flag } from '../protocol/flags.js';
+import type { Frame } from '../protocol/frame.js';
+import { encodeFrame } from '../protocol/frame-codec.js';
+import { FragmentAggregator, fragmentFrame, isFragment } from '../protocol/fragments.js';
+import { appendMetas, serializeMetas } from '../protocol/metas.js';
+import { newSid } from '../protocol/sid.js';
+import type { Connection, ConnectionHandlers } from '../transports/transport.js';
+import { buildHandshake } from './handshake.js';
+import type { ResolvedSessionOptions } from './options.js';
+import { OutboundStreams } from './outbound-streams.js';
+import { InboundMessage } from './received-message.js';
+import type {
+  EngineLogger, Handshake, Metas, Payload, ReceivedMessage, RequestOptions, SendOptions,
+  ServerOptions, Session, SessionListener, SessionState, StreamHandle, StreamObserver,
+} from './types.js';
+
+const PING = encodeFrame({ flag: Flags.Ping, sid: '', event: '', metaString: '', data: EMPTY_BUFFER });
+const PONG = encodeFrame({ flag: Flags.Pong, sid: '', event: '', metaString: '', data: EMPTY_BUFFER });
+const NO_HANDSHAKE: Handshake = Object.freeze({ url: '', path: '/', params: Object.freeze({}), version: undefined });
+/** Meta that marks a requester's Alarm as a cancel (our choice; upstream ignores it). */
+export const CANCEL_META = 'X-Cancel';
+/** Frames held while the server's handshake hook runs (the socket is paused meanwhile). */
+const MAX_HELD_FRAMES = 1024;
+
+/** Server-side handshake settings. */
+export interface ServerHandshakeConfig {
+  readonly onHandshake: ServerOptions['onHandshake'];
+  readonly handshakeTimeout: number;
+}
+
+/**
+ * One Socket.D session over one transport connection (spec sections 6 and 7), either side.
+ *
+ *   client                                    server
+ *     | -- Connect(sid, url, metas, url) ------> |  onHandshake(handshake, outMetas)
+ *     | <------------- Connack(sid, url, metas) -|  accepted: onOpen on both sides
+ *     | <------------------------- Close(1001) --|  refused: client's connect fails
+ *
+ *   close: Close(1000) = "draining, start nothing new"; Close(>1000) = closed, transport ends.
+ */
+export class SocketDSession implements Session {
+  readonly id = randomUUID();
+  readonly attrs = new Map<string, unknown>();
+  private stateValue: SessionState = 'handshaking';
+  private handshakeValue: Handshake = NO_HANDSHAKE;
+  private closeCodeValue: number | undefined;
+  private readonly outbound = new OutboundStreams();
+  private readonly inbound = new Map<string, InboundMessage>();
+  private readonly aggregator: FragmentAggregator;
+  private readonly log: EngineLogger | undefined;
+  private readonly closeHooks: ((code: number, err?: Error) => void)[] = [];
+  private drainWaiters: (() => void)[] = [];
+  private pausedForWrites = false;
+  // Handshake bookkeeping: frames held during an async server hook; the client's waiter.
+  private held: Frame[] | undefined;
+  private handshakeTimer: NodeJS.Timeout | undefined;
+  private clientHandshake: { resolve(): void; reject(err: Error): void } | undefined;
+  // Idle detection: a flag per frame is cheaper than a clock read per frame.
+  private readSinceCheck = true;
+  private silentChecks = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly connection: Connection,
+    private readonly role: 'server' | 'client',
+    private readonly options: ResolvedSessionOptions,
+    private readonly listener: SessionListener,
+    private readonly serverHandshake?: ServerHandshakeConfig,
+  ) {
+    this.log = options.logger;
+    this.aggregator = new FragmentAggregator({
+      maxMessageSize: options.maxMessageSize,
+      maxPendingBytes: options.maxPendingFragmentBytes,
+    });
+    if (serverHandshake) {
+      this.handshakeTimer = setTimeout(() => {
+        this.log?.warn(`Socket.D session ${this.remoteAddress ?? ''}: no Connect within ${serverHandshake.handshakeTimeout} ms, closing`);
+        this.connection.destroy();
+        this.finalize(CloseCodes.DISCONNECTION, socketDError('HANDSHAKE_TIMEOUT', `no Connect within ${serverHandshake.handshakeTimeout} ms`));
+      }, serverHandshake.handshakeTimeout);
+      this.handshakeTimer.unref();
+    }
+    const handlers: ConnectionHandlers = {
+      onFrame: (frame) => this.handleFrame(frame),
+      onProtocolError: (err) => this.violate(err),
+      onDrain: () => this.handleDrain(),
+      onClose: (err) => this.finalize(this.closeCodeValue ?? CloseCodes.DISCONNECTION, err),
+    };
+    connection.setHandlers(handlers);
+  }
+
+  get state(): SessionState { return this.stateValue; }
+  get isOpen(): boolean { return this.stateValue === 'open'; }
+  get handshake(): Handshake { return this.handshakeValue; }
+  get remoteAddress(): string | undefined { return this.connection.remoteAddress; }
+  get bufferedAmount(): number { return this.connection.bufferedAmount; }
+  get closeCode(): number | undefined { return this.closeCodeValue; }
+  /** Outgoing streams still waiting for answers. */
+  get pendingStreams(): number { return this.outbound.size; }
+  /** Incoming Request/Subscribe streams not yet answered to the end. */
+  get inboundStreams(): number { return this.inbound.size; }
+
+  // ---- client handshake -------------------------------------------------------------
+
+  /** Sends Connect (client side); resolves on Connack, rejects on refusal or close. */
+  startClient(linkUrl: string, metas: Metas | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.clientHandshake = { resolve, reject };
+      const metaString = appendMetas(metas ? serializeMetas(metas) : '', { [MetaKeys.VERSION]: PROTOCOL_VERSION });
+      this.connection.write(encodeFrame({ flag: Flags.Connect, sid: newSid(), event: linkUrl, metaString, data: Buffer.from(linkUrl) }));
+    });
+  }
+
+  // ---- sending ------------------------------------------------------------------------
+
+  send(event: string, data?: Payload, options?: SendOptions): boolean {
+    this.assertCanStart();
+    return this.write(Flags.Message, newSid(), event, metaStringOf(options?.metas), toBuffer(data));
+  }
+
+  request(event: string, data?: Payload, options?: RequestOptions): Promise<ReceivedMessage> {
+    return new Promise((resolve, reject) => {
+      this.stream('request', event, data, { next: resolve, complete() {}, error: reject }, options);
+    });
+  }
+
+  subscribe(event: string, data: Payload | undefined, observer: StreamObserver, options?: RequestOptions): StreamHandle {
+    return this.stream('subscribe', event, data, observer, options);
+  }
+
+  stream(kind: 'request' | 'subscribe', event: string, data: Payload | undefined, observer: StreamObserver, options?: RequestOptions): StreamHandle {
+    this.assertCanStart();
+    if (this.outbound.size >= this.options.maxPendingStreams) {
+      throw socketDError('TOO_MANY_PENDING', `${this.outbound.size} streams already pending on this session (maxPendingStreams)`);
+    }
+    const sid = newSid();
+    const timeout = this.timeoutOf(kind, options?.timeout);
+    this.outbound.add(sid, kind, event, observer, timeout);
+    try {
+      this.write(kind === 'request' ? Flags.Request : Flags.Subscribe, sid, event, metaStringOf(options?.metas), toBuffer(data));
+    } catch (err) {
+      this.outbound.forget(sid);
+      throw err;
+    }
+    return { sid, cancel: () => this.cancelStream(sid) };
+  }
+
+  reply(to: ReceivedMessage, data?: Payload, metas?: Metas): boolean {
+    return this.answer(to, Flags.Reply, toBuffer(data), metaStringOf(metas));
+  }
+
+  replyEnd(to: ReceivedMessage, data?: Payload, metas?: Metas): boolean {
+    return this.answer(to, Flags.ReplyEnd, toBuffer(data), metaStringOf(metas));
+  }
+
+  alarm(to: ReceivedMessage, text: string, metas?: Metas): boolean {
+    // Spec 7.3: the Alarm echoes the offending message's metas plus the alarm metas.
+    let metaString = metas ? appendMetas(to.metaString, metas) : to.metaString;
+    if (Buffer.byteLength(metaString) > 4096) metaString = metaStringOf(metas);
+    return this.answer(to, Flags.Alarm, Buffer.from(text), metaString);
+  }
+
+  drain(): Promise<void> {
+    if (this.stateValue === 'closed' || this.connection.bufferedAmount <= this.options.highWaterMark) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  /** Sends a Ping (the client's heartbeat). */
+  ping(): void {
+    if (this.stateValue === 'open' || this.stateValue === 'closing') this.connection.write(PING);
+  }
+
+  preclose(): void {
+    if (this.stateValue !== 'open' && this.stateValue !== 'closing') return;
+    this.writeClose(CloseCodes.CLOSE_STARTING);
+  }
+
+  close(code: number = CloseCodes.CLOSE): void {
+    if (this.stateValue === 'closed') return;
+    // Only 1000..1002 travel; a local code (2009 user close, ...) is announced as 1001.
+    this.writeClose(code >= 1000 && code <= 1002 ? code : CloseCodes.CLOSE);
+    this.connection.end();
+    this.finalize(code);
+  }
+
+  onClose(fn: (code: number, err?: Error) => void): void {
+    if (this.stateValue === 'closed') fn(this.closeCodeValue!);
+    else this.closeHooks.push(fn);
+  }
+
+  // ---- connection events --------------------------------------------------------------
+
+  private handleFrame(frame: Frame): void {
+    this.readSinceCheck = true;
+    if (this.held !== undefined) {
+      if (this.held.length >= MAX_HELD_FRAMES) {
+        this.violate(socketDError('UNEXPECTED_FRAME', `more than ${MAX_HELD_FRAMES} frames before the Connack`));
+      } else {
+        this.held.push(frame);
+      }
+      return;
+    }
+    try {
+      if (this.stateValue === 'handshaking') this.onHandshakeFrame(frame);
+      else if (this.stateValue !== 'closed') this.dispatch(frame);
+    } catch (err) {
+      if (err instanceof SocketDError && err.closeCode !== undefined) this.violate(err);
+      else this.log?.error(`Socket.D session ${this.id}: error handling ${flagName(frame.flag)} '${frame.event}': ${(err as Error)?.message ?? err}`, (err as Error)?.stack);
+    }
+  }
+
+  private handleDrain(): void {
+    if (this.pausedForWrites) {
+      this.pausedForWrites = false;
+      this.connection.resume();
+    }
+    const waiters = this.drainWaiters;
+    if (waiters.length === 0) return;
+    this.drainWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  // ---- internals ---------------------------------------------------------------------
+
+  private onHandshakeFrame(frame: Frame): void {
+    if (this.role === 'server') {
+      if (frame.flag !== Flags.Connect) {
+        throw socketDError('UNEXPECTED_FRAME', `${flagName(frame.flag)} before Connect`);
+      }
+      this.acceptConnect(frame);
+      return;
+    }
+    if (frame.flag === Flags.Connack) {
+      this.handshakeValue = buildHandshake(frame.data.length > 0 ? frame.data.toString('utf8') : frame.event, frame.metaString);
+      this.open();
+      const waiter = this.clientHandshake;
+      this.clientHandshake = undefined;
+      waiter?.resolve();
+      this.listener.onOpen?.(this);
+    } else if (frame.flag === Flags.Close) {
+      const err = socketDError('HANDSHAKE_REJECTED', 'connection request was rejected by the server (Close before Connack)');
+      this.connection.end();
+      this.finalize(CloseCodes.OPEN_FAIL, err);
+    } else {
+      throw socketDError('UNEXPECTED_FRAME', `${flagName(frame.flag)} before Connack`);
+    }
+  }
+
+  private acceptConnect(frame: Frame): void {
+    const url = frame.data.length > 0 ? frame.data.toString('utf8') : frame.event;
+    this.handshakeValue = buildHandshake(url, frame.metaString);
+    const outMetas: Metas = Object.create(null);
+    const hook = this.serverHandshake?.onHandshake;
+    let verdict: boolean | void | Promise<boolean | void>;
+    try {
+      verdict = hook ? hook(this.handshakeValue, outMetas, this.remoteAddress) : true;
+    } catch (err) {
+      this.refuse(err);
+      return;
+    }
+    if (verdict instanceof Promise) {
+      // Hold what arrives meanwhile; the client should wait for the Connack anyway.
+      this.held = [];
+      this.connection.pause();
+      verdict.then(
+        (ok) => this.finishConnect(frame, ok, outMetas),
+        (err) => this.refuse(err),
+      );
+    } else {
+      this.finishConnect(frame, verdict, outMetas);
+    }
+  }
+
+  private finishConnect(connect: Frame, verdict: boolean | void, outMetas: Metas): void {
+    if (this.stateValue === 'closed') return;
+    if (verdict === false) {
+      this.refuse(undefined);
+      return;
+    }
+    const metaString = appendMetas(serializeMetas({ [MetaKeys.VERSION]: PROTOCOL_VERSION }), outMetas);
+    this.connection.write(encodeFrame({ flag: Flags.Connack, sid: connect.sid, event: connect.event, metaString, data: connect.data }));
+    this.open();
+    this.listener.onOpen?.(this);
+    const held = this.held;
+    this.held = undefined;
+    if (held !== undefined) {
+      this.connection.resume();
+      for (const frame of held) this.handleFrame(frame);
+    }
+  }
+
+  private refuse(err: unknown): void {
+    if (this.stateValue === 'closed') return;
+    if (err !== undefined) this.log?.warn(`Socket.D handshake hook threw, refusing ${this.remoteAddress ?? ''}: ${(err as Error)?.message ?? err}`);
+    this.held = undefined;
+    this.close(CloseCodes.CLOSE);
+  }
+
+  private open(): void {
+    this.stateValue = 'open';
+    clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = undefined;
+    const idle = this.options.idleTimeout;
+    if (idle > 0) {
+      // Check four times per idleTimeout; four silent checks in a row = at least idleTimeout of silence.
+      this.idleTimer = setInterval(() => this.checkIdle(), Math.max(1, Math.floor(idle / 4)));
+      this.idleTimer.unref();
+    }
+  }
+
+  private checkIdle(): void {
+    if (this.readSinceCheck) {
+      this.readSinceCheck = false;
+      this.silentChecks = 0;
+      return;
+    }
+    if (++this.silentChecks < 4) return;
+    this.log?.warn(`Socket.D session ${this.remoteAddress ?? this.id}: nothing read for ${this.options.idleTimeout} ms, closing`);
+    this.writeClose(CloseCodes.CLOSE);
+    this.connection.end();
+    this.finalize(CloseCodes.DISCONNECTION, socketDError('IDLE_TIMEOUT', `nothing read for ${this.options.idleTimeout} ms`));
+  }
+
+  private dispatch(frame: Frame): void {
+    switch (frame.flag) {
+      case Flags.Ping:
+        this.connection.write(PONG);
+        return;
+      case Flags.Pong:
+        return;
+      case Flags.Close:
+        this.onCloseFrame(frame);
+        return;
+      case Flags.Alarm:
+      case Flags.Pressure:
+        this.onAlarmFrame(frame);
+        return;
+      case Flags.Message:
+      case Flags.Request:
+      case Flags.Subscribe:
+        this.onRequestFrame(frame);
+        return;
+      case Flags.Reply:
+      case Flags.ReplyEnd:
+        this.onReplyFrame(frame);
+        return;
+      default:
+        throw socketDError('UNEXPECTED_FRAME', `${flagName(frame.flag)} after the handshake`);
+    }
+  }
+
+  private onCloseFrame(frame: Frame): void {
+    const code = parseInt(new InboundMessage(frame).meta(MetaKeys.CODE) ?? '', 10) || CloseCodes.CLOSE;
+    if (code === CloseCodes.CLOSE_STARTING) {
+      this.stateValue = 'closing';
+      this.listener.onClosing?.(this);
+      return;
+    }
+    this.closeCodeValue = code;
+    this.connection.end();
+    this.finalize(code);
+  }
+
+  private onAlarmFrame(frame: Frame): void {
+    const message = new InboundMessage(frame);
+    if (frame.flag === Flags.Alarm && frame.sid.length > 0) {
+      // The requester gave up on a stream we are answering (our cancel, or any upstream alarm).
+      const answering = this.inbound.get(frame.sid);
+      if (answering !== undefined) {
+        this.inbound.delete(frame.sid);
+        answering.cancel();
+        return;
+      }
+      const alarmCode = parseInt(message.meta(MetaKeys.CODE) ?? '', 10) || 0;
+      const err = socketDError('ALARM', message.dataAsString(), { alarm: message, alarmCode });
+      if (this.outbound.fail(frame.sid, err)) return;
+    }
+    this.listener.onAlarm?.(this, message);
+  }
+
+  private onRequestFrame(frame: Frame): void {
+    const whole = isFragment(frame) ? this.aggregator.add(frame) : frame;
+    if (whole === undefined) return;
+    const message = new InboundMessage(whole);
+    if (whole.flag !== Flags.Message) {
+      if (this.inbound.size >= this.options.maxInboundStreams) {
+        throw socketDError('TOO_MANY_STREAMS', `peer opened more than ${this.options.maxInboundStreams} unanswered streams`);
+      }
+      this.inbound.set(whole.sid, message);
+    }
+    if (this.listener.onMessage) this.listener.onMessage(this, message);
+    else if (message.isRequest) this.alarm(message, `no handler for '${message.event}'`);
+  }
+
+  private onReplyFrame(frame: Frame): void {
+    const whole = isFragment(frame) ? this.aggregator.add(frame) : frame;
+    if (whole === undefined) return;
+    const message = new InboundMessage(whole);
+    if (!this.outbound.reply(message)) this.listener.onOrphanReply?.(this, message);
+  }
+
+  private answer(to: ReceivedMessage, flag: Flag, data: Buffer, metaString: string): boolean {
+    if (to.isDone || this.stateValue === 'closed') return true;
+    const ends = flag !== Flags.Reply || to.flag === Flags.Request;
+    if (ends && to.isRequest) {
+      this.inbound.delete(to.sid);
+      (to as InboundMessage).finish();
+    }
+    return this.write(flag, to.sid, to.event, metaString, data);
+  }
+
+  private cancelStream(sid: string): void {
+    const stream = this.outbound.forget(sid);
+    if (stream === undefined || this.stateValue === 'closed') return;
+    this.write(Flags.Alarm, sid, stream.event, `${CANCEL_META}=1`, Buffer.from('stream cancelled by the requester'));
+  }
+
+  private write(flag: Flag, sid: string, event: string, metaString: string, data: Buffer): boolean {
+    let ok: boolean;
+    if (data.length > this.options.fragmentSize && isFragmentable(flag)) {
+      ok = true;
+      for (const part of fragmentFrame({ flag, sid, event, metaString, data }, this.options.fragmentSize)) {
+        ok = this.connection.write(encodeFrame(part));
+      }
+    } else {
+      ok = this.connection.write(encodeFrame({ flag, sid, event, metaString, data }));
+    }
+    if (!ok && this.role === 'server' && !this.pausedForWrites) {
+      // The peer is not reading our answers: stop reading its requests until it catches up.
+      // Only servers do this: if both ends paused, two full buffers could wait on each other.
+      this.pausedForWrites = true;
+      this.connection.pause();
+    }
+    return ok;
+  }
+
+  private writeClose(code: number): void {
+    if (this.connection.closed) return;
+    this.connection.write(encodeFrame({ flag: Flags.Close, sid: '', event: '', metaString: `${MetaKeys.CODE}=${code}`, data: EMPTY_BUFFER }));
+  }
+
+  private violate(err: SocketDError): void {
+    if (this.stateValue === 'closed') return;
+    this.log?.warn(`Socket.D session ${this.remoteAddress ?? this.id}: protocol violation (${err.code}): ${err.message}; closing with ${err.closeCode ?? CloseCodes.ILLEGAL}`);
+    this.held = undefined;
+    this.writeClose(err.closeCode ?? CloseCodes.ILLEGAL);
+    this.connection.end();
+    this.finalize(err.closeCode ?? CloseCodes.ILLEGAL, err);
+  }
+
+  private finalize(code: number, err?: Error): void {
+    if (this.stateValue === 'closed') return;
+    this.stateValue = 'closed';
+    this.closeCodeValue = code;
+    clearTimeout(this.handshakeTimer);
+    clearInterval(this.idleTimer);
+    this.aggregator.clear();
+    const waiter = this.clientHandshake;
+    this.clientHandshake = undefined;
+    waiter?.reject(err ?? socketDError('CONNECTION_CLOSED', `connection closed during the handshake (code ${code})`));
+    const closed = socketDError('CONNECTION_CLOSED', `connection closed (code ${code})`, { closeCode: code });
+    this.outbound.failAll(closed);
+    if (this.inbound.size > 0) {
+      const answering = [...this.inbound.values()];
+      this.inbound.clear();
+      for (const message of answering) message.cancel();
+    }
+    this.handleDrain();
+    for (const hook of this.closeHooks.splice(0)) hook(code, err);
+    this.listener.onClose?.(this, code, err);
+  }
+
+  private assertCanStart(): void {
+    if (this.stateValue !== 'open' && this.stateValue !== 'closing') {
+      throw socketDError('CONNECTION_CLOSED', `session is ${this.stateValue}; cannot send`);
+    }
+  }
+
+  private timeoutOf(kind: 'request' | 'subscribe', timeout: number | undefined): number {
+    if (timeout === undefined || timeout === 0) {
+      return kind === 'request' ? this.options.requestTimeout : this.options.streamTimeout;
+    }
+    return timeout < 0 ? this.options.streamTimeout : timeout;
+  }
+}
+
+function toBuffer(data: Payload | undefined): Buffer {
+  if (data === undefined) return EMPTY_BUFFER;
+  if (Buffer.isBuffer(data)) return data;
+  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+  if (data instanceof Uint8Array) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  throw socketDError('INVALID_ARGUMENT', `payload must be a Buffer, Uint8Array or string, got ${typeof data}`);
+}
+
+function metaStringOf(metas: Metas | undefined): string {
+  return metas === undefined ? '' : serializeMetas(metas);
+}
