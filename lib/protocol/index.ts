@@ -1,0 +1,10 @@
+/** The pure protocol layer: bytes <-> frames, metas, sids, fragments, limits, errors. */
+export * from './flags.js';
+export * from './constants.js';
+export * from './errors.js';
+export type { Frame } from './frame.js';
+export * from './frame-codec.js';
+export * from './frame-decoder.js';
+export * from './metas.js';
+export * from './sid.js';
+export * from './fragments.js';
