@@ -1,3 +1,4 @@
+import { describe, expect, it } from '@jest/globals';
 import { parseUrl } from '../../lib/transports/url.js';
 import { isSocketDError } from '../../lib/protocol/errors.js';
 

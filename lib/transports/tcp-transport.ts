@@ -1,0 +1,97 @@
+import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
+import { socketDError } from '../protocol/errors.js';
+import { TcpConnection, type ConnectionOptions } from './tcp-connection.js';
+import type { ClientTransport, Connection, ParsedUrl, ServerTransport } from './transport.js';
+
+/** Options of `TcpServerTransport`. */
+export interface TcpServerOptions extends ConnectionOptions {
+  /** Sockets beyond this many open connections are closed at once (default: unlimited). */
+  maxConnections?: number;
+  /** `listen()` backlog (default: Node's, 511). */
+  backlog?: number;
+}
+
+/** Dials `sd:tcp://host:port` (spec section 3.1). */
+export class TcpClientTransport implements ClientTransport {
+  /**
+   * Opens a TCP connection to `url.host:url.port`. Rejects with `SOCKETD_ERR_TRANSPORT` when
+   * the socket fails and `SOCKETD_ERR_CONNECT_TIMEOUT` after `connectTimeout` ms.
+   */
+  connect(url: ParsedUrl, options: ConnectionOptions & { connectTimeout: number }): Promise<Connection> {
+    return new Promise((resolve, reject) => {
+      const socket: Socket = netConnect({ host: url.host, port: url.port });
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(socketDError('CONNECT_TIMEOUT', `TCP connect to ${url.host}:${url.port} timed out after ${options.connectTimeout} ms`));
+      }, options.connectTimeout);
+      const onError = (err: Error): void => {
+        clearTimeout(timer);
+        reject(socketDError('TRANSPORT', `TCP connect to ${url.host}:${url.port} failed: ${err.message}`, { cause: err }));
+      };
+      socket.once('error', onError);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.off('error', onError);
+        resolve(new TcpConnection(socket, options));
+      });
+    });
+  }
+}
+
+/** Accepts `sd:tcp` connections on a port (spec section 3.1). */
+export class TcpServerTransport implements ServerTransport {
+  private readonly server: Server;
+  private listening = false;
+
+  /**
+   * @param host interface to bind (e.g. `127.0.0.1`, `0.0.0.0`, `::`).
+   * @param port port to bind; 0 picks a free one (see `address()`).
+   */
+  constructor(
+    private readonly host: string,
+    private readonly port: number,
+    private readonly options: TcpServerOptions = {},
+  ) {
+    // pauseOnConnect: nothing is read before the session attaches its handlers.
+    this.server = createServer({ pauseOnConnect: true, noDelay: true });
+    if (options.maxConnections !== undefined) this.server.maxConnections = options.maxConnections;
+  }
+
+  listen(onConnection: (connection: Connection) => void): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const server = this.server;
+      server.on('connection', (socket: Socket) => {
+        onConnection(new TcpConnection(socket, this.options));
+      });
+      const onError = (err: Error): void => {
+        reject(socketDError('TRANSPORT', `TCP listen on ${this.host}:${this.port} failed: ${err.message}`, { cause: err }));
+      };
+      server.once('error', onError);
+      server.listen({ host: this.host, port: this.port, backlog: this.options.backlog }, () => {
+        server.off('error', onError);
+        // After listening, errors are per-socket; keep a listener so none crashes the process.
+        server.on('error', () => {});
+        this.listening = true;
+        resolve();
+      });
+    });
+  }
+
+  /** Stops accepting; open connections stay up (Node's close callback would wait for them). */
+  close(): Promise<void> {
+    if (this.listening) {
+      this.listening = false;
+      this.server.close();
+    }
+    return Promise.resolve();
+  }
+
+  address(): { host: string; port: number } | undefined {
+    const a = this.server.address();
+    return a === null || typeof a === 'string' ? undefined : { host: a.address, port: a.port };
+  }
+
+  unwrap(): Server {
+    return this.server;
+  }
+}
