@@ -1,0 +1,218 @@
+import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { Duplex } from 'node:stream';
+import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
+import { WebSocket, WebSocketServer, type ClientOptions } from 'ws';
+import { MAX_FRAME_LENGTH } from '../protocol/constants.js';
+import { socketDError } from '../protocol/errors.js';
+import type { ConnectionOptions } from './tcp-connection.js';
+import type { ClientTransport, Connection, ParsedUrl, ServerTransport } from './transport.js';
+import { SOCKETD_SUBPROTOCOL, WsConnection } from './ws-connection.js';
+
+/** TLS settings a `wss://` client may pass through to `https.request` (all optional). */
+export type WsTlsOptions = Pick<TlsConnectionOptions, 'ca' | 'cert' | 'key' | 'pfx' | 'passphrase' | 'rejectUnauthorized' | 'servername' | 'checkServerIdentity'>;
+
+/** Options of `WsClientTransport.connect`. */
+export interface WsClientOptions extends ConnectionOptions {
+  /** Milliseconds for TCP connect plus the WebSocket upgrade. */
+  connectTimeout: number;
+  /** TLS settings for `wss://` (e.g. a private CA). */
+  tls?: WsTlsOptions;
+}
+
+/** Options of `WsServerTransport`. */
+export interface WsServerOptions extends ConnectionOptions {
+  /**
+   * Refuse upgrades that do not offer the `Socket.D` subprotocol (any case) with HTTP 403, as
+   * upstream servers with `useSubprotocols=true` do (default true).
+   */
+  requireSubprotocol?: boolean;
+  /**
+   * Attach to this existing HTTP(S) server (its `upgrade` event) instead of opening a port;
+   * `host`/`port` are then ignored and `listen()`/`close()` never start or stop it. This is
+   * the only way to serve `wss://`: pass an `https.Server`.
+   */
+  httpServer?: HttpServer | HttpsServer;
+  /**
+   * Only upgrade requests on this path (exact match, query ignored). Others are left to the
+   * server's other `upgrade` listeners, or refused with 404 if there are none. Default: any
+   * path, as upstream standalone servers.
+   */
+  path?: string;
+  /** Upgrades beyond this many open WebSocket connections are refused with 503 (default: unlimited). */
+  maxConnections?: number;
+}
+
+/** Picks the Socket.D token the client offered (exact first, then any case), or false. */
+function pickProtocol(protocols: Set<string>): string | false {
+  if (protocols.has(SOCKETD_SUBPROTOCOL)) return SOCKETD_SUBPROTOCOL;
+  for (const p of protocols) if (p.toLowerCase() === 'socket.d') return p;
+  return false;
+}
+
+function offersSocketD(req: IncomingMessage): boolean {
+  const header = req.headers['sec-websocket-protocol'];
+  return header !== undefined && header.split(',').some((p) => p.trim().toLowerCase() === 'socket.d');
+}
+
+/** Answers an upgrade request with an HTTP error and drops the socket. */
+function refuseUpgrade(socket: Duplex, status: number, reason: string, message: string): void {
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\n` +
+    `Content-Length: ${Buffer.byteLength(message)}\r\n\r\n${message}`,
+  );
+  socket.once('finish', () => socket.destroy());
+}
+
+/** Dials `sd:ws://` and `sd:wss://` URLs (spec section 3.2). */
+export class WsClientTransport implements ClientTransport {
+  /**
+   * Opens a WebSocket on the URL's path and query exactly as written, offering the `Socket.D`
+   * subprotocol, without permessage-deflate. Rejects with `SOCKETD_ERR_TRANSPORT` (refused
+   * socket, HTTP error, TLS failure) or `SOCKETD_ERR_CONNECT_TIMEOUT`.
+   */
+  connect(url: ParsedUrl, options: WsClientOptions): Promise<Connection> {
+    // Dial with the canonical schema: aliases such as ws-java:// mean nothing to HTTP.
+    const target = `${url.schema}://${url.linkUrl.slice(url.linkUrl.indexOf('://') + 3)}`;
+    return new Promise((resolve, reject) => {
+      // ws hands unknown options (rejectUnauthorized, servername, ...) on to https.request.
+      const ws = new WebSocket(target, [SOCKETD_SUBPROTOCOL], {
+        ...(options.tls as ClientOptions | undefined),
+        perMessageDeflate: false,
+        maxPayload: options.maxFrameSize ?? MAX_FRAME_LENGTH,
+        handshakeTimeout: options.connectTimeout,
+      });
+      let settled = false;
+      const timer = setTimeout(() => {
+        settled = true;
+        ws.terminate();
+        reject(socketDError('CONNECT_TIMEOUT', `WebSocket connect to ${target} timed out after ${options.connectTimeout} ms`));
+      }, options.connectTimeout);
+      const onError = (err: Error): void => {
+        clearTimeout(timer);
+        if (settled) return;
+        settled = true;
+        reject(socketDError('TRANSPORT', `WebSocket connect to ${target} failed: ${err.message}`, { cause: err }));
+      };
+      ws.on('error', onError);
+      ws.once('open', () => {
+        clearTimeout(timer);
+        ws.off('error', onError);
+        if (settled) return;
+        settled = true;
+        // Created synchronously in 'open': no message can be emitted before its listener.
+        resolve(new WsConnection(ws, options));
+      });
+    });
+  }
+}
+
+/**
+ * Accepts `sd:ws` connections on its own HTTP server, or on an existing HTTP(S) server
+ * (`httpServer` option). Plain HTTP requests to its own server get 426 Upgrade Required.
+ */
+export class WsServerTransport implements ServerTransport {
+  private readonly wss: WebSocketServer;
+  private readonly httpServer: HttpServer | HttpsServer;
+  private readonly ownServer: boolean;
+  private onConnection: ((connection: Connection) => void) | undefined;
+  private connections = 0;
+
+  /**
+   * @param host interface to bind when opening its own port (ignored with `httpServer`).
+   * @param port port to bind; 0 picks a free one (ignored with `httpServer`).
+   */
+  constructor(
+    private readonly host: string,
+    private readonly port: number,
+    private readonly options: WsServerOptions = {},
+  ) {
+    this.wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      perMessageDeflate: false,
+      maxPayload: options.maxFrameSize ?? MAX_FRAME_LENGTH,
+      handleProtocols: pickProtocol,
+    });
+    this.ownServer = options.httpServer === undefined;
+    this.httpServer = options.httpServer ?? createServer((_req, res) => {
+      res.writeHead(426, { 'Content-Type': 'text/plain', 'Connection': 'close', 'Upgrade': 'websocket' });
+      res.end('Socket.D over WebSocket: upgrade required\n');
+    });
+  }
+
+  private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const { path, requireSubprotocol = true, maxConnections } = this.options;
+    if (path !== undefined) {
+      const url = req.url ?? '/';
+      const q = url.indexOf('?');
+      if ((q === -1 ? url : url.slice(0, q)) !== path) {
+        // Another listener may serve this path; refuse only if there is none.
+        if (this.httpServer.listenerCount('upgrade') === 1) refuseUpgrade(socket, 404, 'Not Found', 'No WebSocket endpoint on this path\n');
+        return;
+      }
+    }
+    if (requireSubprotocol && !offersSocketD(req)) {
+      refuseUpgrade(socket, 403, 'Forbidden', 'The Socket.D subprotocol is required\n');
+      return;
+    }
+    if (maxConnections !== undefined && this.connections >= maxConnections) {
+      refuseUpgrade(socket, 503, 'Service Unavailable', 'Too many connections\n');
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      const onConnection = this.onConnection;
+      if (onConnection === undefined) {
+        ws.terminate(); // closed between the request and the end of the upgrade
+        return;
+      }
+      this.connections++;
+      ws.once('close', () => this.connections--);
+      onConnection(new WsConnection(ws, this.options));
+    });
+  };
+
+  listen(onConnection: (connection: Connection) => void): Promise<void> {
+    this.onConnection = onConnection;
+    this.httpServer.on('upgrade', this.onUpgrade);
+    if (!this.ownServer) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const server = this.httpServer;
+      const onError = (err: Error): void => {
+        reject(socketDError('TRANSPORT', `WebSocket listen on ${this.host}:${this.port} failed: ${err.message}`, { cause: err }));
+      };
+      server.once('error', onError);
+      server.listen({ host: this.host, port: this.port }, () => {
+        server.off('error', onError);
+        server.on('error', () => {});
+        resolve();
+      });
+    });
+  }
+
+  /** Stops accepting upgrades; open WebSocket connections stay up. */
+  close(): Promise<void> {
+    this.onConnection = undefined;
+    this.httpServer.off('upgrade', this.onUpgrade);
+    if (this.ownServer && this.httpServer.listening) {
+      this.httpServer.close();
+      this.httpServer.closeIdleConnections();
+    }
+    return Promise.resolve();
+  }
+
+  address(): { host: string; port: number } | undefined {
+    const a = this.httpServer.address();
+    return a === null || typeof a === 'string' ? undefined : { host: a.address, port: a.port };
+  }
+
+  /** The `ws.WebSocketServer` (in `noServer` mode; the HTTP server is `httpServer`). */
+  unwrap(): WebSocketServer {
+    return this.wss;
+  }
+
+  /** The HTTP(S) server upgrades arrive on (own or attached). */
+  get server(): HttpServer | HttpsServer {
+    return this.httpServer;
+  }
+}
