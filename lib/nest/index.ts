@@ -1,0 +1,28 @@
+/** NestJS transport for Socket.D v2: server strategy, client proxy, context, record builder. */
+export { SocketDServer, type SocketDServerOptions } from './server-socketd.js';
+export { SocketDServerCore, type SocketDHandlingOptions } from './server-socketd-core.js';
+export { SocketDClientStrategy, type SocketDClientStrategyOptions } from './server-socketd-client.js';
+export { SocketDClient, type SocketDClientOptions, type SocketDInboundHandler } from './client-socketd.js';
+export { SocketDContext, type SocketDContextArgs, type SocketDPeer } from './socketd.context.js';
+export { SocketDRecord, SocketDRecordBuilder, type SocketDCallMode, type SocketDRecordOptions } from './socketd.record-builder.js';
+export { SocketDStatus, SocketDEventsMap, type SocketDEvents } from './socketd.events.js';
+export {
+  SocketDSerializer,
+  SocketDDeserializer,
+  type SocketDEntity,
+  type SocketDSerializerLike,
+  type SocketDDeserializerLike,
+} from './socketd-serializer.js';
+export { encodeNestError, decodeCallError } from './socketd-alarm.serializer.js';
+export {
+  SOCKETD_TRANSPORT,
+  SOCKETD_CLIENT_TRANSPORT,
+  SOCKETD_DEFAULT_URL,
+  SOCKETD_DEFAULT_GRACE_PERIOD,
+  SOCKETD_DEFAULT_MAX_QUEUED_REPLIES,
+  DATA_TYPE_META,
+  DATA_TYPE_JSON,
+  DATA_TYPE_BINARY,
+  NEST_ERROR_META,
+  NO_MESSAGE_HANDLER,
+} from './socketd.constants.js';

@@ -1,0 +1,173 @@
+import { Logger } from '@nestjs/common';
+import type { CustomTransportStrategy } from '@nestjs/microservices';
+import { SdServer } from '../session/index.js';
+import type { Metas, ReceivedMessage, ServerOptions, Session } from '../session/types.js';
+import { SocketDServerCore, type SocketDHandlingOptions } from './server-socketd-core.js';
+import { SOCKETD_DEFAULT_GRACE_PERIOD, SOCKETD_DEFAULT_URL, SOCKETD_TRANSPORT } from './socketd.constants.js';
+import { SocketDStatus } from './socketd.events.js';
+
+/**
+ * Options of {@link SocketDServer}: the URL, the engine's `ServerOptions` (timeouts, limits,
+ * `onHandshake`, `onOpen`/`onClose`/... listeners, which run besides the strategy's own), and
+ * how messages are handled.
+ */
+export interface SocketDServerOptions extends Omit<ServerOptions, 'onMessage'>, SocketDHandlingOptions {
+  /**
+   * Where to listen: `sd:tcp://host:port` or `sd:ws://host:port[/path]` (port 0 = a random
+   * port, see {@link SocketDServer.address}). Default `sd:tcp://127.0.0.1:8602`.
+   */
+  url?: string;
+  /**
+   * Runs on each client's Connect before it is accepted: return false (or throw, or reject)
+   * to refuse it (Close 1001; the client's connect fails with
+   * `SOCKETD_ERR_HANDSHAKE_REJECTED`). Entries added to `outMetas` travel back in the Connack.
+   * Default: accept everyone.
+   */
+  onHandshake?: ServerOptions['onHandshake'];
+  /**
+   * Milliseconds `close()` lets in-flight handlers finish after asking clients to stop
+   * (Close 1000) and before closing every session (Close 1001). Default 5 000.
+   */
+  gracePeriod?: number;
+}
+
+/**
+ * Socket.D v2 transport strategy for Nest microservices (TCP or WebSocket).
+ *
+ * ```ts
+ * const app = await NestFactory.createMicroservice(AppModule, {
+ *   strategy: new SocketDServer({ url: 'sd:tcp://0.0.0.0:8602' }),
+ * });
+ * await app.listen();
+ * ```
+ * Message → `@EventPattern`; Request and Subscribe → `@MessagePattern` (see README for the
+ * full mapping); handler errors → an Alarm on the stream.
+ */
+export class SocketDServer extends SocketDServerCore implements CustomTransportStrategy {
+  override transportId = SOCKETD_TRANSPORT;
+  protected override readonly logger = new Logger(SocketDServer.name);
+  protected readonly url: string;
+  protected readonly gracePeriod: number;
+  protected readonly engine: SdServer;
+  private closing: Promise<void> | undefined;
+
+  constructor(protected readonly options: SocketDServerOptions = {}) {
+    super(options);
+    this.url = this.getOptionsProp(options, 'url', SOCKETD_DEFAULT_URL);
+    this.gracePeriod = this.getOptionsProp(options, 'gracePeriod', SOCKETD_DEFAULT_GRACE_PERIOD);
+    this.engine = new SdServer(this.url, this.engineOptions(options));
+  }
+
+  /** Starts listening; `callback(err)` when the address is unavailable. */
+  listen(callback: (err?: unknown, ...optionalParams: unknown[]) => void): void {
+    this.engine.listen().then(
+      () => {
+        this.setStatus(SocketDStatus.CONNECTED);
+        this.emitEvent('listening');
+        callback();
+      },
+      (err: unknown) => {
+        this.setStatus(SocketDStatus.DISCONNECTED);
+        callback(err);
+      },
+    );
+  }
+
+  /**
+   * Graceful stop: stop accepting, Close 1000 to every client (start nothing new), wait up to
+   * `gracePeriod` ms for in-flight handlers, then Close 1001 to every session (cancelling the
+   * streams still running). Idempotent.
+   */
+  close(): Promise<void> {
+    return (this.closing ??= this.shutdown());
+  }
+
+  /** The native server: a `net.Server` (tcp) or a ws `WebSocketServer` (ws). */
+  unwrap<T>(): T {
+    return this.engine.unwrap<T>();
+  }
+
+  /** The Socket.D engine server (sessions, address, ...). */
+  getEngine(): SdServer {
+    return this.engine;
+  }
+
+  /** The open sessions: one per connected client. */
+  get sessions(): ReadonlySet<Session> {
+    return this.engine.sessions;
+  }
+
+  /** The address listened on (the real port when the URL said port 0); undefined before `listen`. */
+  address(): { host: string; port: number } | undefined {
+    return this.engine.address();
+  }
+
+  /**
+   * Sends a Message to every open session; resolves with how many got it. Encodes the value
+   * once; waits for a saturated session to drain before going on, so a slow client slows the
+   * broadcast instead of growing memory.
+   */
+  async broadcast(event: string, data?: unknown, metas?: Metas): Promise<number> {
+    const entity = await this.encodePayload(data);
+    const allMetas = metas === undefined ? entity.metas : { ...entity.metas, ...metas };
+    let count = 0;
+    for (const session of [...this.engine.sessions]) {
+      if (!session.isOpen) continue;
+      try {
+        if (!session.send(event, entity.data, { metas: allMetas })) await session.drain();
+        count++;
+      } catch (err) {
+        this.logger.warn(`Socket.D: broadcast of '${event}' to ${session.remoteAddress ?? session.id} failed: ${String(err)}`);
+      }
+    }
+    return count;
+  }
+
+  private async shutdown(): Promise<void> {
+    try {
+      await this.engine.stopAccepting();
+    } catch (err) {
+      this.logger.warn(`Socket.D: stopAccepting failed: ${String(err)}`);
+    }
+    for (const session of this.engine.sessions) session.preclose();
+    const idle = await this.waitForIdle(this.gracePeriod);
+    if (!idle) {
+      this.logger.warn(`Socket.D: ${this.pendingHandlers} handler(s) still running after ${this.gracePeriod} ms; closing anyway`);
+    }
+    await this.engine.close();
+    this.setStatus(SocketDStatus.DISCONNECTED);
+  }
+
+  private setStatus(status: SocketDStatus): void {
+    this._status$.next(status);
+    this.emitEvent('status', status);
+  }
+
+  // The engine's listener hooks: the strategy's own first, then the user's.
+  private engineOptions(options: SocketDServerOptions): ServerOptions {
+    const { url: _url, serializer: _s, deserializer: _d, maxQueuedReplies: _m, gracePeriod: _g, ...engine } =
+      options as SocketDServerOptions & { onMessage?: unknown };
+    delete (engine as { onMessage?: unknown }).onMessage;
+    return {
+      logger: new Logger('SocketDEngine'),
+      ...engine,
+      onMessage: (session: Session, message: ReceivedMessage) => this.handleMessage(session, message),
+      onOpen: (session: Session) => {
+        this.emitEvent('open', session);
+        options.onOpen?.(session);
+      },
+      onClosing: (session: Session) => {
+        this.emitEvent('closing', session);
+        options.onClosing?.(session);
+      },
+      onClose: (session: Session, code: number, err?: Error) => {
+        this.emitEvent('close', session, code, err);
+        options.onClose?.(session, code, err);
+      },
+      onAlarm: (session: Session, alarm: ReceivedMessage) => {
+        this.emitEvent('alarm', session, alarm);
+        options.onAlarm?.(session, alarm);
+      },
+    };
+  }
+}

@@ -1,0 +1,72 @@
+import { isSocketDError } from '../protocol/errors.js';
+import type { Metas, ReceivedMessage } from '../session/types.js';
+import { NEST_ERROR_IN_DATA, NEST_ERROR_IN_TEXT, NEST_ERROR_META } from './socketd.constants.js';
+
+/** An Alarm to send for a failed handler: readable text and the metas carrying the exact value. */
+export interface NestErrorAlarm {
+  text: string;
+  metas: Metas;
+}
+
+// Metas are capped at 4 KiB per frame, and the engine echoes the request's metas into the
+// Alarm (spec 7.3): keep the encoded value well below, or carry it in the data instead.
+const MAX_META_VALUE = 1024;
+
+/**
+ * Encodes a Nest error value (what the exception filters produced: `{ status, message }`, an
+ * `RpcException`'s object, or a string) as an Alarm. The data is a human message, so upstream
+ * peers (whose requesters fail with the Alarm's text) read something sensible; the meta
+ * `X-Nest-Err` lets a {@link SocketDClient} recover the exact value.
+ */
+export function encodeNestError(err: unknown): NestErrorAlarm {
+  if (typeof err === 'string') return { text: err, metas: { [NEST_ERROR_META]: NEST_ERROR_IN_TEXT } };
+  const text = humanMessage(err);
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(err);
+  } catch {
+    json = undefined;
+  }
+  if (json === undefined) {
+    // Not JSON-encodable (cycles, BigInt): fall back to Nest's generic shape.
+    json = JSON.stringify({ status: 'error', message: text });
+  }
+  const encoded = encodeURIComponent(json);
+  if (encoded.length <= MAX_META_VALUE) return { text, metas: { [NEST_ERROR_META]: encoded } };
+  return { text: json, metas: { [NEST_ERROR_META]: NEST_ERROR_IN_DATA } };
+}
+
+/**
+ * The value a Nest subscriber receives for a failed call: the exact Nest error value for an
+ * Alarm from a Nest Socket.D server; the `SocketDError` itself otherwise (an Alarm from an
+ * upstream peer, a timeout, a closed connection).
+ */
+export function decodeCallError(err: unknown): unknown {
+  if (!isSocketDError(err, 'ALARM')) return err;
+  const alarm = err.details?.['alarm'] as ReceivedMessage | undefined;
+  const flag = alarm?.meta(NEST_ERROR_META);
+  if (alarm === undefined || flag === undefined) return err;
+  try {
+    if (flag === NEST_ERROR_IN_TEXT) return alarm.dataAsString();
+    if (flag === NEST_ERROR_IN_DATA) return JSON.parse(alarm.dataAsString());
+    return JSON.parse(decodeURIComponent(flag));
+  } catch {
+    return err;
+  }
+}
+
+/** A readable one-line message for an error value. */
+export function humanMessage(err: unknown): string {
+  if (typeof err === 'string') return err;
+  if (err instanceof Error) return err.message;
+  if (err !== null && typeof err === 'object') {
+    const message = (err as { message?: unknown }).message;
+    if (typeof message === 'string') return message;
+    if (Array.isArray(message)) return message.map(String).join('; ');
+  }
+  try {
+    return JSON.stringify(err) ?? String(err);
+  } catch {
+    return String(err);
+  }
+}

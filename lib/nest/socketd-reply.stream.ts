@@ -1,0 +1,256 @@
+import type { LoggerService } from '@nestjs/common';
+import { Subscriber } from 'rxjs';
+import type { ReceivedMessage, Session } from '../session/types.js';
+import { encodeNestError } from './socketd-alarm.serializer.js';
+import { isThenable, type SocketDEntity, type SocketDSerializerLike } from './socketd-serializer.js';
+
+// What the pump may send: everything but the newest item (more may follow in the same tick,
+// and the newest one could then ride on the ReplyEnd), everything, or everything then the end.
+const enum Pump {
+  KeepLast,
+  All,
+  End,
+}
+
+const INTERNAL_ERROR = { status: 'error', message: 'Internal server error' } as const;
+
+/**
+ * Answers one received Request or Subscribe from a handler's Observable, under backpressure.
+ *
+ * - Subscribe: each value is a Reply, completion a ReplyEnd; the last value rides on the
+ *   ReplyEnd when completion follows it within the same microtask (a handler returning one
+ *   value costs one frame, as Nest's TCP merges `isDisposed` into the last packet).
+ * - Request: the first value is the ReplyEnd and the producer is unsubscribed (a Request has
+ *   exactly one answer, spec 7.2); completion without a value is an empty ReplyEnd.
+ * - An error (already shaped by Nest's exception filters) is an Alarm on the stream's sid,
+ *   after the values received before it.
+ *
+ * Observables are push-based: rxjs cannot pause a producer. When a send returns false the
+ * values are queued here (array + head index: O(1) per item at any length) and sent once the
+ * session drains; past `maxQueued` queued values the stream fails rather than exhaust memory.
+ * This subscriber never goes through `Server.send()`, whose `Array.shift()` queue is quadratic.
+ */
+export class ReplyStream extends Subscriber<unknown> {
+  private queue: unknown[] = [];
+  private head = 0;
+  private blocked = false;
+  private flushScheduled = false;
+  private ended = false;
+  private failure: { err: unknown } | undefined;
+  private finished = false;
+  private readonly single: boolean;
+
+  constructor(
+    private readonly session: Session,
+    private readonly message: ReceivedMessage,
+    private readonly serializer: SocketDSerializerLike,
+    private readonly maxQueued: number,
+    private readonly logger: LoggerService,
+    /** Runs once when the stream is answered to the end, failed or cancelled. */
+    private readonly onSettled: () => void,
+  ) {
+    super();
+    this.single = !message.isSubscribe;
+  }
+
+  /** The requester cancelled or the session closed: stop the producer, send nothing more. */
+  cancel(): void {
+    if (this.finished) return;
+    this.queue = [];
+    this.head = 0;
+    this.settle();
+  }
+
+  protected override _next(value: unknown): void {
+    if (this.finished) return;
+    if (this.single) {
+      this.ended = true;
+      this.sendLast(value, true);
+      return;
+    }
+    this.queue.push(value);
+    if (this.blocked) {
+      if (this.queue.length - this.head > this.maxQueued) this.overflow();
+      return;
+    }
+    this.pump(Pump.KeepLast);
+  }
+
+  protected override _error(err: unknown): void {
+    this.failure = { err };
+    this.ended = true;
+    if (!this.blocked && !this.finished) this.pump(Pump.End);
+    this.unsubscribe();
+  }
+
+  protected override _complete(): void {
+    this.ended = true;
+    if (!this.blocked && !this.finished) this.pump(Pump.End);
+    this.unsubscribe();
+  }
+
+  private pump(mode: Pump): void {
+    const queue = this.queue;
+    while (!this.finished) {
+      const count = queue.length - this.head;
+      if (count === 0) break;
+      if (mode === Pump.KeepLast && count === 1) {
+        if (this.head > 0) {
+          // Keep the array from growing under a long stream: the held value moves to the front.
+          queue[0] = queue[this.head];
+          queue.length = 1;
+          this.head = 0;
+        }
+        this.scheduleFlush();
+        return;
+      }
+      const value = queue[this.head];
+      queue[this.head++] = undefined;
+      if (count === 1 && mode === Pump.End && this.failure === undefined) {
+        this.sendLast(value, true);
+        return;
+      }
+      const sent = this.send(value);
+      if (sent === true) continue;
+      this.compact();
+      this.block(sent);
+      return;
+    }
+    if (this.finished) return;
+    this.queue.length = 0;
+    this.head = 0;
+    if (mode === Pump.End) this.sendLast(undefined, false);
+  }
+
+  // Sends one Reply: true when the session takes more, false when saturated, or a promise of
+  // that for an asynchronous serializer.
+  private send(value: unknown): boolean | Promise<boolean> {
+    let entity: SocketDEntity | PromiseLike<SocketDEntity>;
+    try {
+      entity = this.serializer.serialize(value);
+    } catch (err) {
+      this.failInternal(err);
+      return true;
+    }
+    if (isThenable<SocketDEntity>(entity)) {
+      return Promise.resolve(entity).then(
+        (e) => this.write(e, false),
+        (err: unknown) => {
+          this.failInternal(err);
+          return true;
+        },
+      );
+    }
+    return this.write(entity, false);
+  }
+
+  private write(entity: SocketDEntity, end: boolean): boolean {
+    if (this.finished) return true;
+    try {
+      return end
+        ? this.session.replyEnd(this.message, entity.data, entity.metas)
+        : this.session.reply(this.message, entity.data, entity.metas);
+    } catch (err) {
+      this.failInternal(err);
+      return true;
+    }
+  }
+
+  private block(sent: false | Promise<boolean>): void {
+    this.blocked = true;
+    const resume = (): void => {
+      this.blocked = false;
+      if (!this.finished) this.pump(this.ended ? Pump.End : Pump.All);
+    };
+    if (sent === false) {
+      this.session.drain().then(resume, resume);
+      return;
+    }
+    sent.then((ok) => (ok ? resume() : this.session.drain().then(resume, resume)));
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => {
+      this.flushScheduled = false;
+      if (!this.blocked && !this.finished) this.pump(this.ended ? Pump.End : Pump.All);
+    });
+  }
+
+  // The final frame: a ReplyEnd (with the last value when `hasValue`) or, after an error, an Alarm.
+  private sendLast(value: unknown, hasValue: boolean): void {
+    if (this.failure !== undefined) {
+      this.sendAlarm(this.failure.err);
+      return;
+    }
+    let entity: SocketDEntity | PromiseLike<SocketDEntity> = {};
+    if (hasValue) {
+      try {
+        entity = this.serializer.serialize(value);
+      } catch (err) {
+        this.failInternal(err);
+        return;
+      }
+    }
+    if (isThenable<SocketDEntity>(entity)) {
+      this.blocked = true;
+      Promise.resolve(entity).then(
+        (e) => {
+          this.write(e, true);
+          this.settle();
+        },
+        (err: unknown) => this.failInternal(err),
+      );
+      return;
+    }
+    this.write(entity, true);
+    this.settle();
+  }
+
+  private sendAlarm(err: unknown): void {
+    if (this.finished) return;
+    const { text, metas } = encodeNestError(err);
+    try {
+      this.session.alarm(this.message, text, metas);
+    } catch (alarmErr) {
+      this.logger.error(`Socket.D: cannot send the Alarm for '${this.message.event}': ${String(alarmErr)}`);
+    }
+    this.settle();
+  }
+
+  // A failure of the transport itself (serializer, size limit): Nest's generic error to the
+  // requester, the details to the log.
+  private failInternal(err: unknown): void {
+    if (this.finished) return;
+    this.logger.error(
+      `Socket.D: cannot send the reply to '${this.message.event}': ${err instanceof Error ? err.message : String(err)}`,
+      err instanceof Error ? err.stack : undefined,
+    );
+    this.sendAlarm(INTERNAL_ERROR);
+  }
+
+  private overflow(): void {
+    this.logger.warn(
+      `Socket.D: stream '${this.message.event}' (sid ${this.message.sid}) queued more than ${this.maxQueued} replies for a slow client; failing it`,
+    );
+    this.queue = [];
+    this.head = 0;
+    this.sendAlarm({ status: 'error', message: 'Stream overflow: the client reads slower than the handler produces' });
+  }
+
+  // Drop the consumed prefix now and then so a long-lived queue does not keep growing.
+  private compact(): void {
+    if (this.head >= 4096 && this.head * 2 >= this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  private settle(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.unsubscribe();
+    this.onSettled();
+  }
+}

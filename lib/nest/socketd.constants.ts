@@ -1,0 +1,54 @@
+/** Constants of the Socket.D NestJS transport (README, "NestJS transport"). */
+
+/**
+ * Transport id of {@link SocketDServer}. Pass it to a pattern decorator to bind a handler to
+ * Socket.D only in a hybrid app: `@MessagePattern('user.get', SOCKETD_TRANSPORT)`.
+ */
+export const SOCKETD_TRANSPORT: unique symbol = Symbol('SOCKETD');
+
+/**
+ * Transport id of {@link SocketDClientStrategy}, the strategy that serves Messages and Requests
+ * a server starts on a client's connection.
+ */
+export const SOCKETD_CLIENT_TRANSPORT: unique symbol = Symbol('SOCKETD_CLIENT');
+
+/** Default server and client URL. */
+export const SOCKETD_DEFAULT_URL = 'sd:tcp://127.0.0.1:8602';
+/** Default bound of {@link SocketDServer.close}: milliseconds in-flight handlers get to finish. */
+export const SOCKETD_DEFAULT_GRACE_PERIOD = 5_000;
+/** Default number of stream items queued per Subscribe while the socket is saturated. */
+export const SOCKETD_DEFAULT_MAX_QUEUED_REPLIES = 1_048_576;
+
+/** The `Data-Type` meta (spec 4.2) telling how the data of a message is encoded. */
+export const DATA_TYPE_META = 'Data-Type';
+/** `Data-Type` of JSON data (the default for every value that is not bytes). */
+export const DATA_TYPE_JSON = 'application/json';
+/** `Data-Type` of raw bytes: a Buffer/Uint8Array travels as is and arrives as a Buffer. */
+export const DATA_TYPE_BINARY = 'application/octet-stream';
+
+/**
+ * Meta on an Alarm sent for a failed handler, carrying the exact Nest error value (what Nest's
+ * TCP transport puts in `err`). The Alarm's data stays a human-readable message for upstream
+ * peers. Values:
+ * - `text`: the error value is the string in the data;
+ * - `data`: the data is the JSON of the error value (used when it is too long for a meta);
+ * - anything else: `encodeURIComponent(JSON.stringify(value))`.
+ */
+export const NEST_ERROR_META = 'X-Nest-Err';
+export const NEST_ERROR_IN_TEXT = 'text';
+export const NEST_ERROR_IN_DATA = 'data';
+
+/** Nest's answer to a request without a handler (the same text as `@nestjs/microservices`). */
+export const NO_MESSAGE_HANDLER = 'There is no matching message handler defined in the remote service.';
+
+/** Metas the transport itself owns; they are not part of the Nest packet metadata. */
+export const RESERVED_METAS: ReadonlySet<string> = new Set([
+  'Socket.D',
+  'code',
+  'Data-Length',
+  'Data-Fragment-Idx',
+  'Data-Fragment-Total',
+  DATA_TYPE_META,
+  NEST_ERROR_META,
+  'X-Cancel',
+]);
