@@ -129,7 +129,7 @@ export class WsConnection implements Connection {
       // makes all messages of the tick leave in one writev.
       this.corked = true;
       socket.cork();
-      process.nextTick(this.uncork);
+      queueMicrotask(this.uncork);
     }
     if (this.drainWanted) {
       this.ws.send(frame, SEND_OPTIONS);

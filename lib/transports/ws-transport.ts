@@ -80,7 +80,8 @@ export class WsClientTransport implements ClientTransport {
         ...(options.tls as ClientOptions | undefined),
         perMessageDeflate: false,
         maxPayload: options.maxFrameSize ?? MAX_FRAME_LENGTH,
-        handshakeTimeout: options.connectTimeout,
+        // No handshakeTimeout: the timer below covers DNS, TCP, TLS and the upgrade, and
+        // always fails with CONNECT_TIMEOUT.
       });
       let settled = false;
       const timer = setTimeout(() => {

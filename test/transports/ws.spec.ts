@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { once } from 'node:events';
 import { createServer, get as httpGet, type Server as HttpServer } from 'node:http';
-import type { Socket } from 'node:net';
+import { createServer as createNetServer, type Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import { isSocketDError } from '../../lib/protocol/errors.js';
 import { parseUrl } from '../../lib/transports/url.js';
@@ -291,6 +291,17 @@ describe('WsServerTransport / WsClientTransport', () => {
     http.close();
     await once(http, 'close');
     await expect(dial(`ws://127.0.0.1:${port}`)).rejects.toMatchObject({ code: 'SOCKETD_ERR_TRANSPORT' });
+  });
+
+  it('rejects with SOCKETD_ERR_CONNECT_TIMEOUT when the upgrade is never answered', async () => {
+    const silent = createNetServer((s) => cleanups.push(() => s.destroy()));
+    cleanups.push(() => silent.close());
+    silent.listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    const port = (silent.address() as { port: number }).port;
+    const started = Date.now();
+    await expect(dial(`ws://127.0.0.1:${port}`, { connectTimeout: 200 })).rejects.toMatchObject({ code: 'SOCKETD_ERR_CONNECT_TIMEOUT' });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(150);
   });
 
   it('refuses upgrades beyond maxConnections with 503', async () => {
