@@ -1,0 +1,103 @@
+import { AbstractHttpAdapter } from '@nestjs/core';
+import { createServer } from 'node:http';
+
+/** Both transports every Nest test runs over. */
+export const KINDS = ['tcp', 'ws'] as const;
+export type Kind = (typeof KINDS)[number];
+
+/** Polls `predicate` every 10 ms until it is true; fails after `timeout` ms. */
+export async function waitFor(predicate: () => boolean, timeout = 20_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Polls until `read()` returns the same value over `window` ms (a counter stopped growing). */
+export async function waitUntilStable(read: () => number, window = 300, timeout = 20_000): Promise<number> {
+  const deadline = Date.now() + timeout;
+  let last = read();
+  let since = Date.now();
+  while (Date.now() - since < window) {
+    if (Date.now() > deadline) throw new Error(`value kept changing (last ${last})`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const now = read();
+    if (now !== last) {
+      last = now;
+      since = Date.now();
+    }
+  }
+  return last;
+}
+
+/** `promise`, or a rejection naming `what` after `ms` milliseconds. */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A promise with its resolver, for handler-side signals. */
+export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/**
+ * An HTTP adapter that serves nothing, so hybrid apps (`NestFactory.create` +
+ * `connectMicroservice`) can be built without an HTTP platform package installed.
+ */
+export class NoopHttpAdapter extends AbstractHttpAdapter {
+  constructor() {
+    super({});
+  }
+  override initHttpServer(): void {
+    this.httpServer = createServer();
+  }
+  override async close(): Promise<void> {}
+  override useStaticAssets(): void {}
+  override setViewEngine(): void {}
+  override getRequestHostname(): string {
+    return '';
+  }
+  override getRequestMethod(): string {
+    return '';
+  }
+  override getRequestUrl(): string {
+    return '';
+  }
+  override status(): void {}
+  override reply(): void {}
+  override end(): void {}
+  override render(): void {}
+  override redirect(): void {}
+  override setErrorHandler(): void {}
+  override setNotFoundHandler(): void {}
+  override isHeadersSent(): boolean {
+    return false;
+  }
+  override getHeader(): undefined {
+    return undefined;
+  }
+  override setHeader(): void {}
+  override appendHeader(): void {}
+  override registerParserMiddleware(): void {}
+  override enableCors(): void {}
+  override createMiddlewareFactory(): (path: string, callback: Function) => void {
+    return () => undefined;
+  }
+  override getType(): string {
+    return 'noop';
+  }
+  override applyVersionFilter(): (req: unknown, res: unknown, next: () => void) => Function {
+    return (_req, _res, next) => next as Function;
+  }
+}
