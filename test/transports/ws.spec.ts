@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createServer, get as httpGet, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer, type Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import { isSocketDError } from '../../lib/protocol/errors.js';
@@ -302,6 +304,26 @@ describe('WsServerTransport / WsClientTransport', () => {
     const started = Date.now();
     await expect(dial(`ws://127.0.0.1:${port}`, { connectTimeout: 200 })).rejects.toMatchObject({ code: 'SOCKETD_ERR_CONNECT_TIMEOUT' });
     expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+  });
+
+  it('serves wss:// on an https.Server; the client trusts a private CA through tls', async () => {
+    // Self-signed test-only certificate for 127.0.0.1/localhost (valid 100 years).
+    const cert = readFileSync(new URL('./fixtures/tls-cert.pem', import.meta.url));
+    const key = readFileSync(new URL('./fixtures/tls-key.pem', import.meta.url));
+    const https = createHttpsServer({ cert, key });
+    cleanups.push(() => https.close());
+    https.listen(0, '127.0.0.1');
+    await once(https, 'listening');
+    const { port, accepted } = await startServer({ httpServer: https });
+    await expect(dial(`sd:wss://127.0.0.1:${port}/x`)).rejects.toMatchObject({ code: 'SOCKETD_ERR_TRANSPORT' });
+    const client = await dial(`sd:wss://127.0.0.1:${port}/x`, { tls: { ca: cert } });
+    const atServer = new Recorder(await accepted.next());
+    const atClient = new Recorder(client);
+    atServer.connection!.write(messageFrame(5));
+    client.write(messageFrame(6));
+    await atServer.until(() => atServer.frames.length === 1);
+    await atClient.until(() => atClient.frames.length === 1);
+    expect([atServer.frames[0]!.sid, atClient.frames[0]!.sid]).toEqual(['6', '5']);
   });
 
   it('refuses upgrades beyond maxConnections with 503', async () => {
