@@ -1,7 +1,8 @@
 import type { Flag } from '../protocol/flags.js';
 
+import type { Metas } from '../protocol/metas.js';
 /** Metadata of a message: `k=v` pairs (spec section 4). */
-export type Metas = Record<string, string>;
+export type { Metas };
 
 /** Payload accepted by every send: bytes as they are, strings as UTF-8. */
 export type Payload = Buffer | Uint8Array | string;
