@@ -96,6 +96,12 @@ export class TestController {
     );
   }
 
+  @MessagePattern('slow')
+  async slow(ms: number): Promise<string> {
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    return `done after ${ms} ms`;
+  }
+
   @MessagePattern('never')
   never(_data: unknown): Observable<never> {
     return NEVER;
@@ -193,7 +199,7 @@ export class TestController {
   }
 
   @MessagePattern('ask-client')
-  async askClient(data: unknown, @Ctx() ctx: SocketDContext): Promise<unknown> {
+  async askClient(@Payload() data: unknown, @Ctx() ctx: SocketDContext): Promise<unknown> {
     return { fromClient: await ctx.request('client.ping', data) };
   }
 }
