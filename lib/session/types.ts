@@ -220,4 +220,6 @@ export interface ClientOptions extends SessionOptions, SessionListener {
   reconnectDelay?: number;
   /** Largest reconnect delay. Default 10 000. */
   maxReconnectDelay?: number;
+  /** `wss://` only: TLS settings (`ca`, `cert`, `key`, `rejectUnauthorized`, `servername`, ...). */
+  tls?: import('../transports/ws-transport.js').WsTlsOptions;
 }
