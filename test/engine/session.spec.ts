@@ -211,6 +211,22 @@ describe.each(SCHEMAS)('engine over sd:%s', (schema) => {
     await second.server.close();
   });
 
+  it('drains on Close 1000: the client sees closing, answers still flow, then Close 1001 ends it', async () => {
+    const opened = deferred<Session>();
+    const { server, url } = await startServer(schema, { ...echoServerOptions([]), onOpen: (s) => opened.resolve(s) });
+    const closing = deferred();
+    const closed = deferred<number>();
+    const client = await clients.open(url, { onClosing: () => closing.resolve(), onClose: (_s, code) => closed.resolve(code) });
+    const serverSide = await opened.promise;
+    serverSide.preclose();
+    await closing.promise;
+    expect(client.session!.state).toBe('closing');
+    expect((await client.request('/echo', 'late')).dataAsString()).toBe('late');
+    serverSide.close();
+    expect(await closed.promise).toBe(1001);
+    await server.close();
+  });
+
   it('fails pending requests at once when the connection drops', async () => {
     const { server, url } = await startServer(schema, echoServerOptions([]));
     const client = await clients.open(url, { requestTimeout: 60_000 });
