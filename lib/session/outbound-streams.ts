@@ -18,6 +18,9 @@ interface PendingStream {
 export class OutboundStreams {
   private readonly pending = new Map<string, PendingStream>();
 
+  /** `onExpired(sid, event)` runs after a stream timed out (the session tells the responder). */
+  constructor(private readonly onExpired: (sid: string, event: string) => void) {}
+
   get size(): number {
     return this.pending.size;
   }
@@ -31,6 +34,7 @@ export class OutboundStreams {
     stream.timer = setTimeout(() => {
       if (this.pending.get(sid) !== stream) return;
       this.pending.delete(sid);
+      this.onExpired(sid, event);
       observer.error(socketDError('TIMEOUT', `${kind === 'request' ? 'Request' : 'Subscribe'} '${event}' got no ${kind === 'request' ? 'reply' : 'ReplyEnd'} within ${timeout} ms`, { sid, event }));
     }, timeout);
     this.pending.set(sid, stream);

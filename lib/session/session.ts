@@ -23,6 +23,7 @@ const PONG = encodeFrame({ flag: Flags.Pong, sid: '', event: '', metaString: '',
 const NO_HANDSHAKE: Handshake = Object.freeze({ url: '', path: '/', params: Object.freeze({}), version: undefined });
 /** Meta that marks a requester's Alarm as a cancel (our choice; upstream ignores it). */
 export const CANCEL_META = 'X-Cancel';
+const CANCEL_TEXT = Buffer.from('stream cancelled by the requester');
 /** Frames held while the server's handshake hook runs (the socket is paused meanwhile). */
 const MAX_HELD_FRAMES = 1024;
 
@@ -48,7 +49,8 @@ export class SocketDSession implements Session {
   private stateValue: SessionState = 'handshaking';
   private handshakeValue: Handshake = NO_HANDSHAKE;
   private closeCodeValue: number | undefined;
-  private readonly outbound = new OutboundStreams();
+  // A timed-out stream is cancelled on the wire too, so the responder stops producing.
+  private readonly outbound = new OutboundStreams((sid, event) => this.sendCancel(sid, event));
   private readonly inbound = new Map<string, InboundMessage>();
   private readonly aggregator: FragmentAggregator;
   private readonly log: EngineLogger | undefined;
@@ -149,17 +151,18 @@ export class SocketDSession implements Session {
     return { sid, cancel: () => this.cancelStream(sid) };
   }
 
-  reply(to: ReceivedMessage, data?: Payload, metas?: Metas): boolean {
+  reply(to: ReceivedMessage, data?: Payload, metas?: Metas | string): boolean {
     return this.answer(to, Flags.Reply, toBuffer(data), metaStringOf(metas));
   }
 
-  replyEnd(to: ReceivedMessage, data?: Payload, metas?: Metas): boolean {
+  replyEnd(to: ReceivedMessage, data?: Payload, metas?: Metas | string): boolean {
     return this.answer(to, Flags.ReplyEnd, toBuffer(data), metaStringOf(metas));
   }
 
-  alarm(to: ReceivedMessage, text: string, metas?: Metas): boolean {
+  alarm(to: ReceivedMessage, text: string, metas?: Metas | string): boolean {
     // Spec 7.3: the Alarm echoes the offending message's metas plus the alarm metas.
-    let metaString = metas ? appendMetas(to.metaString, metas) : to.metaString;
+    const extra = metaStringOf(metas);
+    let metaString = extra.length === 0 ? to.metaString : to.metaString.length === 0 ? extra : `${to.metaString}&${extra}`;
     if (Buffer.byteLength(metaString) > 4096) metaString = metaStringOf(metas);
     return this.answer(to, Flags.Alarm, Buffer.from(text), metaString);
   }
@@ -417,8 +420,12 @@ export class SocketDSession implements Session {
 
   private cancelStream(sid: string): void {
     const stream = this.outbound.forget(sid);
-    if (stream === undefined || this.stateValue === 'closed') return;
-    this.write(Flags.Alarm, sid, stream.event, `${CANCEL_META}=1`, Buffer.from('stream cancelled by the requester'));
+    if (stream !== undefined) this.sendCancel(sid, stream.event);
+  }
+
+  private sendCancel(sid: string, event: string): void {
+    if (this.stateValue === 'closed') return;
+    this.write(Flags.Alarm, sid, event, `${CANCEL_META}=1`, CANCEL_TEXT);
   }
 
   private write(flag: Flag, sid: string, event: string, metaString: string, data: Buffer): boolean {
@@ -498,6 +505,8 @@ function toBuffer(data: Payload | undefined): Buffer {
   throw socketDError('INVALID_ARGUMENT', `payload must be a Buffer, Uint8Array or string, got ${typeof data}`);
 }
 
-function metaStringOf(metas: Metas | undefined): string {
-  return metas === undefined ? '' : serializeMetas(metas);
+/** Metas as a meta string; a string is taken as already serialised (hot paths reuse one). */
+function metaStringOf(metas: Metas | string | undefined): string {
+  if (metas === undefined) return '';
+  return typeof metas === 'string' ? metas : serializeMetas(metas);
 }

@@ -58,7 +58,8 @@ export interface ReceivedMessage {
 
 /** Options of one outgoing Message, Request or Subscribe. */
 export interface SendOptions {
-  metas?: Metas;
+  /** Metas, or an already serialised meta string (`k=v&k2=v2`) when the same ones are sent often. */
+  metas?: Metas | string;
 }
 
 export interface RequestOptions extends SendOptions {
@@ -126,12 +127,12 @@ export interface Session {
   /** Request with a streaming observer (used when a peer may answer with several Replies). */
   stream(kind: 'request' | 'subscribe', event: string, data: Payload | undefined, observer: StreamObserver, options?: RequestOptions): StreamHandle;
 
-  /** Reply to a received Request/Subscribe (completes a Request). */
-  reply(to: ReceivedMessage, data?: Payload, metas?: Metas): boolean;
+  /** Reply to a received Request/Subscribe (completes a Request). `metas` may be a serialised meta string. */
+  reply(to: ReceivedMessage, data?: Payload, metas?: Metas | string): boolean;
   /** Last reply to a received Request/Subscribe. */
-  replyEnd(to: ReceivedMessage, data?: Payload, metas?: Metas): boolean;
+  replyEnd(to: ReceivedMessage, data?: Payload, metas?: Metas | string): boolean;
   /** Alarm about a received message: fails the requester's stream with `text`. */
-  alarm(to: ReceivedMessage, text: string, metas?: Metas): boolean;
+  alarm(to: ReceivedMessage, text: string, metas?: Metas | string): boolean;
 
   /** Resolves once the transport's buffer is below its low-water mark (at once if it is). */
   drain(): Promise<void>;

@@ -1,3 +1,4 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
 import net from 'node:net';
 import WebSocket from 'ws';
 import { decodeFrame, encodeFrame, Flags, FrameDecoder } from '../../lib/protocol/index.js';

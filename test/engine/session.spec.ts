@@ -1,3 +1,4 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { isSocketDError } from '../../lib/protocol/errors.js';
 import type { ReceivedMessage, Session } from '../../lib/session/index.js';
@@ -224,6 +225,37 @@ describe.each(SCHEMAS)('engine over sd:%s', (schema) => {
     expect((await client.request('/echo', 'late')).dataAsString()).toBe('late');
     serverSide.close();
     expect(await closed.promise).toBe(1001);
+    await server.close();
+  });
+
+  it('tells the responder when a request times out or a subscribe is cancelled', async () => {
+    const cancelled: string[] = [];
+    const allCancelled = deferred();
+    const { server, url } = await startServer(schema, {
+      onMessage(_s, m) {
+        m.onCancel(() => {
+          cancelled.push(m.event);
+          if (cancelled.length === 2) allCancelled.resolve();
+        });
+      },
+    });
+    const client = await clients.open(url);
+    const err = await client.request('/slow', undefined, { timeout: 100 }).catch((e) => e);
+    expect(isSocketDError(err, 'TIMEOUT')).toBe(true);
+    const handle = await client.subscribe('/feed', undefined, { next() {}, complete() {}, error() {} });
+    handle.cancel();
+    await allCancelled.promise;
+    expect(cancelled.sort()).toEqual(['/feed', '/slow']);
+    await server.close();
+  });
+
+  it('sends a pre-serialised meta string as is', async () => {
+    const { server, url } = await startServer(schema, {
+      onMessage: (s, m) => s.replyEnd(m, 'ok', 'Data-Type=text/plain&x=1'),
+    });
+    const client = await clients.open(url);
+    const reply = await client.request('/m', undefined, { metas: 'a=1&b=2' });
+    expect(reply.metaString).toBe('Data-Type=text/plain&x=1');
     await server.close();
   });
 
