@@ -1,0 +1,241 @@
+/** Result types, machine description and the markdown rendering of a bench report. */
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
+import type { RunResult } from './scenarios.js';
+import { fmtCount, fmtMs } from './stats.js';
+
+export type CellStatus = 'ok' | 'unavailable' | 'skipped' | 'timeout' | 'error' | 'n/a';
+
+export interface CellResult {
+  scenario: string;
+  transport: string;
+  unit: string;
+  status: CellStatus;
+  note?: string;
+  runs: RunResult[];
+  median?: number;
+  extra?: Record<string, number>;
+}
+
+export interface Machine {
+  cpu: string;
+  cores: number;
+  node: string;
+  v8: string;
+  platform: string;
+  release: string;
+  arch: string;
+  totalMemMB: number;
+  /** 1/5/15-minute load averages when the bench started and ended (other work on the machine skews results). */
+  loadavg: number[];
+  loadavgEnd?: number[];
+  rssMethod?: string;
+  commit?: string;
+}
+
+export interface Report {
+  generatedAt: string;
+  durationS: number;
+  quick: boolean;
+  runs: number;
+  rssRuns: number;
+  /** CPU pinning (taskset) of client and server. */
+  pinned: string;
+  /** Where our library was loaded from. */
+  library: string;
+  machine: Machine;
+  scenarios: { id: string; title: string; unit: string; n: number }[];
+  transports: { name: string; description: string; buffer: string }[];
+  results: CellResult[];
+}
+
+export function machineInfo(root: string): Machine {
+  const cpus = os.cpus();
+  let commit: string | undefined;
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
+  } catch {
+    commit = undefined;
+  }
+  return {
+    cpu: cpus[0]?.model ?? 'unknown',
+    cores: cpus.length,
+    node: process.version,
+    v8: process.versions.v8,
+    platform: os.platform(),
+    release: os.release(),
+    arch: os.arch(),
+    totalMemMB: Math.round(os.totalmem() / 2 ** 20),
+    loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100),
+    commit,
+  };
+}
+
+function cellText(c: CellResult | undefined, withLatency: boolean): string {
+  if (!c) return '';
+  switch (c.status) {
+    case 'unavailable':
+      return 'n/a¹';
+    case 'n/a':
+      return '';
+    case 'skipped':
+      return 'skipped²';
+    case 'timeout':
+      return 'timeout';
+    case 'error':
+      return 'error³';
+    default:
+      break;
+  }
+  if (c.median === undefined) return '';
+  const e = c.extra ?? {};
+  if (c.unit === 'MB' && e.clientGrowthMB !== undefined) {
+    return `+${e.clientGrowthMB.toFixed(0)} / +${e.serverGrowthMB!.toFixed(0)}`;
+  }
+  let s = c.unit === 'MB/s' ? c.median.toFixed(0) : fmtCount(c.median);
+  if (withLatency && e.p50Ms !== undefined && e.p99Ms !== undefined) s += ` (${fmtMs(e.p50Ms)} / ${fmtMs(e.p99Ms)} ms)`;
+  return s;
+}
+
+interface Target {
+  label: string;
+  scenario: string;
+  base?: string;
+  /** ratio >= min, or for RSS: value < max */
+  min?: number;
+  max?: number;
+  flat?: boolean;
+}
+
+const TARGETS: Target[] = [
+  { label: 'echo@256 >= 3x Nest TCP', scenario: 'echo-256', base: 'nest-tcp', min: 3 },
+  { label: 'echo@1 >= 0.9x raw net round trip', scenario: 'echo-1', base: 'raw-net', min: 0.9 },
+  { label: 'events >= 4x Nest TCP', scenario: 'events-200k', base: 'nest-tcp', min: 4 },
+  { label: '1 MiB echo@8 >= 5x Nest TCP', scenario: 'buf-1mib-8', base: 'nest-tcp', min: 5 },
+  { label: '100k stream >= 30x Nest TCP', scenario: 'stream-100k', base: 'nest-tcp', min: 30 },
+  { label: 'stream flat 10k -> 1M (1M >= 0.75x 10k items/s)', scenario: 'stream-1m', base: 'stream-10k', min: 0.75, flat: true },
+  { label: 'RSS growth < 64 MB, 1M-item slow stream', scenario: 'rss-stream-1m-slow', max: 64 },
+  { label: 'RSS growth < 64 MB, 1 GiB transfer', scenario: 'rss-transfer-1gib', max: 64 },
+];
+
+export function renderMarkdown(r: Report): string {
+  const get = (s: string, t: string) => r.results.find((c) => c.scenario === s && c.transport === t);
+  const names = r.transports.map((t) => t.name);
+  const m = r.machine;
+  const out: string[] = [];
+  out.push(`# nestjs-socketd benchmark${r.quick ? ' (quick mode: tiny counts, not comparable)' : ''}`);
+  out.push('');
+  out.push(
+    `${m.cpu}, ${m.cores} cores, ${m.totalMemMB} MiB RAM, ${m.platform} ${m.release} ${m.arch}, Node ${m.node} (V8 ${m.v8}); ` +
+      `commit ${m.commit ?? '?'}; ${r.generatedAt}; ${r.durationS.toFixed(0)} s in total. Loopback, server in a child process, client in the parent. ` +
+      `Median of ${r.runs} run(s) per cell (RSS: ${r.rssRuns}), transports in rotating order per run. ` +
+      `CPU pinning: ${r.pinned}. Load average at start ${m.loadavg.join(' / ')}, at end ${(m.loadavgEnd ?? []).join(' / ')}. Peak RSS from ${m.rssMethod ?? '?'}.`,
+  );
+  out.push('');
+  out.push(`| scenario | unit | ${names.join(' | ')} |`);
+  out.push(`| --- | --- | ${names.map(() => '---:').join(' | ')} |`);
+  for (const s of r.scenarios) {
+    const unit = s.unit === 'MB' ? 'RSS growth MB, client / server' : s.unit + (s.id.startsWith('echo') ? ' (p50 / p99)' : '');
+    const row = names.map((t) => cellText(get(s.id, t), s.id.startsWith('echo')));
+    if (row.every((x) => x === '')) continue;
+    out.push(`| ${s.title} | ${unit} | ${row.join(' | ')} |`);
+  }
+  out.push('');
+
+  // RSS details
+  const rss = r.results.filter((c) => c.unit === 'MB' && c.extra);
+  if (rss.length) {
+    out.push('## Peak RSS (fresh server and client processes)');
+    out.push('');
+    out.push('| scenario | transport | n | time s | client baseline -> peak MB | server baseline -> peak MB | note |');
+    out.push('| --- | --- | ---: | ---: | ---: | ---: | --- |');
+    for (const c of rss) {
+      const e = c.extra!;
+      out.push(
+        `| ${c.scenario} | ${c.transport} | ${e.n! >= 1000 ? fmtCount(e.n!) : String(e.n)} | ${(e.elapsedMs! / 1000).toFixed(1)} | ` +
+          `${e.clientBaselineMB!.toFixed(0)} -> ${e.clientPeakMB!.toFixed(0)} | ${e.serverBaselineMB!.toFixed(0)} -> ${e.serverPeakMB!.toFixed(0)} | ${c.note ?? ''} |`,
+      );
+    }
+    out.push('');
+  }
+
+  // targets for our rows
+  const ours = names.filter((n) => n.startsWith('socketd-') && get('echo-1', n)?.status !== 'unavailable');
+  if (ours.length && !r.quick) {
+    out.push('## Targets');
+    out.push('');
+    out.push(`| target | ${ours.join(' | ')} |`);
+    out.push(`| --- | ${ours.map(() => '---').join(' | ')} |`);
+    for (const tg of TARGETS) {
+      const cols = ours.map((o) => {
+        const c = get(tg.scenario, o);
+        if (!c || c.median === undefined) return '';
+        if (tg.max !== undefined) {
+          const v = c.median;
+          return `${v.toFixed(0)} MB ${v < tg.max ? 'PASS' : 'FAIL'}`;
+        }
+        const base = tg.flat ? get(tg.base!, o) : get(tg.scenario, tg.base!);
+        if (!base || base.median === undefined) return '';
+        const ratio = c.median / base.median;
+        return `${ratio.toFixed(2)}x ${ratio >= tg.min! ? 'PASS' : 'FAIL'}`;
+      });
+      out.push(`| ${tg.label} | ${cols.join(' | ')} |`);
+    }
+    out.push('');
+  }
+
+  out.push('## Transports');
+  out.push('');
+  for (const t of r.transports) out.push(`- **${t.name}**: ${t.description}; 1 MiB payload sent as ${t.buffer || '?'}.`);
+  out.push('');
+  out.push(`Our rows load the library from ${r.library}.`);
+  out.push('');
+
+  // spread of the runs, so a noisy median shows
+  const multi = r.results.filter((c) => c.runs.length > 1 && c.unit !== 'MB');
+  if (multi.length) {
+    out.push('## Runs (min / median / max)');
+    out.push('');
+    out.push(`| scenario | ${names.join(' | ')} |`);
+    out.push(`| --- | ${names.map(() => '---:').join(' | ')} |`);
+    for (const s of r.scenarios) {
+      const row = names.map((t) => {
+        const c = get(s.id, t);
+        if (!c || c.runs.length < 2) return '';
+        const v = c.runs.map((x) => x.value);
+        const f = (x: number) => (c.unit === 'MB/s' ? x.toFixed(0) : fmtCount(x));
+        return `${f(Math.min(...v))} / ${f(c.median!)} / ${f(Math.max(...v))}`;
+      });
+      if (row.every((x) => x === '')) continue;
+      out.push(`| ${s.id} (${s.unit}) | ${row.join(' | ')} |`);
+    }
+    out.push('');
+  }
+  const notes = r.results.filter((c) => c.note && c.status !== 'n/a');
+  const unavailable = notes.filter((c) => c.status === 'unavailable');
+  const seen = new Set<string>();
+  if (notes.length) {
+    out.push('## Notes');
+    out.push('');
+    for (const c of unavailable) {
+      if (seen.has(c.transport)) continue;
+      seen.add(c.transport);
+      out.push(`- ¹ ${c.transport}: unavailable: ${c.note}`);
+    }
+    for (const c of notes) {
+      if (c.status === 'unavailable') continue;
+      const mark = c.status === 'skipped' ? '² ' : c.status === 'error' ? '³ ' : '';
+      out.push(`- ${mark}${c.scenario} / ${c.transport} (${c.status}): ${c.note}`);
+    }
+    out.push('');
+  }
+  out.push(
+    'Units: MB = 10^6 bytes; 1 MiB echo MB/s counts the payload once per round trip; events/s and items/s are end to end ' +
+      '(until the server counted every event / the client received every item). RSS growth = peak minus the RSS measured ' +
+      'after connecting, per process.',
+  );
+  out.push('');
+  return out.join('\n');
+}

@@ -1,0 +1,66 @@
+/**
+ * The transports the bench knows, in display order. To add one: write a module exporting
+ * `transport: BenchTransportModule` (see ../types.ts) and add an entry here.
+ */
+import type { BenchTransportModule, TransportEntry } from '../types.js';
+
+export const TRANSPORTS: readonly TransportEntry[] = [
+  {
+    name: 'socketd-tcp',
+    module: 'socketd-nest',
+    kind: 'tcp',
+    description: 'ours: SocketDServer + SocketDClient (Nest) over sd:tcp',
+  },
+  {
+    name: 'socketd-ws',
+    module: 'socketd-nest',
+    kind: 'ws',
+    description: 'ours: SocketDServer + SocketDClient (Nest) over sd:ws',
+  },
+  {
+    name: 'engine-tcp',
+    module: 'socketd-engine',
+    kind: 'tcp',
+    description: 'ours, engine only (listen/connect, no Nest) over sd:tcp',
+  },
+  {
+    name: 'engine-ws',
+    module: 'socketd-engine',
+    kind: 'ws',
+    description: 'ours, engine only over sd:ws',
+    optIn: true,
+  },
+  {
+    name: 'nest-tcp',
+    module: 'nest-tcp',
+    kind: 'tcp',
+    description: "Nest's built-in TCP transport (JSON frames)",
+    limits: {
+      maxStreamItems: 100_000,
+      streamNote:
+        "Nest's Server.send() queues the whole stream and drains it with Array.shift() (quadratic): 100k items take ~6 s, 1M would take many minutes",
+    },
+  },
+  {
+    name: 'raw-net',
+    module: 'raw-net',
+    kind: 'single',
+    description: 'raw net ceiling, length-prefixed binary frames, one write per frame',
+  },
+  {
+    name: 'raw-net-batched',
+    module: 'raw-net',
+    kind: 'batched',
+    description: 'raw net ceiling, frames of one tick coalesced into one write',
+    skip: ['rss-stream-1m-slow', 'rss-transfer-1gib', 'bulk'],
+  },
+];
+
+export function findTransport(name: string): TransportEntry | undefined {
+  return TRANSPORTS.find((t) => t.name === name);
+}
+
+export async function loadTransport(entry: TransportEntry): Promise<BenchTransportModule> {
+  const m = (await import(`./${entry.module}.js`)) as { transport: BenchTransportModule };
+  return m.transport;
+}
