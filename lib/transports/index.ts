@@ -6,7 +6,8 @@ import { WsClientTransport, WsServerTransport, type WsServerOptions } from './ws
 
 export type * from './transport.js';
 export { parseUrl } from './url.js';
-export { TcpConnection, DEFAULT_END_TIMEOUT, DEFAULT_HIGH_WATER_MARK, type ConnectionOptions } from './tcp-connection.js';
+export { DEFAULT_END_TIMEOUT, DEFAULT_HIGH_WATER_MARK, type ConnectionOptions } from './base-connection.js';
+export { TcpConnection } from './tcp-connection.js';
 export { TcpClientTransport, TcpServerTransport, type TcpServerOptions } from './tcp-transport.js';
 export { WsConnection, SOCKETD_SUBPROTOCOL } from './ws-connection.js';
 export {

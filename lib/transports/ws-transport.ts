@@ -5,7 +5,7 @@ import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import { WebSocket, WebSocketServer, type ClientOptions } from 'ws';
 import { MAX_FRAME_LENGTH } from '../protocol/constants.js';
 import { socketDError } from '../protocol/errors.js';
-import type { ConnectionOptions } from './tcp-connection.js';
+import type { ConnectionOptions } from './base-connection.js';
 import type { ClientTransport, Connection, ParsedUrl, ServerTransport } from './transport.js';
 import { SOCKETD_SUBPROTOCOL, WsConnection } from './ws-connection.js';
 

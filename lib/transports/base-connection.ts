@@ -1,0 +1,149 @@
+import type { Socket } from 'node:net';
+import { isSocketDError, socketDError, type SocketDError } from '../protocol/errors.js';
+import type { Connection, ConnectionHandlers, TransportOptions } from './transport.js';
+
+/** Default `highWaterMark`: `write()` returns false above 1 MiB buffered. */
+export const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
+/** Default `endTimeout`: after `end()`, the socket is destroyed if the peer has not closed in 3 s. */
+export const DEFAULT_END_TIMEOUT = 3000;
+
+/** Options of one TCP or WebSocket connection. */
+export interface ConnectionOptions extends TransportOptions {
+  /**
+   * Milliseconds `end()` waits for the peer to close before destroying the socket
+   * (default 3000). The timer is unref'd: it never keeps the process alive.
+   */
+  endTimeout?: number;
+}
+
+/**
+ * What every transport connection shares: per-tick corking of the underlying `net.Socket`,
+ * the high-water mark and `onDrain`, the decode-failure path, and reporting `onClose` once.
+ * Subclasses say how a frame is sent, how reading pauses and how the connection ends.
+ */
+export abstract class BaseConnection implements Connection {
+  readonly remoteAddress: string | undefined;
+  protected handlers: ConnectionHandlers | undefined;
+  protected readonly highWaterMark: number;
+  protected readonly endTimeout: number;
+  /** False after a protocol error, `end()` or `destroy()`: received bytes are dropped. */
+  protected decoding = true;
+  protected userPaused = false;
+  protected ending = false;
+  protected endTimer: NodeJS.Timeout | undefined;
+  /** True while writes are corked and the microtask that uncorks is pending. */
+  private corked = false;
+  /** True after `write()` returned false, until `onDrain` is called. */
+  private drainWanted = false;
+  private closeReported = false;
+  private error: Error | undefined;
+  /** True when `error` came from `destroy(err)`: reported as given, not wrapped. */
+  private errorIsLocal = false;
+
+  // Bound once so the hot path allocates no closure per write.
+  protected readonly uncork = (): void => {
+    this.corked = false;
+    this.socket?.uncork();
+  };
+  protected readonly onSocketDrain = (): void => this.fireDrain();
+  // Write callback, used only when highWaterMark is below the socket's own (see write()).
+  private readonly onFlushed = (err?: Error | null): void => {
+    if (!err) this.fireDrain();
+  };
+
+  protected constructor(
+    /** The socket under the connection: corked per tick, its 'drain' heard (undefined if unknown). */
+    protected readonly socket: Socket | undefined,
+    options: ConnectionOptions,
+    /** `TCP` or `WebSocket`, for error messages. */
+    private readonly kind: string,
+  ) {
+    this.highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+    this.endTimeout = options.endTimeout ?? DEFAULT_END_TIMEOUT;
+    const addr = socket?.remoteAddress;
+    this.remoteAddress = addr === undefined ? undefined
+      : addr.includes(':') ? `[${addr}]:${socket!.remotePort}` : `${addr}:${socket!.remotePort}`;
+    socket?.on('drain', this.onSocketDrain);
+  }
+
+  abstract get bufferedAmount(): number;
+  abstract get closed(): boolean;
+  abstract setHandlers(handlers: ConnectionHandlers): void;
+  abstract pause(): void;
+  abstract resume(): void;
+  abstract end(): void;
+  abstract destroy(err?: Error): void;
+  /** Hands one frame to the underlying socket (with `cb` once it was flushed, when given). */
+  protected abstract send(frame: Buffer, cb?: (err?: Error | null) => void): void;
+  /** Stops reading after a decode failure. */
+  protected abstract stopReading(): void;
+
+  write(frame: Buffer): boolean {
+    if (this.closed) return false;
+    const socket = this.socket;
+    if (!this.corked && socket !== undefined) {
+      // Cork on the first write of a tick so every frame of the tick leaves in one writev
+      // (measured: 2.8x the frames/s of uncorked small writes). Uncork in a microtask rather
+      // than process.nextTick: nextTick would wait for the whole microtask queue, so a chain
+      // of promise continuations that keep writing would hold every byte back until
+      // highWaterMark.
+      this.corked = true;
+      socket.cork();
+      queueMicrotask(this.uncork);
+    }
+    if (this.drainWanted) {
+      this.send(frame);
+      return false;
+    }
+    const after = this.bufferedAmount + frame.length;
+    if (after <= this.highWaterMark) {
+      this.send(frame);
+      return true;
+    }
+    this.drainWanted = true;
+    // The socket emits 'drain' only if its own high-water mark was crossed. Below that, wait
+    // for this frame's write callback instead (everything before it has then left too).
+    if (socket === undefined || after < socket.writableHighWaterMark) this.send(frame, this.onFlushed);
+    else this.send(frame);
+    return false;
+  }
+
+  /** Flushes what is corked (before ending). */
+  protected flushCorked(): void {
+    if (this.corked) this.uncork();
+  }
+
+  /** Keeps the first error seen; `local` errors (from `destroy(err)`) are reported as given. */
+  protected recordError(err: Error, local = false): void {
+    if (this.error !== undefined) return;
+    this.error = err;
+    this.errorIsLocal = local;
+  }
+
+  protected failDecoding(err: unknown): void {
+    this.decoding = false;
+    this.stopReading();
+    if (isSocketDError(err) && err.closeCode !== undefined) {
+      this.handlers!.onProtocolError(err as SocketDError);
+    } else {
+      // Not a framing error: a handler threw. Don't let it crash the process from a socket event.
+      this.destroy(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  protected fireDrain(): void {
+    if (!this.drainWanted || this.closed) return;
+    this.drainWanted = false;
+    this.handlers?.onDrain();
+  }
+
+  protected reportClose(): void {
+    if (this.closeReported || this.handlers === undefined) return;
+    this.closeReported = true;
+    const err = this.error;
+    this.handlers.onClose(
+      err === undefined || this.errorIsLocal || isSocketDError(err) ? err
+        : socketDError('TRANSPORT', `${this.kind} connection ${this.remoteAddress ?? ''} failed: ${err.message}`, { cause: err }),
+    );
+  }
+}
