@@ -15,6 +15,12 @@ export interface CellResult {
   runs: RunResult[];
   median?: number;
   extra?: Record<string, number>;
+  /** Runs that failed (stalled or errored); the median is over the others. */
+  failures?: number;
+  errors?: string[];
+  failStatus?: 'timeout' | 'error';
+  /** The failure is a documented issue of that transport (TransportEntry.knownIssues). */
+  known?: boolean;
 }
 
 export interface Machine {
@@ -83,7 +89,7 @@ function cellText(c: CellResult | undefined, withLatency: boolean): string {
     case 'skipped':
       return 'skipped²';
     case 'timeout':
-      return 'timeout';
+      return 'timeout³';
     case 'error':
       return 'error³';
     default:
@@ -96,6 +102,7 @@ function cellText(c: CellResult | undefined, withLatency: boolean): string {
   }
   let s = c.unit === 'MB/s' ? c.median.toFixed(0) : fmtCount(c.median);
   if (withLatency && e.p50Ms !== undefined && e.p99Ms !== undefined) s += ` (${fmtMs(e.p50Ms)} / ${fmtMs(e.p99Ms)} ms)`;
+  if (c.failures) s += ` ⁴ (${c.failures}/${c.failures + c.runs.length} runs failed)`;
   return s;
 }
 
@@ -177,7 +184,7 @@ export function renderMarkdown(r: Report): string {
           return `${v.toFixed(0)} MB ${v < tg.max ? 'PASS' : 'FAIL'}`;
         }
         const base = tg.flat ? get(tg.base!, o) : get(tg.scenario, tg.base!);
-        if (!base || base.median === undefined) return '';
+        if (!base || base.median === undefined) return base ? `no baseline (${tg.base} ${base.status})` : '';
         const ratio = c.median / base.median;
         return `${ratio.toFixed(2)}x ${ratio >= tg.min! ? 'PASS' : 'FAIL'}`;
       });
@@ -226,7 +233,7 @@ export function renderMarkdown(r: Report): string {
     }
     for (const c of notes) {
       if (c.status === 'unavailable') continue;
-      const mark = c.status === 'skipped' ? '² ' : c.status === 'error' ? '³ ' : '';
+      const mark = c.status === 'skipped' ? '² ' : c.status === 'error' || c.status === 'timeout' ? '³ ' : c.failures ? '⁴ ' : '';
       out.push(`- ${mark}${c.scenario} / ${c.transport} (${c.status}): ${c.note}`);
     }
     out.push('');

@@ -40,6 +40,13 @@ export const TRANSPORTS: readonly TransportEntry[] = [
       streamNote:
         "Nest's Server.send() queues the whole stream and drains it with Array.shift() (quadratic): 100k items take ~6 s, 1M would take many minutes",
     },
+    knownIssues: {
+      'buf-1mib-8':
+        'Nest 12.1.1 TCP deadlocks with several 1 MiB messages in flight: when write() returns false its JsonSocket pauses reading ' +
+        'until drain, on both ends, so with both write buffers full neither side reads and nothing drains (client writableLength ~7 MB, ' +
+        'socket paused); the connection stalls until incompleteMessageTimeout (30 s) destroys it. Reproduced standalone with 8 x base64(1 MiB) ' +
+        'sends at once; 4 in flight completes.',
+    },
   },
   {
     name: 'raw-net',
