@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { Controller, Inject, Injectable, Module, type INestApplication, type INestMicroservice } from '@nestjs/common';
+import { Controller, Get, Inject, Injectable, Module, type INestApplication, type INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ClientProxy, ClientProxyFactory, ClientsModule, Ctx, EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
 import { firstValueFrom } from 'rxjs';
@@ -14,7 +14,7 @@ import {
   type SocketDClientOptions,
 } from '../../lib/nest/index.js';
 import { TestAppModule } from './nest-test.app.js';
-import { deferred, KINDS, NoopHttpAdapter, waitFor, within } from './nest-test.helpers.js';
+import { deferred, KINDS, waitFor, within } from './nest-test.helpers.js';
 
 const SD = 'SD_CLIENT';
 
@@ -149,7 +149,7 @@ describe.each(KINDS)('SocketDClient over %s', (kind) => {
       controllers: [ClientSideController],
     })
     class ClientAppModule {}
-    const clientApp = await NestFactory.create(ClientAppModule, new NoopHttpAdapter(), { logger: false });
+    const clientApp = await NestFactory.create(ClientAppModule, { logger: false });
     try {
       const client = clientApp.get<SocketDClient>(SD);
       clientApp.connectMicroservice({ strategy: new SocketDClientStrategy(client) });
@@ -213,6 +213,17 @@ describe.each(KINDS)('SocketDClient over %s', (kind) => {
   });
 });
 
+@Controller('http')
+class HealthController {
+  @Get('health')
+  health() {
+    return { ok: true };
+  }
+}
+
+@Module({ imports: [TestAppModule], controllers: [HealthController] })
+class HybridAppModule {}
+
 describe.each(KINDS)('hybrid app over %s', (kind) => {
   let app: INestApplication;
   let server: SocketDServer;
@@ -221,14 +232,17 @@ describe.each(KINDS)('hybrid app over %s', (kind) => {
     await app?.close();
   });
 
-  it('serves Socket.D handlers from NestFactory.create + connectMicroservice', async () => {
-    app = await NestFactory.create(TestAppModule, new NoopHttpAdapter(), { logger: false });
+  it('serves HTTP (Express) and Socket.D handlers from one NestFactory.create + connectMicroservice app', async () => {
+    app = await NestFactory.create(HybridAppModule, { logger: false });
     server = new SocketDServer({ url: `sd:${kind}://127.0.0.1:0` });
     app.connectMicroservice({ strategy: server }, { inheritAppConfig: true });
     await app.startAllMicroservices();
-    await app.init();
+    await app.listen(0, '127.0.0.1');
+    const httpPort = (app.getHttpServer().address() as { port: number }).port;
     const client = new SocketDClient({ url: `sd:${kind}://127.0.0.1:${server.address()!.port}` });
     try {
+      const res = await fetch(`http://127.0.0.1:${httpPort}/http/health`);
+      expect(await res.json()).toEqual({ ok: true });
       expect(await firstValueFrom(client.send('sum', [5, 6]))).toBe(11);
       expect(await firstValueFrom(client.send('only-sd', {}))).toBe('socket.d');
     } finally {

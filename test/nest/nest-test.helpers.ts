@@ -1,6 +1,3 @@
-import { AbstractHttpAdapter } from '@nestjs/core';
-import { createServer } from 'node:http';
-
 /** Both transports every Nest test runs over. */
 export const KINDS = ['tcp', 'ws'] as const;
 export type Kind = (typeof KINDS)[number];
@@ -51,53 +48,3 @@ export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T)
   return { promise, resolve };
 }
 
-/**
- * An HTTP adapter that serves nothing, so hybrid apps (`NestFactory.create` +
- * `connectMicroservice`) can be built without an HTTP platform package installed.
- */
-export class NoopHttpAdapter extends AbstractHttpAdapter {
-  constructor() {
-    super({});
-  }
-  override initHttpServer(): void {
-    this.httpServer = createServer();
-  }
-  override async close(): Promise<void> {}
-  override useStaticAssets(): void {}
-  override setViewEngine(): void {}
-  override getRequestHostname(): string {
-    return '';
-  }
-  override getRequestMethod(): string {
-    return '';
-  }
-  override getRequestUrl(): string {
-    return '';
-  }
-  override status(): void {}
-  override reply(): void {}
-  override end(): void {}
-  override render(): void {}
-  override redirect(): void {}
-  override setErrorHandler(): void {}
-  override setNotFoundHandler(): void {}
-  override isHeadersSent(): boolean {
-    return false;
-  }
-  override getHeader(): undefined {
-    return undefined;
-  }
-  override setHeader(): void {}
-  override appendHeader(): void {}
-  override registerParserMiddleware(): void {}
-  override enableCors(): void {}
-  override createMiddlewareFactory(): (path: string, callback: Function) => void {
-    return () => undefined;
-  }
-  override getType(): string {
-    return 'noop';
-  }
-  override applyVersionFilter(): (req: unknown, res: unknown, next: () => void) => Function {
-    return (_req, _res, next) => next as Function;
-  }
-}
