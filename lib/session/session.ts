@@ -397,8 +397,20 @@ export class SocketDSession implements Session {
       }
       this.inbound.set(whole.sid, message);
     }
-    if (this.listener.onMessage) this.listener.onMessage(this, message);
-    else if (message.isRequest) this.alarm(message, `no handler for '${message.event}'`);
+    if (this.listener.onMessage) {
+      let result: unknown;
+      try {
+        result = this.listener.onMessage(this, message);
+      } catch (err) {
+        this.handlerFailed(message, err);
+        return;
+      }
+      // An async handler's rejection must not become an unhandled rejection (which ends the
+      // process): log it and fail the requester's stream.
+      if (result instanceof Promise) result.catch((err: unknown) => this.handlerFailed(message, err));
+    } else if (message.isRequest) {
+      this.alarm(message, `no handler for '${message.event}'`);
+    }
   }
 
   private onReplyFrame(frame: Frame): void {
@@ -406,6 +418,11 @@ export class SocketDSession implements Session {
     if (whole === undefined) return;
     const message = new InboundMessage(whole);
     if (!this.outbound.reply(message)) this.listener.onOrphanReply?.(this, message);
+  }
+
+  private handlerFailed(message: ReceivedMessage, err: unknown): void {
+    this.log?.error(`Socket.D session ${this.id}: handler of '${message.event}' failed: ${(err as Error)?.message ?? err}`, (err as Error)?.stack);
+    if (message.isRequest) this.alarm(message, (err as Error)?.message ?? String(err));
   }
 
   private answer(to: ReceivedMessage, flag: Flag, data: Buffer, metaString: string): boolean {

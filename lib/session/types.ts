@@ -148,8 +148,12 @@ export interface Session {
 export interface SessionListener {
   /** The session is open (after Connack). Sends from here reach the peer after the Connack. */
   onOpen?(session: Session): void;
-  /** A Message, Request or Subscribe from the peer. Answer with `session.reply/replyEnd/alarm`. */
-  onMessage?(session: Session, message: ReceivedMessage): void;
+  /**
+   * A Message, Request or Subscribe from the peer. Answer with `session.reply/replyEnd/alarm`.
+   * A handler that throws (or whose promise rejects) is logged, and a Request/Subscribe it
+   * was handling fails on the requester's side with an Alarm carrying the error's message.
+   */
+  onMessage?(session: Session, message: ReceivedMessage): unknown;
   /** A Reply/ReplyEnd for no pending stream (late, duplicate or answering a Message). */
   onOrphanReply?(session: Session, message: ReceivedMessage): void;
   /** An Alarm for no pending stream, or a Pressure frame. */

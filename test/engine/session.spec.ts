@@ -259,6 +259,25 @@ describe.each(SCHEMAS)('engine over sd:%s', (schema) => {
     await server.close();
   });
 
+  it('turns a throwing or rejecting handler into an Alarm and keeps serving', async () => {
+    const { server, url } = await startServer(schema, {
+      onMessage(session, m) {
+        if (m.event === '/sync') throw new Error('sync boom');
+        if (m.event === '/async') return Promise.resolve().then(() => { throw new Error('async boom'); });
+        return session.replyEnd(m, 'fine');
+      },
+    });
+    const client = await clients.open(url);
+    const asyncErr = await client.request('/async').catch((e) => e);
+    expect(isSocketDError(asyncErr, 'ALARM')).toBe(true);
+    expect(asyncErr.message).toBe('async boom');
+    const syncErr = await client.request('/sync').catch((e) => e);
+    expect(isSocketDError(syncErr, 'ALARM')).toBe(true);
+    expect(syncErr.message).toBe('sync boom');
+    expect((await client.request('/ok')).dataAsString()).toBe('fine');
+    await server.close();
+  });
+
   it('fails pending requests at once when the connection drops', async () => {
     const { server, url } = await startServer(schema, echoServerOptions([]));
     const client = await clients.open(url, { requestTimeout: 60_000 });
