@@ -4,7 +4,7 @@ import { SocketDError, socketDError } from '../protocol/errors.js';
 import { Flags, flagName, isFragmentable } from '../protocol/flags.js';
 import type { Flag } from '../protocol/flags.js';
 import type { Frame } from '../protocol/frame.js';
-import { encodeFrame } from '../protocol/frame-codec.js';
+import { encodeFrame, encodeFrameHead } from '../protocol/frame-codec.js';
 import { FragmentAggregator, fragmentFrame, isFragment } from '../protocol/fragments.js';
 import { appendMetas, serializeMetas } from '../protocol/metas.js';
 import { newSid } from '../protocol/sid.js';
@@ -24,8 +24,10 @@ const NO_HANDSHAKE: Handshake = Object.freeze({ url: '', path: '/', params: Obje
 /** Meta that marks a requester's Alarm as a cancel (our choice; upstream ignores it). */
 export const CANCEL_META = 'X-Cancel';
 const CANCEL_TEXT = Buffer.from('stream cancelled by the requester');
-/** Frames held while the server's handshake hook runs (the socket is paused meanwhile). */
+/** Frames a client may send before its Connack while the server's async handshake hook runs. */
 const MAX_HELD_FRAMES = 1024;
+/** Data from this size on is written beside its frame's head rather than copied into one buffer. */
+const SPLIT_DATA_BYTES = 64 * 1024;
 
 /** Server-side handshake settings. */
 export interface ServerHandshakeConfig {
@@ -57,8 +59,9 @@ export class SocketDSession implements Session {
   private readonly closeHooks: ((code: number, err?: Error) => void)[] = [];
   private drainWaiters: (() => void)[] = [];
   private pausedForWrites = false;
-  // Handshake bookkeeping: frames held during an async server hook; the client's waiter.
+  // Frames received while reading is paused (async handshake hook, write backpressure).
   private held: Frame[] | undefined;
+  // The client's handshake waiter.
   private handshakeTimer: NodeJS.Timeout | undefined;
   private clientHandshake: { resolve(): void; reject(err: Error): void } | undefined;
   // Idle detection: a flag per frame is cheaper than a clock read per frame.
@@ -202,7 +205,9 @@ export class SocketDSession implements Session {
   private handleFrame(frame: Frame): void {
     this.readSinceCheck = true;
     if (this.held !== undefined) {
-      if (this.held.length >= MAX_HELD_FRAMES) {
+      // Reading is paused (async handshake hook, or a peer that does not read our answers);
+      // the socket stops at the next chunk, so this holds at most one chunk's frames.
+      if (this.stateValue === 'handshaking' && this.held.length >= MAX_HELD_FRAMES) {
         this.violate(socketDError('UNEXPECTED_FRAME', `more than ${MAX_HELD_FRAMES} frames before the Connack`));
       } else {
         this.held.push(frame);
@@ -221,7 +226,7 @@ export class SocketDSession implements Session {
   private handleDrain(): void {
     if (this.pausedForWrites) {
       this.pausedForWrites = false;
-      this.connection.resume();
+      this.releaseHeld();
     }
     const waiters = this.drainWaiters;
     if (waiters.length === 0) return;
@@ -290,12 +295,24 @@ export class SocketDSession implements Session {
     this.connection.write(encodeFrame({ flag: Flags.Connack, sid: connect.sid, event: connect.event, metaString, data: connect.data }));
     this.open();
     this.listener.onOpen?.(this);
+    this.releaseHeld();
+  }
+
+  /** Dispatches held frames in order and resumes reading, unless a write pauses it again. */
+  private releaseHeld(): void {
     const held = this.held;
+    if (held === undefined) return;
     this.held = undefined;
-    if (held !== undefined) {
-      this.connection.resume();
-      for (const frame of held) this.handleFrame(frame);
+    for (let i = 0; i < held.length; i++) {
+      if (this.held !== undefined) {
+        // Paused again: what is left goes first, before anything that arrives later.
+        this.held = held.slice(i).concat(this.held);
+        return;
+      }
+      if (this.stateValue === 'closed') return;
+      this.handleFrame(held[i]!);
     }
+    if (this.held === undefined && this.stateValue !== 'closed') this.connection.resume();
   }
 
   private refuse(err: unknown): void {
@@ -450,18 +467,26 @@ export class SocketDSession implements Session {
     if (data.length > this.options.fragmentSize && isFragmentable(flag)) {
       ok = true;
       for (const part of fragmentFrame({ flag, sid, event, metaString, data }, this.options.fragmentSize)) {
-        ok = this.connection.write(encodeFrame(part));
+        ok = this.writeFrame(part);
       }
     } else {
-      ok = this.connection.write(encodeFrame({ flag, sid, event, metaString, data }));
+      ok = this.writeFrame({ flag, sid, event, metaString, data });
     }
     if (!ok && this.role === 'server' && !this.pausedForWrites) {
       // The peer is not reading our answers: stop reading its requests until it catches up.
       // Only servers do this: if both ends paused, two full buffers could wait on each other.
       this.pausedForWrites = true;
+      this.held ??= [];
       this.connection.pause();
     }
     return ok;
+  }
+
+  // Small frames: one exactly-sized buffer. Large data: the encoded head, then the data as it
+  // is, handed to the connection together (one writev / one WebSocket message, no 1 MiB copy).
+  private writeFrame(frame: Frame): boolean {
+    if (frame.data.length < SPLIT_DATA_BYTES) return this.connection.write(encodeFrame(frame));
+    return this.connection.writeParts(encodeFrameHead(frame), frame.data);
   }
 
   private writeClose(code: number): void {
@@ -482,6 +507,7 @@ export class SocketDSession implements Session {
     if (this.stateValue === 'closed') return;
     this.stateValue = 'closed';
     this.closeCodeValue = code;
+    this.held = undefined;
     clearTimeout(this.handshakeTimer);
     clearInterval(this.idleTimer);
     this.aggregator.clear();

@@ -4,7 +4,7 @@ import WebSocket from 'ws';
 import { decodeFrame, encodeFrame, Flags, FrameDecoder } from '../../lib/protocol/index.js';
 import type { Frame } from '../../lib/protocol/index.js';
 import type { ReceivedMessage, Session } from '../../lib/session/index.js';
-import { Clients, deferred, startServer } from '../support/engine.js';
+import { Clients, deferred, startServer, until } from '../support/engine.js';
 
 const echo = {
   onMessage(session: Session, m: ReceivedMessage) {
@@ -108,6 +108,51 @@ describe('bad input closes only the offending connection', () => {
     const frames = await rawWs(port, 'hello');
     expect(closeCodeOf(frames.at(-1))).toBe('code=1002');
     expect((await good.request('/a', 'after')).dataAsString()).toBe('after');
+    await server.close();
+  });
+
+  it('tcp: a peer that pipelines requests but never reads gets no more answers than the buffer allows', async () => {
+    let handled = 0;
+    const reply = Buffer.alloc(64 * 1024, 7);
+    const { server, port } = await startServer('tcp', {
+      onMessage(session, m) {
+        handled++;
+        session.replyEnd(m, reply);
+      },
+    });
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    await new Promise((r) => socket.once('connect', r));
+    socket.pause(); // never read until told to
+    const requests: Buffer[] = [connectFrame(port)];
+    for (let i = 0; i < 2000; i++) {
+      requests.push(encodeFrame({ flag: Flags.Request, sid: String(i).padStart(32, '0'), event: '/big', metaString: '', data: Buffer.alloc(0) }));
+    }
+    socket.write(Buffer.concat(requests));
+    // Wait until the server stops making progress (its buffer is full and it stopped reading).
+    let last = -1;
+    await until(() => {
+      const stable = handled > 0 && handled === last;
+      last = handled;
+      return stable;
+    }, 20_000, 'the server to stop answering');
+    const session = [...server.sessions][0]!;
+    // 2000 answers of 64 KiB would be 125 MiB; the server holds about its 1 MiB high-water mark.
+    expect(handled).toBeLessThan(2000);
+    expect(session.bufferedAmount).toBeLessThan(4 * 1024 * 1024);
+    // Reading again releases everything, in order.
+    const frames: Frame[] = [];
+    const decoder = new FrameDecoder((f) => frames.push(f));
+    const all = deferred();
+    socket.on('data', (chunk) => {
+      decoder.push(chunk);
+      if (frames.length === 2001) all.resolve();
+    });
+    socket.resume();
+    await all.promise;
+    expect(frames.slice(1).map((f) => Number(f.sid))).toEqual(Array.from({ length: 2000 }, (_, i) => i));
+    expect(handled).toBe(2000);
+    socket.destroy();
     await server.close();
   });
 
