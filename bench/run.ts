@@ -110,6 +110,8 @@ interface Conn {
 class Bench {
   private readonly conns = new Map<string, Conn>();
 
+  constructor(readonly quick: boolean) {}
+
 
   async conn(t: TransportEntry): Promise<Conn> {
     let c = this.conns.get(t.name);
@@ -154,7 +156,7 @@ class Bench {
         case 'buf':
           return runBuf(client, s);
         case 'stream':
-          return runStream(client, s);
+          return runStream(client, s, this.quick);
         case 'bulk':
           return runBulk(client, s);
         default:
@@ -265,7 +267,7 @@ async function main(): Promise<void> {
   }
 
   const machine = machineInfo(ROOT);
-  const bench = new Bench();
+  const bench = new Bench(cli.quick);
   const cells = new Map<string, CellResult>();
   const key = (s: Scenario, t: TransportEntry) => `${s.id}|${t.name}`;
   const checked = new Set<string>();
