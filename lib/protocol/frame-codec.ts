@@ -117,6 +117,20 @@ function writeField(buf: Buffer, text: string, bytes: number, at: number): numbe
  *   sid/event/metaString containing U+0000.
  */
 export function encodeFrame(frame: Frame): Buffer {
+  return encode(frame, true);
+}
+
+/**
+ * Encodes everything of a frame but its data: the returned head's length field counts the
+ * data too, so `head` followed by `frame.data` is exactly {@link encodeFrame}'s bytes. For
+ * large data, writing the two buffers back to back (one writev) spares copying the data.
+ * Same checks and errors as {@link encodeFrame}.
+ */
+export function encodeFrameHead(frame: Frame): Buffer {
+  return encode(frame, false);
+}
+
+function encode(frame: Frame, withData: boolean): Buffer {
   const flag = frame.flag;
   if (isEmptyFrameFlag(flag)) {
     const buf = Buffer.allocUnsafe(EMPTY_FRAME_LENGTH);
@@ -136,13 +150,13 @@ export function encodeFrame(frame: Frame): Buffer {
     throw socketDError('SIZE_LIMIT', `data is ${dataBytes} bytes, over the limit of ${MAX_DATA_BYTES}`, { field: 'data', length: dataBytes, max: MAX_DATA_BYTES });
   }
   const len = HEADER_BYTES + TERMINATORS_BYTES + sidBytes + eventBytes + metaBytes + dataBytes;
-  const buf = Buffer.allocUnsafe(len);
+  const buf = Buffer.allocUnsafe(withData ? len : len - dataBytes);
   buf.writeInt32BE(len, 0);
   buf.writeInt32BE(flag, 4);
   let at = writeField(buf, frame.sid, sidBytes, HEADER_BYTES);
   at = writeField(buf, frame.event, eventBytes, at);
   at = writeField(buf, frame.metaString, metaBytes, at);
-  if (dataBytes !== 0) buf.set(data, at);
+  if (withData && dataBytes !== 0) buf.set(data, at);
   return buf;
 }
 

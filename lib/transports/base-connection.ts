@@ -75,11 +75,58 @@ export abstract class BaseConnection implements Connection {
   abstract destroy(err?: Error): void;
   /** Hands one frame to the underlying socket (with `cb` once it was flushed, when given). */
   protected abstract send(frame: Buffer, cb?: (err?: Error | null) => void): void;
+  /**
+   * Hands one frame given as head + data to the underlying socket, whole (`cb` after the
+   * data was flushed, when given).
+   */
+  protected abstract sendParts(head: Buffer, data: Buffer, cb?: (err?: Error | null) => void): void;
   /** Stops reading after a decode failure. */
   protected abstract stopReading(): void;
 
   write(frame: Buffer): boolean {
     if (this.closed) return false;
+    this.corkTick();
+    const after = this.bufferedAmount + frame.length;
+    if (this.drainWanted) {
+      this.send(frame);
+      return false;
+    }
+    if (after <= this.highWaterMark) {
+      this.send(frame);
+      return true;
+    }
+    if (this.wantsFlushCallback(after)) this.send(frame, this.onFlushed);
+    else this.send(frame);
+    return false;
+  }
+
+  writeParts(head: Buffer, data: Buffer): boolean {
+    if (this.closed) return false;
+    this.corkTick();
+    const after = this.bufferedAmount + head.length + data.length;
+    if (this.drainWanted) {
+      this.sendParts(head, data);
+      return false;
+    }
+    if (after <= this.highWaterMark) {
+      this.sendParts(head, data);
+      return true;
+    }
+    if (this.wantsFlushCallback(after)) this.sendParts(head, data, this.onFlushed);
+    else this.sendParts(head, data);
+    return false;
+  }
+
+  /** Crossing the high-water mark: true when the write needs a flush callback to hear the drain. */
+  private wantsFlushCallback(after: number): boolean {
+    this.drainWanted = true;
+    // The socket emits 'drain' only if its own high-water mark was crossed. Below that, wait
+    // for this frame's write callback instead (everything before it has then left too).
+    const socket = this.socket;
+    return socket === undefined || after < socket.writableHighWaterMark;
+  }
+
+  private corkTick(): void {
     const socket = this.socket;
     if (!this.corked && socket !== undefined) {
       // Cork on the first write of a tick so every frame of the tick leaves in one writev
@@ -91,21 +138,6 @@ export abstract class BaseConnection implements Connection {
       socket.cork();
       queueMicrotask(this.uncork);
     }
-    if (this.drainWanted) {
-      this.send(frame);
-      return false;
-    }
-    const after = this.bufferedAmount + frame.length;
-    if (after <= this.highWaterMark) {
-      this.send(frame);
-      return true;
-    }
-    this.drainWanted = true;
-    // The socket emits 'drain' only if its own high-water mark was crossed. Below that, wait
-    // for this frame's write callback instead (everything before it has then left too).
-    if (socket === undefined || after < socket.writableHighWaterMark) this.send(frame, this.onFlushed);
-    else this.send(frame);
-    return false;
   }
 
   /** Flushes what is corked (before ending). */

@@ -103,6 +103,12 @@ export class TcpConnection extends BaseConnection {
     this.tcp.write(frame, cb);
   }
 
+  protected sendParts(head: Buffer, data: Buffer, cb?: (err?: Error | null) => void): void {
+    // Both go into the same writev (the socket is corked for the tick).
+    this.tcp.write(head);
+    this.tcp.write(data, cb);
+  }
+
   protected stopReading(): void {
     this.tcp.pause();
   }

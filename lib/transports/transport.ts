@@ -37,6 +37,12 @@ export interface Connection {
    * high-water mark: the caller should wait for `onDrain` before writing more.
    */
   write(frame: Buffer): boolean;
+  /**
+   * Writes one frame given as its encoded head (`encodeFrameHead`) and its data, back to back
+   * and whole (one WebSocket message), without joining them: large data is not copied. The
+   * data must not be modified until it was flushed. Same return value as `write()`.
+   */
+  writeParts(head: Buffer, data: Buffer): boolean;
   /** Stops reading from the peer (the socket's receive window fills up). */
   pause(): void;
   /** Resumes reading. */

@@ -11,6 +11,8 @@ export const SOCKETD_SUBPROTOCOL = 'Socket.D';
 
 // Reused for every send: binary, never compressed (upstream declines permessage-deflate).
 const SEND_OPTIONS = { binary: true, compress: false, fin: true } as const;
+// The head of a frame sent in two parts: a first WebSocket fragment; the data is the final one.
+const SEND_HEAD_OPTIONS = { binary: true, compress: false, fin: false } as const;
 /** ws' close code for a normal closure, sent by `end()`. */
 const WS_NORMAL_CLOSURE = 1000;
 
@@ -118,6 +120,12 @@ export class WsConnection extends BaseConnection {
 
   protected send(frame: Buffer, cb?: (err?: Error | null) => void): void {
     this.ws.send(frame, SEND_OPTIONS, cb);
+  }
+
+  protected sendParts(head: Buffer, data: Buffer, cb?: (err?: Error | null) => void): void {
+    // One WebSocket message in two fragments (RFC 6455 5.4): still exactly one Socket.D frame.
+    this.ws.send(head, SEND_HEAD_OPTIONS);
+    this.ws.send(data, SEND_OPTIONS, cb);
   }
 
   protected stopReading(): void {
