@@ -1,6 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { Logger } from '@nestjs/common';
 import { ClientProxy, type ReadPacket, type WritePacket } from '@nestjs/microservices';
+import { InvalidMessageException } from '@nestjs/microservices/errors/invalid-message.exception.js';
+import { Observable, throwError, type Subscriber } from 'rxjs';
 import { socketDError } from '../protocol/errors.js';
 import { SdClient } from '../session/index.js';
 import type { ClientOptions, ClientStatus, Metas, ReceivedMessage, Session, StreamHandle, StreamObserver } from '../session/types.js';
@@ -119,6 +121,74 @@ export class SocketDClient extends ClientProxy<SocketDEvents> {
     this.payloadDeserializer = options?.deserializer ?? new SocketDDeserializer();
   }
 
+  /**
+   * `ClientProxy.send()` with the same semantics (cold; `InvalidMessageException` for a
+   * null/undefined pattern or data; connect first; dispatch hook at dispatch time; connect
+   * errors as they are, reply errors through `serializeError`), without the per-call
+   * `defer(async connect)` + `mergeMap` layers: once connected, subscribing publishes at once.
+   */
+  override send<TResult = any, TInput = any>(pattern: any, data: TInput): Observable<TResult> {
+    if (pattern === null || pattern === undefined || data === null || data === undefined) {
+      return throwError(() => new InvalidMessageException());
+    }
+    return new Observable<TResult>((observer) => {
+      const callback = this.createObserver(observer);
+      if (this.isConnected()) return this.publish(this.createPacket(pattern, data), callback);
+      let teardown: (() => void) | undefined;
+      let closed = false;
+      this.connect().then(
+        () => {
+          if (!closed) teardown = this.publish(this.createPacket(pattern, data), callback);
+        },
+        (err: unknown) => {
+          if (!closed) observer.error(err);
+        },
+      );
+      return () => {
+        closed = true;
+        teardown?.();
+      };
+    });
+  }
+
+  /**
+   * `ClientProxy.emit()` with the same semantics (hot: sent without a subscriber; the
+   * Observable emits `undefined` and completes once the socket took the Message, or errors;
+   * late subscribers see only the completion or error, as with Nest's Subject), without the
+   * per-call `defer` + `mergeMap` + `connectable` + Subject: once connected, the Message is
+   * encoded and written synchronously and the outcome is published in a microtask shared by
+   * every emit of the tick.
+   */
+  override emit<TResult = any, TInput = any>(pattern: any, data: TInput): Observable<TResult> {
+    if (pattern === null || pattern === undefined || data === null || data === undefined) {
+      return throwError(() => new InvalidMessageException());
+    }
+    const outcome = new EmitOutcome<TResult>();
+    if (this.isConnected() && this.dispatchEvent === SocketDClient.prototype.dispatchEvent) {
+      let sent: boolean | Promise<void>;
+      try {
+        sent = this.dispatchEventNow(this.createPacket(pattern, data));
+      } catch (err) {
+        outcome.settleLater(true, err);
+        return outcome;
+      }
+      if (sent === true) outcome.settleLater(false);
+      else sent.then(() => outcome.settle(), (err: unknown) => outcome.fail(err));
+      return outcome;
+    }
+    this.connect()
+      .then(() => this.dispatchEvent(this.createPacket(pattern, data)))
+      .then(() => outcome.settle(), (err: unknown) => outcome.fail(err));
+    return outcome;
+  }
+
+  /** True when `connect()` would resolve with the open session at once. */
+  private isConnected(): boolean {
+    if (this.connectionPromise === undefined) return false;
+    const state = this.engine?.session?.state;
+    return state === 'open' || state === 'closing';
+  }
+
   protected publish(packet: ReadPacket, callback: (packet: WritePacket) => void): () => void {
     const session = this.engine?.session;
     if (session === undefined) {
@@ -177,16 +247,35 @@ export class SocketDClient extends ClientProxy<SocketDEvents> {
   }
 
   protected async dispatchEvent<T = any>(packet: ReadPacket): Promise<T> {
+    const sent = this.dispatchEventNow(packet);
+    if (sent !== true) await sent;
+    return undefined as T;
+  }
+
+  /**
+   * Encodes and sends one Message: true when the socket took it, else a promise that settles
+   * once it did (an asynchronous serializer, or a saturated session to drain). Throws what the
+   * synchronous part throws.
+   */
+  private dispatchEventNow(packet: ReadPacket): true | Promise<void> {
     const session = this.engine?.session;
     if (session === undefined) throw socketDError('CONNECTION_CLOSED', 'Socket.D client is not connected');
     const { data, options } = unwrapRecord(packet.data);
-    const event = this.normalizePattern(packet.pattern);
-    let entity = this.payloadSerializer.serialize(data);
-    if (isThenable<SocketDEntity>(entity)) entity = await entity;
+    const event = typeof packet.pattern === 'string' ? packet.pattern : this.normalizePattern(packet.pattern);
+    const entity = this.payloadSerializer.serialize(data);
+    if (isThenable<SocketDEntity>(entity)) {
+      return Promise.resolve(entity).then((e) => {
+        const sent = this.sendEntity(session, event, e, packet, options);
+        return sent === true ? undefined : sent;
+      });
+    }
+    return this.sendEntity(session, event, entity, packet, options);
+  }
+
+  private sendEntity(session: Session, event: string, entity: SocketDEntity, packet: ReadPacket, options: SocketDRecordOptions): true | Promise<void> {
     const metas = mergeMetas(entity.metas, packet.metadata, options.metas);
-    // Backpressure for emitters that await their emits: resolve once the socket took it.
-    if (!session.send(event, entity.data, { metas })) await session.drain();
-    return undefined as T;
+    // Backpressure for emitters that await their emits: settle once the socket took it.
+    return session.send(event, entity.data, { metas }) ? true : session.drain();
   }
 
   private createEngine(): SdClient {
@@ -321,3 +410,83 @@ function mergeMetas(codec: Readonly<Metas> | undefined, metadata: Record<string,
 }
 
 function noop(): void {}
+
+/**
+ * The Observable `emit()` returns: what Nest's `connectable(..., { connector: () => new
+ * Subject() })` gives, for one outcome. Subscribers before the outcome get `undefined` then
+ * the completion (or the error); later ones only the completion (or the error).
+ */
+class EmitOutcome<T> extends Observable<T> {
+  /** 0 pending, 1 completed, 2 failed. */
+  private state = 0;
+  private failure: unknown;
+  private laterFails = false;
+  private subscribers: Subscriber<T>[] | undefined;
+
+  /** Settles (completes, or fails with `err` when `fails`) in the end-of-tick microtask shared by every emit. */
+  settleLater(fails: boolean, err?: unknown): void {
+    this.laterFails = fails;
+    this.failure = err;
+    LATER.push(this as EmitOutcome<unknown>);
+    if (!laterScheduled) {
+      laterScheduled = true;
+      queueMicrotask(flushLater);
+    }
+  }
+
+  /** @internal */
+  settleNow(): void {
+    if (this.laterFails) this.fail(this.failure);
+    else this.settle();
+  }
+
+  settle(): void {
+    if (this.state !== 0) return;
+    this.state = 1;
+    const subs = this.subscribers;
+    this.subscribers = undefined;
+    if (subs === undefined) return;
+    for (const s of subs) {
+      s.next(undefined as T);
+      s.complete();
+    }
+  }
+
+  fail(err: unknown): void {
+    if (this.state !== 0) return;
+    this.state = 2;
+    this.failure = err;
+    const subs = this.subscribers;
+    this.subscribers = undefined;
+    if (subs !== undefined) for (const s of subs) s.error(err);
+  }
+
+  /** rxjs' subscribe hook (internal in its typings; Subject overrides it the same way). */
+  protected _subscribe(subscriber: Subscriber<T>): () => void {
+    if (this.state === 1) {
+      subscriber.complete();
+      return noop;
+    }
+    if (this.state === 2) {
+      subscriber.error(this.failure);
+      return noop;
+    }
+    (this.subscribers ??= []).push(subscriber);
+    return () => {
+      const subs = this.subscribers;
+      if (subs === undefined) return;
+      const i = subs.indexOf(subscriber);
+      if (i !== -1) subs.splice(i, 1);
+    };
+  }
+}
+
+let LATER: EmitOutcome<unknown>[] = [];
+let laterScheduled = false;
+
+function flushLater(): void {
+  laterScheduled = false;
+  const list = LATER;
+  LATER = [];
+  for (let i = 0; i < list.length; i++) list[i]!.settleNow();
+}
