@@ -10,6 +10,7 @@ import { decodeCallError, encodeNestError } from './socketd-alarm.serializer.js'
 import {
   carriesValue,
   isThenable,
+  metasArg,
   SocketDDeserializer,
   SocketDSerializer,
   type SocketDDeserializerLike,
@@ -404,8 +405,8 @@ function unwrapRecord(data: unknown): { data: unknown; options: SocketDRecordOpt
 
 // Codec metas, then Nest packet metadata (dispatch hook), then per-call metas: the most
 // specific wins. Allocates only when there is something to merge.
-function mergeMetas(codec: Readonly<Metas> | undefined, metadata: Record<string, string> | undefined, call: Readonly<Metas> | undefined): Metas | undefined {
-  if (metadata === undefined && call === undefined) return codec as Metas | undefined;
+function mergeMetas(codec: Readonly<Metas> | undefined, metadata: Record<string, string> | undefined, call: Readonly<Metas> | undefined): Metas | string | undefined {
+  if (metadata === undefined && call === undefined) return metasArg(codec);
   return { ...codec, ...metadata, ...call };
 }
 

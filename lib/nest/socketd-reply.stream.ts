@@ -2,7 +2,7 @@ import type { LoggerService } from '@nestjs/common';
 import { Subscriber } from 'rxjs';
 import type { ReceivedMessage, Session } from '../session/types.js';
 import { encodeNestError } from './socketd-alarm.serializer.js';
-import { isThenable, type SocketDEntity, type SocketDSerializerLike } from './socketd-serializer.js';
+import { isThenable, metasArg, type SocketDEntity, type SocketDSerializerLike } from './socketd-serializer.js';
 
 // What the pump may send: everything but the newest item (more may follow in the same tick,
 // and the newest one could then ride on the ReplyEnd), everything, or everything then the end.
@@ -148,8 +148,8 @@ export class ReplyStream extends Subscriber<unknown> {
     if (this.finished) return true;
     try {
       return end
-        ? this.session.replyEnd(this.message, entity.data, entity.metas)
-        : this.session.reply(this.message, entity.data, entity.metas);
+        ? this.session.replyEnd(this.message, entity.data, metasArg(entity.metas))
+        : this.session.reply(this.message, entity.data, metasArg(entity.metas));
     } catch (err) {
       this.failInternal(err);
       return true;

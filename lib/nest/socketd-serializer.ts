@@ -30,6 +30,16 @@ const JSON_METAS: Readonly<Metas> = Object.freeze({ [DATA_TYPE_META]: DATA_TYPE_
 const BINARY_METAS: Readonly<Metas> = Object.freeze({ [DATA_TYPE_META]: DATA_TYPE_BINARY });
 
 /**
+ * The metas of an entity as the engine takes them: our serializer's two constant metas as
+ * their pre-serialised strings (spares serialising them for every message).
+ */
+export function metasArg(metas: Readonly<Metas> | undefined): Metas | string | undefined {
+  if (metas === JSON_METAS) return JSON_META_STRING;
+  if (metas === BINARY_METAS) return BINARY_META_STRING;
+  return metas as Metas | undefined;
+}
+
+/**
  * Default serializer: a Buffer or Uint8Array travels as raw bytes with
  * `Data-Type=application/octet-stream`; `undefined` as no data; anything else as JSON with
  * `Data-Type=application/json`. Throws on values JSON cannot encode (cycles, BigInt).
