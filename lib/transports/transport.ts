@@ -39,8 +39,9 @@ export interface Connection {
   write(frame: Buffer): boolean;
   /**
    * Writes one frame given as its encoded head (`encodeFrameHead`) and its data, back to back
-   * and whole (one WebSocket message), without joining them: large data is not copied. The
-   * data must not be modified until it was flushed. Same return value as `write()`.
+   * and whole. TCP writes both in one writev without joining them, so large data is not
+   * copied; WebSocket joins them into one message. The data must not be modified until it
+   * was flushed. Same return value as `write()`.
    */
   writeParts(head: Buffer, data: Buffer): boolean;
   /** Stops reading from the peer (the socket's receive window fills up). */

@@ -11,8 +11,6 @@ export const SOCKETD_SUBPROTOCOL = 'Socket.D';
 
 // Reused for every send: binary, never compressed (upstream declines permessage-deflate).
 const SEND_OPTIONS = { binary: true, compress: false, fin: true } as const;
-// The head of a frame sent in two parts: a first WebSocket fragment; the data is the final one.
-const SEND_HEAD_OPTIONS = { binary: true, compress: false, fin: false } as const;
 /** ws' close code for a normal closure, sent by `end()`. */
 const WS_NORMAL_CLOSURE = 1000;
 
@@ -123,9 +121,10 @@ export class WsConnection extends BaseConnection {
   }
 
   protected sendParts(head: Buffer, data: Buffer, cb?: (err?: Error | null) => void): void {
-    // One WebSocket message in two fragments (RFC 6455 5.4): still exactly one Socket.D frame.
-    this.ws.send(head, SEND_HEAD_OPTIONS);
-    this.ws.send(data, SEND_OPTIONS, cb);
+    // Joined into one single-fragment message, as upstream peers send it. Sending head and data
+    // as two fragments of one message (RFC 6455 5.4) saved the copy but measured no faster,
+    // since the receiving ws joins the fragments again.
+    this.ws.send(Buffer.concat([head, data], head.length + data.length), SEND_OPTIONS, cb);
   }
 
   protected stopReading(): void {

@@ -1,7 +1,7 @@
 /**
  * Frames written as head + data (`encodeFrameHead` + `Connection.writeParts`): the bytes equal
- * `encodeFrame`'s, and the peer receives one whole frame (over WebSocket: one message of two
- * fragments), interleaved correctly with ordinary frames.
+ * `encodeFrame`'s, and the peer receives one whole frame (over WebSocket: one message),
+ * interleaved correctly with ordinary frames.
  */
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
