@@ -1,16 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { CloseCodes, EMPTY_BUFFER, MetaKeys, PROTOCOL_VERSION } from '../protocol/constants.js';
+import { CloseCodes, MetaKeys, PROTOCOL_VERSION } from '../protocol/constants.js';
 import { SocketDError, socketDError } from '../protocol/errors.js';
-import { Flags, flagName, isFragmentable } from '../protocol/flags.js';
+import { Flags, flagName } from '../protocol/flags.js';
 import type { Flag } from '../protocol/flags.js';
 import type { Frame } from '../protocol/frame.js';
-import { encodeFrame, encodeFrameHead } from '../protocol/frame-codec.js';
-import { FragmentAggregator, fragmentFrame, isFragment } from '../protocol/fragments.js';
+import { FragmentAggregator, isFragment } from '../protocol/fragments.js';
 import { appendMetas, serializeMetas } from '../protocol/metas.js';
 import { newSid } from '../protocol/sid.js';
 import type { Connection, ConnectionHandlers } from '../transports/transport.js';
 import { buildHandshake } from './handshake.js';
 import type { ResolvedSessionOptions } from './options.js';
+import { FrameWriter, metaStringOf, toBuffer } from './frame-writer.js';
+import { IdleWatch } from './idle-watch.js';
 import { OutboundStreams } from './outbound-streams.js';
 import { InboundMessage } from './received-message.js';
 import type {
@@ -18,16 +19,12 @@ import type {
   ServerOptions, Session, SessionListener, SessionState, StreamHandle, StreamObserver,
 } from './types.js';
 
-const PING = encodeFrame({ flag: Flags.Ping, sid: '', event: '', metaString: '', data: EMPTY_BUFFER });
-const PONG = encodeFrame({ flag: Flags.Pong, sid: '', event: '', metaString: '', data: EMPTY_BUFFER });
 const NO_HANDSHAKE: Handshake = Object.freeze({ url: '', path: '/', params: Object.freeze({}), version: undefined });
 /** Meta that marks a requester's Alarm as a cancel (our choice; upstream ignores it). */
 export const CANCEL_META = 'X-Cancel';
 const CANCEL_TEXT = Buffer.from('stream cancelled by the requester');
 /** Frames a client may send before its Connack while the server's async handshake hook runs. */
 const MAX_HELD_FRAMES = 1024;
-/** Data from this size on is written beside its frame's head rather than copied into one buffer. */
-const SPLIT_DATA_BYTES = 64 * 1024;
 
 /** Server-side handshake settings. */
 export interface ServerHandshakeConfig {
@@ -55,6 +52,7 @@ export class SocketDSession implements Session {
   private readonly outbound = new OutboundStreams((sid, event) => this.sendCancel(sid, event));
   private readonly inbound = new Map<string, InboundMessage>();
   private readonly aggregator: FragmentAggregator;
+  private readonly writer: FrameWriter;
   private readonly log: EngineLogger | undefined;
   private readonly closeHooks: ((code: number, err?: Error) => void)[] = [];
   private drainWaiters: (() => void)[] = [];
@@ -65,9 +63,7 @@ export class SocketDSession implements Session {
   private handshakeTimer: NodeJS.Timeout | undefined;
   private clientHandshake: { resolve(): void; reject(err: Error): void } | undefined;
   // Idle detection: a flag per frame is cheaper than a clock read per frame.
-  private readSinceCheck = true;
-  private silentChecks = 0;
-  private idleTimer: NodeJS.Timeout | undefined;
+  private idle: IdleWatch | undefined;
 
   constructor(
     private readonly connection: Connection,
@@ -77,6 +73,7 @@ export class SocketDSession implements Session {
     private readonly serverHandshake?: ServerHandshakeConfig,
   ) {
     this.log = options.logger;
+    this.writer = new FrameWriter(connection, options.fragmentSize, () => this.onWritesBlocked());
     this.aggregator = new FragmentAggregator({
       maxMessageSize: options.maxMessageSize,
       maxPendingBytes: options.maxPendingFragmentBytes,
@@ -116,7 +113,7 @@ export class SocketDSession implements Session {
     return new Promise<void>((resolve, reject) => {
       this.clientHandshake = { resolve, reject };
       const metaString = appendMetas(metas ? serializeMetas(metas) : '', { [MetaKeys.VERSION]: PROTOCOL_VERSION });
-      this.connection.write(encodeFrame({ flag: Flags.Connect, sid: newSid(), event: linkUrl, metaString, data: Buffer.from(linkUrl) }));
+      this.writer.writeFrame({ flag: Flags.Connect, sid: newSid(), event: linkUrl, metaString, data: Buffer.from(linkUrl) });
     });
   }
 
@@ -179,18 +176,18 @@ export class SocketDSession implements Session {
 
   /** Sends a Ping (the client's heartbeat). */
   ping(): void {
-    if (this.stateValue === 'open' || this.stateValue === 'closing') this.connection.write(PING);
+    if (this.stateValue === 'open' || this.stateValue === 'closing') this.writer.ping();
   }
 
   preclose(): void {
     if (this.stateValue !== 'open' && this.stateValue !== 'closing') return;
-    this.writeClose(CloseCodes.CLOSE_STARTING);
+    this.writer.close(CloseCodes.CLOSE_STARTING);
   }
 
   close(code: number = CloseCodes.CLOSE): void {
     if (this.stateValue === 'closed') return;
     // Only 1000..1002 travel; a local code (2009 user close, ...) is announced as 1001.
-    this.writeClose(code >= 1000 && code <= 1002 ? code : CloseCodes.CLOSE);
+    this.writer.close(code >= 1000 && code <= 1002 ? code : CloseCodes.CLOSE);
     this.connection.end();
     this.finalize(code);
   }
@@ -203,7 +200,7 @@ export class SocketDSession implements Session {
   // ---- connection events --------------------------------------------------------------
 
   private handleFrame(frame: Frame): void {
-    this.readSinceCheck = true;
+    if (this.idle !== undefined) this.idle.read = true;
     if (this.held !== undefined) {
       // Reading is paused (async handshake hook, or a peer that does not read our answers);
       // the socket stops at the next chunk, so this holds at most one chunk's frames.
@@ -292,7 +289,7 @@ export class SocketDSession implements Session {
       return;
     }
     const metaString = appendMetas(serializeMetas({ [MetaKeys.VERSION]: PROTOCOL_VERSION }), outMetas);
-    this.connection.write(encodeFrame({ flag: Flags.Connack, sid: connect.sid, event: connect.event, metaString, data: connect.data }));
+    this.writer.writeFrame({ flag: Flags.Connack, sid: connect.sid, event: connect.event, metaString, data: connect.data });
     this.open();
     this.listener.onOpen?.(this);
     this.releaseHeld();
@@ -326,23 +323,13 @@ export class SocketDSession implements Session {
     this.stateValue = 'open';
     clearTimeout(this.handshakeTimer);
     this.handshakeTimer = undefined;
-    const idle = this.options.idleTimeout;
-    if (idle > 0) {
-      // Check four times per idleTimeout; four silent checks in a row = at least idleTimeout of silence.
-      this.idleTimer = setInterval(() => this.checkIdle(), Math.max(1, Math.floor(idle / 4)));
-      this.idleTimer.unref();
-    }
+    const idleTimeout = this.options.idleTimeout;
+    if (idleTimeout > 0) this.idle = new IdleWatch(idleTimeout, () => this.closeIdle());
   }
 
-  private checkIdle(): void {
-    if (this.readSinceCheck) {
-      this.readSinceCheck = false;
-      this.silentChecks = 0;
-      return;
-    }
-    if (++this.silentChecks < 4) return;
+  private closeIdle(): void {
     this.log?.warn(`Socket.D session ${this.remoteAddress ?? this.id}: nothing read for ${this.options.idleTimeout} ms, closing`);
-    this.writeClose(CloseCodes.CLOSE);
+    this.writer.close(CloseCodes.CLOSE);
     this.connection.end();
     this.finalize(CloseCodes.DISCONNECTION, socketDError('IDLE_TIMEOUT', `nothing read for ${this.options.idleTimeout} ms`));
   }
@@ -350,7 +337,7 @@ export class SocketDSession implements Session {
   private dispatch(frame: Frame): void {
     switch (frame.flag) {
       case Flags.Ping:
-        this.connection.write(PONG);
+        this.writer.pong();
         return;
       case Flags.Pong:
         return;
@@ -463,42 +450,23 @@ export class SocketDSession implements Session {
   }
 
   private write(flag: Flag, sid: string, event: string, metaString: string, data: Buffer): boolean {
-    let ok: boolean;
-    if (data.length > this.options.fragmentSize && isFragmentable(flag)) {
-      ok = true;
-      for (const part of fragmentFrame({ flag, sid, event, metaString, data }, this.options.fragmentSize)) {
-        ok = this.writeFrame(part);
-      }
-    } else {
-      ok = this.writeFrame({ flag, sid, event, metaString, data });
-    }
-    if (!ok && this.role === 'server' && !this.pausedForWrites) {
-      // The peer is not reading our answers: stop reading its requests until it catches up.
-      // Only servers do this: if both ends paused, two full buffers could wait on each other.
-      this.pausedForWrites = true;
-      this.held ??= [];
-      this.connection.pause();
-    }
-    return ok;
+    return this.writer.write(flag, sid, event, metaString, data);
   }
 
-  // Small frames: one exactly-sized buffer. Large data: the encoded head, then the data as it
-  // is, handed to the connection together (one writev / one WebSocket message, no 1 MiB copy).
-  private writeFrame(frame: Frame): boolean {
-    if (frame.data.length < SPLIT_DATA_BYTES) return this.connection.write(encodeFrame(frame));
-    return this.connection.writeParts(encodeFrameHead(frame), frame.data);
-  }
-
-  private writeClose(code: number): void {
-    if (this.connection.closed) return;
-    this.connection.write(encodeFrame({ flag: Flags.Close, sid: '', event: '', metaString: `${MetaKeys.CODE}=${code}`, data: EMPTY_BUFFER }));
+  // The peer is not reading our answers: stop reading its requests until it catches up.
+  // Only servers do this: if both ends paused, two full buffers could wait on each other.
+  private onWritesBlocked(): void {
+    if (this.role !== 'server' || this.pausedForWrites) return;
+    this.pausedForWrites = true;
+    this.held ??= [];
+    this.connection.pause();
   }
 
   private violate(err: SocketDError): void {
     if (this.stateValue === 'closed') return;
     this.log?.warn(`Socket.D session ${this.remoteAddress ?? this.id}: protocol violation (${err.code}): ${err.message}; closing with ${err.closeCode ?? CloseCodes.ILLEGAL}`);
     this.held = undefined;
-    this.writeClose(err.closeCode ?? CloseCodes.ILLEGAL);
+    this.writer.close(err.closeCode ?? CloseCodes.ILLEGAL);
     this.connection.end();
     this.finalize(err.closeCode ?? CloseCodes.ILLEGAL, err);
   }
@@ -509,7 +477,7 @@ export class SocketDSession implements Session {
     this.closeCodeValue = code;
     this.held = undefined;
     clearTimeout(this.handshakeTimer);
-    clearInterval(this.idleTimer);
+    this.idle?.stop();
     this.aggregator.clear();
     const waiter = this.clientHandshake;
     this.clientHandshake = undefined;
@@ -538,18 +506,4 @@ export class SocketDSession implements Session {
     }
     return timeout < 0 ? this.options.streamTimeout : timeout;
   }
-}
-
-function toBuffer(data: Payload | undefined): Buffer {
-  if (data === undefined) return EMPTY_BUFFER;
-  if (Buffer.isBuffer(data)) return data;
-  if (typeof data === 'string') return Buffer.from(data, 'utf8');
-  if (data instanceof Uint8Array) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  throw socketDError('INVALID_ARGUMENT', `payload must be a Buffer, Uint8Array or string, got ${typeof data}`);
-}
-
-/** Metas as a meta string; a string is taken as already serialised (hot paths reuse one). */
-function metaStringOf(metas: Metas | string | undefined): string {
-  if (metas === undefined) return '';
-  return typeof metas === 'string' ? metas : serializeMetas(metas);
 }

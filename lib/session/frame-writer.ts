@@ -1,0 +1,79 @@
+import { EMPTY_BUFFER, MetaKeys } from '../protocol/constants.js';
+import { socketDError } from '../protocol/errors.js';
+import { Flags, isFragmentable } from '../protocol/flags.js';
+import type { Flag } from '../protocol/flags.js';
+import type { Frame } from '../protocol/frame.js';
+import { encodeFrame, encodeFrameHead } from '../protocol/frame-codec.js';
+import { fragmentFrame } from '../protocol/fragments.js';
+import { serializeMetas } from '../protocol/metas.js';
+import type { Connection } from '../transports/transport.js';
+import type { Metas, Payload } from './types.js';
+
+const PING = encodeFrame({ flag: Flags.Ping, sid: '', event: '', metaString: '', data: EMPTY_BUFFER });
+const PONG = encodeFrame({ flag: Flags.Pong, sid: '', event: '', metaString: '', data: EMPTY_BUFFER });
+/** Data from this size on is written beside its frame's head rather than copied into one buffer. */
+const SPLIT_DATA_BYTES = 64 * 1024;
+
+/**
+ * Turns a session's outgoing messages into frames on its connection: fragments data above
+ * `fragmentSize` (spec section 8, in index order), encodes small frames into one buffer each
+ * and hands large data beside its encoded head (no copy on tcp).
+ */
+export class FrameWriter {
+  constructor(
+    private readonly connection: Connection,
+    private readonly fragmentSize: number,
+    /** Called when a write found the transport above its high-water mark. */
+    private readonly onBlocked: () => void,
+  ) {}
+
+  /** Writes one message frame (fragmented when needed); false under backpressure. */
+  write(flag: Flag, sid: string, event: string, metaString: string, data: Buffer): boolean {
+    let ok: boolean;
+    if (data.length > this.fragmentSize && isFragmentable(flag)) {
+      ok = true;
+      for (const part of fragmentFrame({ flag, sid, event, metaString, data }, this.fragmentSize)) {
+        ok = this.writeFrame(part);
+      }
+    } else {
+      ok = this.writeFrame({ flag, sid, event, metaString, data });
+    }
+    if (!ok) this.onBlocked();
+    return ok;
+  }
+
+  /** Writes an already built frame (Connect, Connack) as is. */
+  writeFrame(frame: Frame): boolean {
+    if (frame.data.length < SPLIT_DATA_BYTES) return this.connection.write(encodeFrame(frame));
+    return this.connection.writeParts(encodeFrameHead(frame), frame.data);
+  }
+
+  ping(): void {
+    this.connection.write(PING);
+  }
+
+  pong(): void {
+    this.connection.write(PONG);
+  }
+
+  /** A Close frame with `code`, unless the connection is already closing. */
+  close(code: number): void {
+    if (this.connection.closed) return;
+    this.connection.write(encodeFrame({ flag: Flags.Close, sid: '', event: '', metaString: `${MetaKeys.CODE}=${code}`, data: EMPTY_BUFFER }));
+  }
+}
+
+/** A payload as bytes: Buffers as they are, Uint8Arrays without a copy, strings as UTF-8. */
+export function toBuffer(data: Payload | undefined): Buffer {
+  if (data === undefined) return EMPTY_BUFFER;
+  if (Buffer.isBuffer(data)) return data;
+  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+  if (data instanceof Uint8Array) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  throw socketDError('INVALID_ARGUMENT', `payload must be a Buffer, Uint8Array or string, got ${typeof data}`);
+}
+
+/** Metas as a meta string; a string is taken as already serialised (hot paths reuse one). */
+export function metaStringOf(metas: Metas | string | undefined): string {
+  if (metas === undefined) return '';
+  return typeof metas === 'string' ? metas : serializeMetas(metas);
+}
