@@ -59,10 +59,9 @@ export class SocketDSession implements Session {
   private pausedForWrites = false;
   // Frames received while reading is paused (async handshake hook, write backpressure).
   private held: Frame[] | undefined;
-  // The client's handshake waiter.
   private handshakeTimer: NodeJS.Timeout | undefined;
+  // The client's handshake waiter.
   private clientHandshake: { resolve(): void; reject(err: Error): void } | undefined;
-  // Idle detection: a flag per frame is cheaper than a clock read per frame.
   private idle: IdleWatch | undefined;
 
   constructor(
