@@ -43,8 +43,6 @@ export interface ResolvedSessionOptions {
   readonly logger: EngineLogger | undefined;
 }
 
-const SILENT: EngineLogger = { log() {}, warn() {}, error() {} };
-
 /** Applies defaults and checks ranges; throws SOCKETD_ERR_INVALID_ARGUMENT with the option's name. */
 export function resolveSessionOptions(options: SessionOptions = {}): ResolvedSessionOptions {
   const fragmentSize = options.fragmentSize ?? DEFAULTS.fragmentSize;
@@ -72,10 +70,6 @@ export function resolveSessionOptions(options: SessionOptions = {}): ResolvedSes
     throw socketDError('INVALID_ARGUMENT', `maxFrameSize ${maxFrameSize} is too small for fragmentSize ${fragmentSize}`);
   }
   return resolved;
-}
-
-export function loggerOf(options: { logger?: EngineLogger }): EngineLogger {
-  return options.logger ?? SILENT;
 }
 
 export function resolveServerOptions(options: ServerOptions = {}) {
