@@ -1,8 +1,14 @@
+import { once } from 'node:events';
+import { connect as netConnect, type Socket } from 'node:net';
+import { WebSocket } from 'ws';
 import type { Frame } from '../../lib/protocol/frame.js';
 import type { SocketDError } from '../../lib/protocol/errors.js';
 import { encodeFrame } from '../../lib/protocol/frame-codec.js';
 import { Flags } from '../../lib/protocol/flags.js';
-import type { Connection, ConnectionHandlers } from '../../lib/transports/transport.js';
+import { TcpClientTransport, TcpServerTransport, type TcpServerOptions } from '../../lib/transports/tcp-transport.js';
+import { parseUrl } from '../../lib/transports/url.js';
+import { WsClientTransport, WsServerTransport, type WsServerOptions } from '../../lib/transports/ws-transport.js';
+import type { Connection, ConnectionHandlers, ServerTransport } from '../../lib/transports/transport.js';
 
 /** A Message frame with sid = its index, so order can be checked. */
 export function messageFrame(i: number, data: Buffer = Buffer.from(`payload-${i}`)): Buffer {
@@ -68,4 +74,98 @@ export class Queue<T> {
     if (v !== undefined) return Promise.resolve(v);
     return new Promise((resolve) => this.takers.push(resolve));
   }
+}
+
+/** What a test opened; a spec file runs them with `afterEach(runCleanups)` (module state is per test file). */
+export const cleanups: (() => unknown)[] = [];
+export async function runCleanups(): Promise<void> {
+  while (cleanups.length > 0) await cleanups.pop()!();
+}
+
+export interface Started<S extends ServerTransport> {
+  server: S;
+  port: number;
+  /** The connections the server accepted, in order. */
+  accepted: Queue<Connection>;
+}
+
+async function listen<S extends ServerTransport>(server: S, port: () => number): Promise<Started<S>> {
+  const accepted = new Queue<Connection>();
+  await server.listen((c) => {
+    cleanups.push(() => c.destroy());
+    accepted.push(c);
+  });
+  cleanups.push(() => server.close());
+  return { server, port: port(), accepted };
+}
+
+/** A TCP server on 127.0.0.1, port 0. */
+export function startTcpServer(options: TcpServerOptions = {}): Promise<Started<TcpServerTransport>> {
+  const server = new TcpServerTransport('127.0.0.1', 0, options);
+  return listen(server, () => server.address()!.port);
+}
+
+/** A WebSocket server on 127.0.0.1, port 0, or attached to `options.httpServer`. */
+export function startWsServer(options: WsServerOptions = {}): Promise<Started<WsServerTransport>> {
+  const server = new WsServerTransport('127.0.0.1', 0, options);
+  const http = options.httpServer;
+  return listen(server, () => (http ? (http.address() as { port: number }).port : server.address()!.port));
+}
+
+export async function dialTcp(port: number, options = {}): Promise<Connection> {
+  const c = await new TcpClientTransport().connect(parseUrl(`sd:tcp://127.0.0.1:${port}`), { connectTimeout: 5000, ...options });
+  cleanups.push(() => c.destroy());
+  return c;
+}
+
+export async function dialWs(url: string, options = {}): Promise<Connection> {
+  const c = await new WsClientTransport().connect(parseUrl(url), { connectTimeout: 5000, ...options });
+  cleanups.push(() => c.destroy());
+  return c;
+}
+
+/** A plain TCP socket; resolves once connected. */
+export async function rawSocket(port: number): Promise<Socket> {
+  const s = netConnect({ host: '127.0.0.1', port });
+  cleanups.push(() => s.destroy());
+  await once(s, 'connect');
+  return s;
+}
+
+/** A plain ws client; resolves once open. */
+export async function rawWs(port: number, protocols: string[] = ['Socket.D']): Promise<WebSocket> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/`, protocols);
+  cleanups.push(() => ws.terminate());
+  await once(ws, 'open');
+  return ws;
+}
+
+/** The HTTP status of a refused upgrade. */
+export async function upgradeStatus(port: number, path: string, protocols: string[]): Promise<number> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`, protocols);
+  ws.on('error', () => {}); // terminate() while connecting emits one
+  const [, res] = (await once(ws, 'unexpected-response')) as [unknown, { statusCode: number; destroy(): void }];
+  res.destroy();
+  ws.terminate();
+  return res.statusCode;
+}
+
+/** Counts the writes (writev calls and single writes) of a connection's socket and their chunks (the socket is private: test-only access). */
+export function spyWrites(c: Connection): { calls: number; chunks: number } {
+  type Writes = { _writev(chunks: unknown[], cb: unknown): void; _write(chunk: unknown, enc: unknown, cb: unknown): void };
+  const socket = (c as unknown as { socket: Writes }).socket;
+  const stats = { calls: 0, chunks: 0 };
+  const origWritev = socket._writev.bind(socket);
+  socket._writev = (chunks, cb) => {
+    stats.calls++;
+    stats.chunks += chunks.length;
+    origWritev(chunks, cb);
+  };
+  const origWrite = socket._write.bind(socket);
+  socket._write = (chunk, enc, cb) => {
+    stats.calls++;
+    stats.chunks++;
+    origWrite(chunk, enc, cb);
+  };
+  return stats;
 }
