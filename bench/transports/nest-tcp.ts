@@ -10,6 +10,7 @@ import { ClientProxyFactory, Transport, type ClientProxy } from '@nestjs/microse
 import { firstValueFrom } from 'rxjs';
 import type { BenchClient, BenchServerHandle, BenchTransportModule } from '../types.js';
 import { BenchAppModule } from './nest-app.js';
+import { nestBenchClient } from './nest-client.js';
 
 const HOST = '127.0.0.1';
 
@@ -36,32 +37,12 @@ export const transport: BenchTransportModule = {
   async createClient(port: number): Promise<BenchClient> {
     const client: ClientProxy = ClientProxyFactory.create({ transport: Transport.TCP, options: { host: HOST, port } });
     await client.connect();
-    return {
-      echo: (payload) => firstValueFrom(client.send('echo', payload)),
+    return nestBenchClient(client, {
       async echoBuffer(buf) {
         const r = await firstValueFrom(client.send<string>('buf', buf.toString('base64')));
         return Buffer.from(r, 'base64').length;
       },
       put: (buf) => firstValueFrom(client.send<number>('put', buf.toString('base64'))),
-      emit(payload) {
-        client.emit('ev', payload);
-      },
-      stream(n, onItem) {
-        let count = 0;
-        return new Promise<number>((resolve, reject) => {
-          client.send<number>('stream', n).subscribe({
-            next() {
-              count++;
-              if (onItem) onItem();
-            },
-            error: reject,
-            complete: () => resolve(count),
-          });
-        });
-      },
-      async close() {
-        await client.close();
-      },
-    };
+    });
   },
 };

@@ -9,6 +9,7 @@ import type { ClientProxy } from '@nestjs/microservices';
 import { firstValueFrom } from 'rxjs';
 import type { BenchClient, BenchServerHandle, BenchTransportModule } from '../types.js';
 import { BenchAppModule } from './nest-app.js';
+import { nestBenchClient } from './nest-client.js';
 import { findPort, replyBytes, requireExports, type Lib } from './lib-loader.js';
 
 const HOST = '127.0.0.1';
@@ -44,33 +45,13 @@ export const transport: BenchTransportModule = {
     const { SocketDClient } = await lib();
     const client = new SocketDClient({ url: `sd:${kind}://${HOST}:${port}` }) as ClientProxy;
     await client.connect();
-    return {
-      echo: (payload) => firstValueFrom(client.send('echo', payload)),
+    return nestBenchClient(client, {
       async echoBuffer(buf) {
         return replyBytes(await firstValueFrom(client.send('buf', buf)));
       },
       async put(buf) {
         return Number(await firstValueFrom(client.send('put', buf)));
       },
-      emit(payload) {
-        client.emit('ev', payload);
-      },
-      stream(n, onItem) {
-        let count = 0;
-        return new Promise<number>((resolve, reject) => {
-          client.send('stream', n).subscribe({
-            next() {
-              count++;
-              if (onItem) onItem();
-            },
-            error: reject,
-            complete: () => resolve(count),
-          });
-        });
-      },
-      async close() {
-        await client.close();
-      },
-    };
+    });
   },
 };
