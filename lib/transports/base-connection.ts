@@ -69,8 +69,6 @@ export abstract class BaseConnection implements Connection {
   abstract get bufferedAmount(): number;
   abstract get closed(): boolean;
   abstract setHandlers(handlers: ConnectionHandlers): void;
-  abstract pause(): void;
-  abstract resume(): void;
   abstract end(): void;
   abstract destroy(err?: Error): void;
   /** Hands one frame to the underlying socket (with `cb` once it was flushed, when given). */
@@ -80,8 +78,20 @@ export abstract class BaseConnection implements Connection {
    * data was flushed, when given).
    */
   protected abstract sendParts(head: Buffer, data: Buffer, cb?: (err?: Error | null) => void): void;
-  /** Stops reading after a decode failure. */
-  protected abstract stopReading(): void;
+  /** Pauses the underlying socket or WebSocket. */
+  protected abstract pauseSource(): void;
+  /** Resumes the underlying socket or WebSocket. */
+  protected abstract resumeSource(): void;
+
+  pause(): void {
+    this.userPaused = true;
+    this.pauseSource();
+  }
+
+  resume(): void {
+    this.userPaused = false;
+    if (this.handlers !== undefined && this.decoding) this.resumeSource();
+  }
 
   write(frame: Buffer): boolean {
     if (this.closed) return false;
@@ -154,7 +164,7 @@ export abstract class BaseConnection implements Connection {
 
   protected failDecoding(err: unknown): void {
     this.decoding = false;
-    this.stopReading();
+    this.pauseSource();
     if (isSocketDError(err) && err.closeCode !== undefined) {
       this.handlers!.onProtocolError(err as SocketDError);
     } else {

@@ -70,16 +70,6 @@ export class TcpConnection extends BaseConnection {
     if (!this.userPaused) this.tcp.resume();
   }
 
-  pause(): void {
-    this.userPaused = true;
-    this.tcp.pause();
-  }
-
-  resume(): void {
-    this.userPaused = false;
-    if (this.handlers !== undefined && this.decoding) this.tcp.resume();
-  }
-
   end(): void {
     if (this.closed) return;
     this.ending = true;
@@ -109,7 +99,11 @@ export class TcpConnection extends BaseConnection {
     this.tcp.write(data, cb);
   }
 
-  protected stopReading(): void {
+  protected pauseSource(): void {
     this.tcp.pause();
+  }
+
+  protected resumeSource(): void {
+    this.tcp.resume();
   }
 }

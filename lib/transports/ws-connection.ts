@@ -88,16 +88,6 @@ export class WsConnection extends BaseConnection {
     if (!this.userPaused && this.decoding) this.ws.resume();
   }
 
-  pause(): void {
-    this.userPaused = true;
-    this.ws.pause();
-  }
-
-  resume(): void {
-    this.userPaused = false;
-    if (this.handlers !== undefined && this.decoding) this.ws.resume();
-  }
-
   end(): void {
     if (this.closed) return;
     this.ending = true;
@@ -127,8 +117,12 @@ export class WsConnection extends BaseConnection {
     this.ws.send(Buffer.concat([head, data], head.length + data.length), SEND_OPTIONS, cb);
   }
 
-  protected stopReading(): void {
+  protected pauseSource(): void {
     this.ws.pause();
+  }
+
+  protected resumeSource(): void {
+    this.ws.resume();
   }
 
   /** One received message; `undefined` is a text message. */
