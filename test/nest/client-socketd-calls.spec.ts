@@ -11,16 +11,7 @@ import { InvalidMessageException } from '@nestjs/microservices/errors/invalid-me
 import { firstValueFrom, lastValueFrom, toArray } from 'rxjs';
 import { SocketDClient, SocketDServer, type SocketDEntity } from '../../lib/nest/index.js';
 import { state, TestAppModule } from './nest-test.app.js';
-import { waitFor } from './nest-test.helpers.js';
-
-async function errorOf(source: Promise<unknown>): Promise<unknown> {
-  try {
-    await source;
-  } catch (err) {
-    return err;
-  }
-  return 'NO ERROR';
-}
+import { errorOf, waitFor } from './nest-test.helpers.js';
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 

@@ -48,3 +48,13 @@ export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T)
   return { promise, resolve };
 }
 
+
+/** What a subscriber's error callback receives (or a marker when the call succeeded). */
+export async function errorOf(source: Promise<unknown>): Promise<unknown> {
+  try {
+    await source;
+  } catch (err) {
+    return err;
+  }
+  return 'NO ERROR';
+}

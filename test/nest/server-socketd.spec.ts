@@ -14,17 +14,7 @@ import {
   SocketDServer,
 } from '../../lib/nest/index.js';
 import { state, TestAppModule } from './nest-test.app.js';
-import { KINDS, waitFor, waitUntilStable, within } from './nest-test.helpers.js';
-
-/** What a subscriber's error callback receives (or a marker when the call succeeded). */
-async function errorOf(source: Promise<unknown>): Promise<unknown> {
-  try {
-    await source;
-  } catch (err) {
-    return err;
-  }
-  return 'NO ERROR';
-}
+import { errorOf, KINDS, waitFor, waitUntilStable, within } from './nest-test.helpers.js';
 
 describe.each(KINDS)('SocketDServer over %s', (kind) => {
   let app: INestMicroservice;
