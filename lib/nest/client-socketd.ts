@@ -6,7 +6,7 @@ import { Observable, throwError } from 'rxjs';
 import { socketDError } from '../protocol/errors.js';
 import { SdClient } from '../session/index.js';
 import type { ClientOptions, ClientStatus, Metas, ReceivedMessage, Session, StreamHandle, StreamObserver } from '../session/types.js';
-import { decodeCallError, encodeNestError } from './socketd-alarm.serializer.js';
+import { decodeCallError, encodeNestError } from './socketd.error-codec.js';
 import {
   carriesValue,
   isThenable,
@@ -16,10 +16,10 @@ import {
   type SocketDDeserializerLike,
   type SocketDEntity,
   type SocketDSerializerLike,
-} from './socketd-serializer.js';
+} from './socketd.serializer.js';
 import { NO_MESSAGE_HANDLER, SOCKETD_DEFAULT_URL } from './socketd.constants.js';
 import { SocketDStatus, type SocketDEvents } from './socketd.events.js';
-import { EmitOutcome } from './socketd-emit-outcome.js';
+import { EmitOutcome } from './socketd.emit-outcome.js';
 import { SocketDRecord, type SocketDRecordOptions } from './socketd.record-builder.js';
 
 /**

@@ -1,7 +1,7 @@
 /** NestJS transport for Socket.D v2: server strategy, client proxy, context, record builder. */
 export { SocketDServer, type SocketDServerOptions } from './server-socketd.js';
-export { SocketDServerCore, type SocketDHandlingOptions } from './server-socketd-core.js';
-export { SocketDClientStrategy, type SocketDClientStrategyOptions } from './server-socketd-client.js';
+export { SocketDServerCore, type SocketDHandlingOptions } from './socketd.server-core.js';
+export { SocketDClientStrategy, type SocketDClientStrategyOptions } from './socketd.client-strategy.js';
 export { SocketDClient, type SocketDClientOptions, type SocketDInboundHandler } from './client-socketd.js';
 export { SocketDContext, type SocketDContextArgs, type SocketDPeer } from './socketd.context.js';
 export { SocketDRecord, SocketDRecordBuilder, type SocketDCallMode, type SocketDRecordOptions } from './socketd.record-builder.js';
@@ -12,8 +12,8 @@ export {
   type SocketDEntity,
   type SocketDSerializerLike,
   type SocketDDeserializerLike,
-} from './socketd-serializer.js';
-export { encodeNestError, decodeCallError } from './socketd-alarm.serializer.js';
+} from './socketd.serializer.js';
+export { encodeNestError, decodeCallError } from './socketd.error-codec.js';
 export {
   SOCKETD_TRANSPORT,
   SOCKETD_CLIENT_TRANSPORT,

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { CustomTransportStrategy } from '@nestjs/microservices';
 import type { Subscription } from 'rxjs';
-import { SocketDServerCore, type SocketDHandlingOptions } from './server-socketd-core.js';
+import { SocketDServerCore, type SocketDHandlingOptions } from './socketd.server-core.js';
 import type { SocketDClient } from './client-socketd.js';
 import { SOCKETD_CLIENT_TRANSPORT, SOCKETD_DEFAULT_GRACE_PERIOD } from './socketd.constants.js';
 import { SocketDStatus } from './socketd.events.js';

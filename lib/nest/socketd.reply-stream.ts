@@ -1,8 +1,8 @@
 import type { LoggerService } from '@nestjs/common';
 import { Subscriber } from 'rxjs';
 import type { ReceivedMessage, Session } from '../session/types.js';
-import { encodeNestError } from './socketd-alarm.serializer.js';
-import { isThenable, metasArg, type SocketDEntity, type SocketDSerializerLike } from './socketd-serializer.js';
+import { encodeNestError } from './socketd.error-codec.js';
+import { isThenable, metasArg, type SocketDEntity, type SocketDSerializerLike } from './socketd.serializer.js';
 
 // What the pump may send: everything but the newest item (more may follow in the same tick,
 // and the newest one could then ride on the ReplyEnd), everything, or everything then the end.

@@ -2,8 +2,8 @@ import { EventEmitter } from 'node:events';
 import { Server, type MessageHandler } from '@nestjs/microservices';
 import { connectable, finalize, isObservable, Subject, type Observable } from 'rxjs';
 import type { Metas, ReceivedMessage, Session } from '../session/types.js';
-import { decodeCallError, encodeNestError } from './socketd-alarm.serializer.js';
-import { ReplyStream } from './socketd-reply.stream.js';
+import { decodeCallError, encodeNestError } from './socketd.error-codec.js';
+import { ReplyStream } from './socketd.reply-stream.js';
 import {
   carriesValue,
   isThenable,
@@ -12,7 +12,7 @@ import {
   type SocketDDeserializerLike,
   type SocketDEntity,
   type SocketDSerializerLike,
-} from './socketd-serializer.js';
+} from './socketd.serializer.js';
 import type { SocketDRecordOptions } from './socketd.record-builder.js';
 import { NO_MESSAGE_HANDLER, SOCKETD_DEFAULT_MAX_QUEUED_REPLIES } from './socketd.constants.js';
 import { SocketDContext, type SocketDPeer } from './socketd.context.js';

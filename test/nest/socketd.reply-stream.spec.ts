@@ -4,7 +4,7 @@ import { range, Subject } from 'rxjs';
 import { Flags } from '../../lib/protocol/flags.js';
 import type { Metas, Payload, ReceivedMessage, Session } from '../../lib/session/types.js';
 import { SocketDSerializer } from '../../lib/nest/index.js';
-import { ReplyStream } from '../../lib/nest/socketd-reply.stream.js';
+import { ReplyStream } from '../../lib/nest/socketd.reply-stream.js';
 
 interface Sent {
   kind: 'reply' | 'replyEnd' | 'alarm';
