@@ -1,26 +1,28 @@
 /**
  * The Socket.D engine without Nest (`nestjs-socketd/engine`): protocol codec, sessions and
  * transports. Importing this entry point never loads `@nestjs/*` or rxjs.
+ *
+ * This entry fills the transport registry with the transports the package ships; a user's
+ * own transport is one more `registerTransport()` call (see README, "Architecture").
  */
+import { registerTransport } from './session/transport-registry.js';
+import { tcpTransport, wsTransport, wssTransport } from './transports/index.js';
+
+registerTransport(tcpTransport);
+registerTransport(wsTransport);
+registerTransport(wssTransport);
+
 export * from './protocol/index.js';
 export * from './session/index.js';
 export {
-  parseUrl,
-  createClientTransport,
-  createServerTransport,
   TcpConnection,
   WsConnection,
   TcpClientTransport,
   TcpServerTransport,
   WsClientTransport,
   WsServerTransport,
+  tcpTransport,
+  wsTransport,
+  wssTransport,
   SOCKETD_SUBPROTOCOL,
-} from './transports/index.js';
-export type {
-  Connection,
-  ConnectionHandlers,
-  ClientTransport,
-  ServerTransport,
-  ParsedUrl,
-  TransportOptions,
 } from './transports/index.js';

@@ -1,8 +1,8 @@
 import { CloseCodes } from '../protocol/constants.js';
 import { isSocketDError, socketDError } from '../protocol/errors.js';
-import { createClientTransport } from '../transports/index.js';
-import type { ClientTransport, ParsedUrl } from '../transports/transport.js';
-import { parseUrl } from '../transports/url.js';
+import type { ParsedUrl } from './connection.js';
+import { createClientTransport } from './transport-registry.js';
+import { parseUrl } from './url.js';
 import { resolveClientOptions } from './options.js';
 import { SocketDSession } from './session.js';
 import type {
@@ -109,7 +109,7 @@ export class SdClient {
         maxFrameSize: this.resolved.session.maxFrameSize,
         highWaterMark: this.resolved.session.highWaterMark,
         tls: this.options.tls,
-      } as Parameters<ClientTransport['connect']>[1]);
+      });
       session = new SocketDSession(connection, 'client', this.resolved.session, this.options);
       await withTimeout(session.startClient(this.url.linkUrl, this.options.metas), deadline - Date.now(), () => {
         connection.destroy();

@@ -6,7 +6,7 @@ import type { Frame } from '../protocol/frame.js';
 import { encodeFrame, encodeFrameHead } from '../protocol/frame-codec.js';
 import { fragmentFrame } from '../protocol/fragments.js';
 import { serializeMetas } from '../protocol/metas.js';
-import type { Connection } from '../transports/transport.js';
+import type { Connection } from './connection.js';
 import type { Metas, Payload } from './types.js';
 
 const PING = encodeFrame({ flag: Flags.Ping, sid: '', event: '', metaString: '', data: EMPTY_BUFFER });

@@ -4,6 +4,7 @@ import {
   MIN_FRAGMENT_SIZE,
 } from '../protocol/constants.js';
 import { socketDError } from '../protocol/errors.js';
+import { DEFAULT_HIGH_WATER_MARK } from './connection.js';
 import type { ClientOptions, EngineLogger, ServerOptions, SessionOptions } from './types.js';
 
 /** Defaults of every engine option (README's options tables list these). */
@@ -17,7 +18,7 @@ export const DEFAULTS = {
   maxFrameSize: MAX_FRAME_LENGTH,
   maxPendingStreams: 65_536,
   maxInboundStreams: 65_536,
-  highWaterMark: 1024 * 1024,
+  highWaterMark: DEFAULT_HIGH_WATER_MARK,
   handshakeTimeout: 10_000,
   requireSubprotocol: true,
   maxConnections: 10_000,

@@ -1,6 +1,6 @@
-import type { Connection, ServerTransport } from '../transports/transport.js';
-import { createServerTransport } from '../transports/index.js';
-import { parseUrl } from '../transports/url.js';
+import type { Connection, ServerTransport } from './connection.js';
+import { createServerTransport } from './transport-registry.js';
+import { parseUrl } from './url.js';
 import { resolveServerOptions } from './options.js';
 import { SocketDSession } from './session.js';
 import type { ServerOptions, Session } from './types.js';

@@ -7,7 +7,7 @@ import type { Frame } from '../protocol/frame.js';
 import { FragmentAggregator, isFragment } from '../protocol/fragments.js';
 import { appendMetas, serializeMetas } from '../protocol/metas.js';
 import { newSid } from '../protocol/sid.js';
-import type { Connection, ConnectionHandlers } from '../transports/transport.js';
+import type { Connection, ConnectionHandlers } from './connection.js';
 import { buildHandshake } from './handshake.js';
 import type { ResolvedSessionOptions } from './options.js';
 import { FrameWriter, metaStringOf, toBuffer } from './frame-writer.js';

@@ -1,6 +1,7 @@
 import type { Flag } from '../protocol/flags.js';
 
 import type { Metas } from '../protocol/metas.js';
+import type { TlsClientOptions } from './connection.js';
 /** Metadata of a message: `k=v` pairs (spec section 4). */
 export type { Metas };
 
@@ -203,7 +204,7 @@ export interface ServerOptions extends SessionOptions, SessionListener {
   /** WebSocket: refuse upgrades that do not offer the `Socket.D` subprotocol. Default true. */
   requireSubprotocol?: boolean;
   /** WebSocket: attach to this `http.Server` (or `https.Server`) instead of opening a port. */
-  httpServer?: import('node:http').Server;
+  httpServer?: import('node:http').Server | import('node:https').Server;
   /** Connections accepted at once; further ones are refused. Default 10 000. */
   maxConnections?: number;
 }
@@ -226,5 +227,5 @@ export interface ClientOptions extends SessionOptions, SessionListener {
   /** Largest reconnect delay. Default 10 000. */
   maxReconnectDelay?: number;
   /** `wss://` only: TLS settings (`ca`, `cert`, `key`, `rejectUnauthorized`, `servername`, ...). */
-  tls?: import('../transports/ws-transport.js').WsTlsOptions;
+  tls?: TlsClientOptions;
 }

@@ -1,9 +1,6 @@
 import type { Socket } from 'node:net';
 import { isSocketDError, socketDError, type SocketDError } from '../protocol/errors.js';
-import type { Connection, ConnectionHandlers, TransportOptions } from './transport.js';
-
-/** Default `highWaterMark`: `write()` returns false above 1 MiB buffered. */
-export const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
+import { DEFAULT_HIGH_WATER_MARK, type Connection, type ConnectionHandlers, type TransportOptions } from '../session/connection.js';
 /** Default `endTimeout`: after `end()`, the socket is destroyed if the peer has not closed in 3 s. */
 export const DEFAULT_END_TIMEOUT = 3000;
 

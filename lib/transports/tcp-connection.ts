@@ -4,9 +4,7 @@ import { socketDError } from '../protocol/errors.js';
 import type { Frame } from '../protocol/frame.js';
 import { FrameDecoder } from '../protocol/frame-decoder.js';
 import { BaseConnection, type ConnectionOptions } from './base-connection.js';
-import type { ConnectionHandlers } from './transport.js';
-
-export { DEFAULT_END_TIMEOUT, DEFAULT_HIGH_WATER_MARK, type ConnectionOptions } from './base-connection.js';
+import type { ConnectionHandlers } from '../session/connection.js';
 
 /**
  * A Socket.D connection over a `net.Socket` (spec section 3.1): back-to-back frames on a byte

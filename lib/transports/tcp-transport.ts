@@ -1,7 +1,10 @@
 import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
 import { socketDError } from '../protocol/errors.js';
-import { TcpConnection, type ConnectionOptions } from './tcp-connection.js';
-import type { ClientTransport, Connection, ParsedUrl, ServerTransport } from './transport.js';
+import type { ConnectionOptions } from './base-connection.js';
+import { TcpConnection } from './tcp-connection.js';
+import type {
+  ClientTransport, Connection, ParsedUrl, ServerTransport, ServerTransportOptions, Transport,
+} from '../session/connection.js';
 
 /** Options of `TcpServerTransport`. */
 export interface TcpServerOptions extends ConnectionOptions {
@@ -95,3 +98,11 @@ export class TcpServerTransport implements ServerTransport {
     return this.server;
   }
 }
+
+/** `sd:tcp` (and the Java/Python aliases that name their implementation). */
+export const tcpTransport: Transport = {
+  schema: 'tcp',
+  aliases: ['tcp-java', 'tcp-netty', 'tcp-smartsocket', 'tcp-python'],
+  client: new TcpClientTransport(),
+  createServer: (url: ParsedUrl, options: ServerTransportOptions) => new TcpServerTransport(url.host, url.port, options),
+};

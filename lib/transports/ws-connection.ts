@@ -4,7 +4,7 @@ import { MAX_FRAME_LENGTH } from '../protocol/constants.js';
 import { socketDError } from '../protocol/errors.js';
 import { decodeFrame } from '../protocol/frame-codec.js';
 import { BaseConnection, type ConnectionOptions } from './base-connection.js';
-import type { ConnectionHandlers } from './transport.js';
+import type { ConnectionHandlers } from '../session/connection.js';
 
 /** WebSocket subprotocol token offered by clients and required by servers (spec section 3.2). */
 export const SOCKETD_SUBPROTOCOL = 'Socket.D';

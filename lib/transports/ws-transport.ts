@@ -1,16 +1,17 @@
 import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
-import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import { WebSocket, WebSocketServer, type ClientOptions } from 'ws';
 import { MAX_FRAME_LENGTH } from '../protocol/constants.js';
 import { socketDError } from '../protocol/errors.js';
 import type { ConnectionOptions } from './base-connection.js';
-import type { ClientTransport, Connection, ParsedUrl, ServerTransport } from './transport.js';
+import type {
+  ClientTransport, Connection, ParsedUrl, ServerTransport, ServerTransportOptions, TlsClientOptions, Transport,
+} from '../session/connection.js';
 import { SOCKETD_SUBPROTOCOL, WsConnection } from './ws-connection.js';
 
 /** TLS settings a `wss://` client may pass through to `https.request` (all optional). */
-export type WsTlsOptions = Pick<TlsConnectionOptions, 'ca' | 'cert' | 'key' | 'pfx' | 'passphrase' | 'rejectUnauthorized' | 'servername' | 'checkServerIdentity'>;
+export type WsTlsOptions = TlsClientOptions;
 
 /** Options of `WsClientTransport.connect`. */
 export interface WsClientOptions extends ConnectionOptions {
@@ -217,3 +218,27 @@ export class WsServerTransport implements ServerTransport {
     return this.httpServer;
   }
 }
+
+/** `sd:ws` (and the Java/Python aliases): plain WebSocket, its own HTTP server or an attached one. */
+export const wsTransport: Transport = {
+  schema: 'ws',
+  aliases: ['ws-java', 'ws-python'],
+  client: new WsClientTransport(),
+  createServer: (url: ParsedUrl, options: ServerTransportOptions) => new WsServerTransport(url.host, url.port, options),
+};
+
+/**
+ * `sd:wss`: WebSocket over TLS. The server needs the `httpServer` option (an `https.Server`
+ * carrying the TLS settings): there is no TLS option of its own.
+ */
+export const wssTransport: Transport = {
+  schema: 'wss',
+  aliases: ['wss-java', 'wss-python'],
+  client: wsTransport.client,
+  createServer(url: ParsedUrl, options: ServerTransportOptions) {
+    if (options.httpServer === undefined) {
+      throw socketDError('INVALID_ARGUMENT', 'A wss server needs the httpServer option (an https.Server with the TLS settings)');
+    }
+    return new WsServerTransport(url.host, url.port, options);
+  },
+};

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { SdClient, SdServer } from '../../lib/session/index.js';
+import { SdClient, SdServer } from '../../lib/engine.js';
 import type { ClientOptions, ServerOptions } from '../../lib/session/index.js';
 
 export type Schema = 'tcp' | 'ws';

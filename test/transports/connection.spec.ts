@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { once } from 'node:events';
 import { isSocketDError } from '../../lib/protocol/errors.js';
-import type { Connection, ServerTransport, TransportOptions } from '../../lib/transports/transport.js';
+import type { Connection, ServerTransport, TransportOptions } from '../../lib/session/connection.js';
 import {
   dialTcp,
   dialWs,

@@ -6,9 +6,9 @@ import type { SocketDError } from '../../lib/protocol/errors.js';
 import { encodeFrame } from '../../lib/protocol/frame-codec.js';
 import { Flags } from '../../lib/protocol/flags.js';
 import { TcpClientTransport, TcpServerTransport, type TcpServerOptions } from '../../lib/transports/tcp-transport.js';
-import { parseUrl } from '../../lib/transports/url.js';
+import { parseUrl } from '../../lib/engine.js';
 import { WsClientTransport, WsServerTransport, type WsServerOptions } from '../../lib/transports/ws-transport.js';
-import type { Connection, ConnectionHandlers, ServerTransport } from '../../lib/transports/transport.js';
+import type { Connection, ConnectionHandlers, ServerTransport } from '../../lib/session/connection.js';
 
 /** A Message frame with sid = its index, so order can be checked. */
 export function messageFrame(i: number, data: Buffer = Buffer.from(`payload-${i}`)): Buffer {

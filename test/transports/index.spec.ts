@@ -8,7 +8,7 @@ import {
   TcpServerTransport,
   WsClientTransport,
   WsServerTransport,
-} from '../../lib/transports/index.js';
+} from '../../lib/engine.js';
 
 describe('transport registry', () => {
   it.each([

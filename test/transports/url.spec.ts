@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { parseUrl } from '../../lib/transports/url.js';
+import { parseUrl } from '../../lib/engine.js';
 import { isSocketDError } from '../../lib/protocol/errors.js';
 
 describe('parseUrl', () => {

@@ -10,8 +10,8 @@ import { Flags } from '../../lib/protocol/flags.js';
 import type { Frame } from '../../lib/protocol/frame.js';
 import { TcpClientTransport, TcpServerTransport } from '../../lib/transports/tcp-transport.js';
 import { WsClientTransport, WsServerTransport } from '../../lib/transports/ws-transport.js';
-import { parseUrl } from '../../lib/transports/url.js';
-import type { Connection } from '../../lib/transports/transport.js';
+import { parseUrl } from '../../lib/engine.js';
+import type { Connection } from '../../lib/session/connection.js';
 import { messageFrame, Queue, Recorder } from './helpers.js';
 
 const cleanups: (() => unknown)[] = [];

@@ -1,10 +1,19 @@
 import type { Frame } from '../protocol/frame.js';
 import type { SocketDError } from '../protocol/errors.js';
 
+import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
+
 /**
- * The transport contract: interfaces only. A transport turns bytes into whole frames and
- * whole encoded frames into bytes; it knows nothing of sessions, handshakes or streams.
+ * The Connection contract, owned by the session layer that uses it. A transport (tcp, ws,
+ * or one of the user's) implements these interfaces and is registered by schema
+ * (`registerTransport`); it turns bytes into whole frames and whole encoded frames into
+ * bytes, and knows nothing of sessions, handshakes or streams.
  */
+
+/** Default `highWaterMark`: `write()` returns false above 1 MiB buffered. */
+export const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
 
 /** What a connection reports to the session that owns it. */
 export interface ConnectionHandlers {
@@ -62,10 +71,31 @@ export interface TransportOptions {
   highWaterMark?: number;
 }
 
+/** TLS settings a client may pass to a TLS transport (`wss`): all optional. */
+export type TlsClientOptions = Pick<TlsConnectionOptions, 'ca' | 'cert' | 'key' | 'pfx' | 'passphrase' | 'rejectUnauthorized' | 'servername' | 'checkServerIdentity'>;
+
+/** What a client session hands its transport's `connect()`. */
+export interface ClientConnectOptions extends TransportOptions {
+  /** Milliseconds for the whole transport connect (DNS, TCP, TLS, upgrade). */
+  connectTimeout: number;
+  /** TLS settings for TLS transports; others ignore them. */
+  tls?: TlsClientOptions;
+}
+
+/** What a server hands its transport; each transport ignores what does not apply to it. */
+export interface ServerTransportOptions extends TransportOptions {
+  /** Connections accepted at once; further ones are refused. */
+  maxConnections?: number;
+  /** WebSocket: refuse upgrades that do not offer the `Socket.D` subprotocol. */
+  requireSubprotocol?: boolean;
+  /** WebSocket: attach to this HTTP(S) server instead of opening a port. */
+  httpServer?: HttpServer | HttpsServer;
+}
+
 /** Dials a server. */
 export interface ClientTransport {
   /** Opens a connection to the URL; rejects with a `SocketDError` (TRANSPORT) on failure. */
-  connect(url: ParsedUrl, options: TransportOptions & { connectTimeout: number }): Promise<Connection>;
+  connect(url: ParsedUrl, options: ClientConnectOptions): Promise<Connection>;
 }
 
 /** Accepts connections. */
@@ -80,9 +110,27 @@ export interface ServerTransport {
   unwrap(): unknown;
 }
 
+/**
+ * One transport, as registered: its schema, the aliases that name it in URLs, its client and
+ * how to build its server.
+ */
+export interface Transport {
+  /** Canonical schema (lower case, without `sd:`): `tcp`, `ws`, `wss`, ... */
+  readonly schema: string;
+  /** Other schemas that mean this transport (e.g. `tcp-java`, `tcp-netty`). */
+  readonly aliases?: readonly string[];
+  /** Dials this transport's URLs. Shared by every client: keep no per-connection state in it. */
+  readonly client: ClientTransport;
+  /**
+   * A server bound to `url.host:url.port` (port 0 = a free one). May throw a `SocketDError`
+   * (`SOCKETD_ERR_INVALID_ARGUMENT`) for options it cannot work with.
+   */
+  createServer(url: ParsedUrl, options: ServerTransportOptions): ServerTransport;
+}
+
 /** A parsed `[sd:]<schema>://host[:port][/path][?query]` URL (spec section 3.4). */
 export interface ParsedUrl {
-  /** Transport schema without the `sd:` prefix: `tcp`, `ws` or `wss`. */
+  /** Canonical transport schema without the `sd:` prefix (`tcp`, `ws`, `wss`, ...). */
   readonly schema: string;
   /** The URL without `sd:`, verbatim: sent in Connect and dialled by WebSocket clients. */
   readonly linkUrl: string;

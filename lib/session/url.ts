@@ -1,28 +1,8 @@
 import { isIPv6 } from 'node:net';
 import { DEFAULT_PORT } from '../protocol/constants.js';
 import { socketDError } from '../protocol/errors.js';
-import type { ParsedUrl } from './transport.js';
-
-/**
- * Schema aliases accepted in URLs (spec section 3.4), mapped to the transport that serves
- * them. Java and Python name their transport implementations in the schema; they are all
- * wire-identical, so each alias maps to our one implementation. `tcps`, `udp*` and `kcp` are
- * refused: we have no TLS-over-TCP client nor UDP/KCP transport, and silently dialling plain
- * TCP for `tcps` would be worse than an error.
- */
-const SCHEMA_ALIASES: Readonly<Record<string, 'tcp' | 'ws' | 'wss'>> = {
-  'tcp': 'tcp',
-  'tcp-java': 'tcp',
-  'tcp-netty': 'tcp',
-  'tcp-smartsocket': 'tcp',
-  'tcp-python': 'tcp',
-  'ws': 'ws',
-  'ws-java': 'ws',
-  'ws-python': 'ws',
-  'wss': 'wss',
-  'wss-java': 'wss',
-  'wss-python': 'wss',
-};
+import type { ParsedUrl } from './connection.js';
+import { findTransport, registeredSchemas } from './transport-registry.js';
 
 // schema "://" authority [path] ["?" query]; the authority ends at the first '/', '?' or '#'.
 const URL_RE = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^?#]*)(?:\?([^#]*))?$/;
@@ -32,16 +12,16 @@ const AUTHORITY_RE = /^(\[[^\]]*\]|[^:[\]@]+)(?::(\d*))?$/;
 /**
  * Parses a Socket.D URL: `[sd:]<schema>://host[:port][/path][?query]` (spec section 3.4).
  *
- * - `schema` is normalised to `tcp`, `ws` or `wss` (aliases `tcp-java`, `tcp-netty`,
- *   `tcp-smartsocket`, `ws-java`, `wss-java` and the `-python` forms are accepted;
- *   case-insensitive).
+ * - `schema` is the canonical schema of the registered transport that serves it
+ *   (case-insensitive; aliases such as `tcp-java` or `ws-python` give `tcp`, `ws`).
  * - `linkUrl` is the input without its leading `sd:`, verbatim (case and alias kept).
  * - `host` has no brackets for IPv6 (`[::1]` gives `::1`), ready for `net.connect`.
  * - `port` defaults to 8602; 0 is allowed (a server binding a random port).
  * - `path` is `/` when empty; `query` is the raw text after `?` (no decoding).
  *
  * @throws SocketDError `SOCKETD_ERR_BAD_URL` for anything else (unknown schema, no host,
- *   bad port, user info, a `#fragment`, whitespace).
+ *   bad port, user info, a `#fragment`, whitespace): no transport is registered for the schema,
+ *   or the URL is malformed.
  */
 export function parseUrl(url: string): ParsedUrl {
   if (typeof url !== 'string' || url.length === 0) throw badUrl(url, 'empty URL');
@@ -54,9 +34,9 @@ export function parseUrl(url: string): ParsedUrl {
     throw badUrl(url, 'expected [sd:]<schema>://host[:port][/path][?query]');
   }
   const [, rawSchema, authority, rawPath, rawQuery] = m;
-  const schema = SCHEMA_ALIASES[rawSchema!.toLowerCase()];
+  const schema = findTransport(rawSchema!)?.schema;
   if (schema === undefined) {
-    throw badUrl(url, `unsupported schema '${rawSchema}' (supported: tcp, ws, wss)`);
+    throw badUrl(url, `unsupported schema '${rawSchema}' (supported: ${registeredSchemas().join(', ')})`);
   }
   if (authority === '') throw badUrl(url, 'missing host');
   if (authority!.includes('@')) throw badUrl(url, 'user info is not allowed');

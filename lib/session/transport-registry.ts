@@ -1,0 +1,65 @@
+import { socketDError } from '../protocol/errors.js';
+import type { ClientTransport, ParsedUrl, ServerTransport, ServerTransportOptions, Transport } from './connection.js';
+
+/**
+ * Transports by schema. The package entry (`engine.ts`) registers tcp, ws and wss; a user
+ * registers their own with `registerTransport()` before dialling or listening on its schema.
+ * Aliases (`tcp-java`, `ws-python`, ...) map to the transport that registered them.
+ */
+const bySchema = new Map<string, Transport>();
+
+/**
+ * Makes `transport` serve its schema and aliases (case-insensitive). Registering the same
+ * object again is a no-op; a different transport for a taken schema throws, unless `replace`.
+ *
+ * @throws SocketDError `SOCKETD_ERR_INVALID_ARGUMENT` for a taken or malformed schema.
+ */
+export function registerTransport(transport: Transport, options: { replace?: boolean } = {}): void {
+  const names = [transport.schema, ...(transport.aliases ?? [])].map((name) => name.toLowerCase());
+  for (const name of names) {
+    if (!/^[a-z][a-z0-9+.-]*$/.test(name) || name === 'sd') {
+      throw socketDError('INVALID_ARGUMENT', `'${name}' is not a valid URL schema for a transport`);
+    }
+    const taken = bySchema.get(name);
+    if (taken !== undefined && taken !== transport && !options.replace) {
+      throw socketDError('INVALID_ARGUMENT', `schema '${name}' is already served by transport '${taken.schema}' (pass { replace: true } to override)`);
+    }
+  }
+  for (const name of names) bySchema.set(name, transport);
+}
+
+/** The transport for a schema or alias (with or without `sd:`), or undefined. */
+export function findTransport(schema: string): Transport | undefined {
+  const name = schema.toLowerCase();
+  return bySchema.get(name.startsWith('sd:') ? name.slice(3) : name);
+}
+
+/** Canonical schemas registered, for error messages (`tcp, ws, wss`). */
+export function registeredSchemas(): string[] {
+  return [...new Set([...bySchema.values()].map((transport) => transport.schema))];
+}
+
+/**
+ * The transport for a schema or alias (with or without `sd:`).
+ *
+ * @throws SocketDError `SOCKETD_ERR_BAD_URL` for a schema no transport serves.
+ */
+export function transportFor(schema: string): Transport {
+  const transport = findTransport(schema);
+  if (transport === undefined) throw unsupportedSchema(schema);
+  return transport;
+}
+
+/** The shared client transport for a schema (`tcp`, `ws-java`, `sd:wss`, ...). */
+export function createClientTransport(schema: string): ClientTransport {
+  return transportFor(schema).client;
+}
+
+/** A server transport for a parsed URL. */
+export function createServerTransport(url: ParsedUrl, options: ServerTransportOptions = {}): ServerTransport {
+  return transportFor(url.schema).createServer(url, options);
+}
+
+function unsupportedSchema(schema: string) {
+  return socketDError('BAD_URL', `Unsupported Socket.D schema '${schema}' (supported: ${registeredSchemas().join(', ')})`);
+}
