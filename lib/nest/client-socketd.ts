@@ -3,8 +3,7 @@ import { Logger } from '@nestjs/common';
 import { ClientProxy, type ReadPacket, type WritePacket } from '@nestjs/microservices';
 import { InvalidMessageException } from '@nestjs/microservices/errors/invalid-message.exception.js';
 import { Observable, throwError } from 'rxjs';
-import { socketDError } from '../protocol/errors.js';
-import { SdClient } from '../session/index.js';
+import { SdClient, socketDError } from '../engine.js';
 import type { ClientOptions, ClientStatus, Metas, ReceivedMessage, Session, StreamHandle, StreamObserver } from '../session/types.js';
 import { decodeCallError, encodeNestError } from './socketd.error-codec.js';
 import {

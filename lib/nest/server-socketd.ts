@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { CustomTransportStrategy } from '@nestjs/microservices';
-import { SdServer } from '../session/index.js';
+import { SdServer } from '../engine.js';
 import type { Metas, ReceivedMessage, ServerOptions, Session } from '../session/types.js';
 import { SocketDServerCore, type SocketDHandlingOptions } from './socketd.server-core.js';
 import { SOCKETD_DEFAULT_GRACE_PERIOD, SOCKETD_DEFAULT_URL, SOCKETD_TRANSPORT } from './socketd.constants.js';

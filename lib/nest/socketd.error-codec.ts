@@ -1,4 +1,4 @@
-import { isSocketDError } from '../protocol/errors.js';
+import { isSocketDError } from '../engine.js';
 import type { Metas, ReceivedMessage } from '../session/types.js';
 import { NEST_ERROR_IN_DATA, NEST_ERROR_IN_TEXT, NEST_ERROR_META } from './socketd.constants.js';
 

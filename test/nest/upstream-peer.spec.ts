@@ -3,7 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import type { INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { isSocketDError } from '../../lib/protocol/errors.js';
-import { SdClient } from '../../lib/session/index.js';
+import { SdClient } from '../../lib/engine.js';
 import type { ReceivedMessage } from '../../lib/session/types.js';
 import { decodeCallError, NO_MESSAGE_HANDLER, SocketDServer } from '../../lib/nest/index.js';
 import { state, TestAppModule } from './nest-test.app.js';
