@@ -25,10 +25,6 @@ export class OutboundStreams {
     return this.pending.size;
   }
 
-  has(sid: string): boolean {
-    return this.pending.has(sid);
-  }
-
   add(sid: string, kind: 'request' | 'subscribe', event: string, observer: StreamObserver, timeout: number): void {
     const stream: PendingStream = { kind, event, observer, timer: undefined };
     stream.timer = setTimeout(() => {

@@ -1,22 +1,25 @@
 import { randomUUID } from 'node:crypto';
-import { CloseCodes, MetaKeys, PROTOCOL_VERSION } from '../protocol/constants.js';
+import { CloseCodes, MAX_META_BYTES, MetaKeys, PROTOCOL_VERSION } from '../protocol/constants.js';
 import { SocketDError, socketDError } from '../protocol/errors.js';
 import { Flags, flagName } from '../protocol/flags.js';
 import type { Flag } from '../protocol/flags.js';
 import type { Frame } from '../protocol/frame.js';
-import { FragmentAggregator, isFragment } from '../protocol/fragments.js';
+import { FragmentAggregator } from '../protocol/fragments.js';
 import { appendMetas, serializeMetas } from '../protocol/metas.js';
 import { newSid } from '../protocol/sid.js';
 import type { Connection, ConnectionHandlers } from './connection.js';
 import { buildHandshake } from './handshake.js';
+import { FrameHold } from './frame-hold.js';
+import { InboundStreams } from './inbound-streams.js';
+import { MessageRouter } from './message-router.js';
+import { ServerHandshake, type ServerHandshakeConfig } from './server-handshake.js';
 import type { ResolvedSessionOptions } from './options.js';
 import { FrameWriter, metaStringOf, toBuffer } from './frame-writer.js';
 import { IdleWatch } from './idle-watch.js';
 import { OutboundStreams } from './outbound-streams.js';
 import { InboundMessage } from './received-message.js';
 import type {
-  EngineLogger, Handshake, Metas, Payload, ReceivedMessage, RequestOptions, SendOptions,
-  ServerOptions, Session, SessionListener, SessionState, StreamHandle, StreamObserver,
+  EngineLogger, Handshake, Metas, Payload, ReceivedMessage, RequestOptions, SendOptions, Session, SessionListener, SessionState, StreamHandle, StreamObserver,
 } from './types.js';
 
 const NO_HANDSHAKE: Handshake = Object.freeze({ url: '', path: '/', params: Object.freeze({}), version: undefined });
@@ -25,12 +28,6 @@ export const CANCEL_META = 'X-Cancel';
 const CANCEL_TEXT = Buffer.from('stream cancelled by the requester');
 /** Frames a client may send before its Connack while the server's async handshake hook runs. */
 const MAX_HELD_FRAMES = 1024;
-
-/** Server-side handshake settings. */
-export interface ServerHandshakeConfig {
-  readonly onHandshake: ServerOptions['onHandshake'];
-  readonly handshakeTimeout: number;
-}
 
 /**
  * One Socket.D session over one transport connection (spec sections 6 and 7), either side.
@@ -50,16 +47,15 @@ export class SocketDSession implements Session {
   private closeCodeValue: number | undefined;
   // A timed-out stream is cancelled on the wire too, so the responder stops producing.
   private readonly outbound = new OutboundStreams((sid, event) => this.sendCancel(sid, event));
-  private readonly inbound = new Map<string, InboundMessage>();
+  private readonly inbound: InboundStreams;
   private readonly aggregator: FragmentAggregator;
+  private readonly router: MessageRouter;
   private readonly writer: FrameWriter;
   private readonly log: EngineLogger | undefined;
   private readonly closeHooks: ((code: number, err?: Error) => void)[] = [];
   private drainWaiters: (() => void)[] = [];
-  private pausedForWrites = false;
-  // Frames received while reading is paused (async handshake hook, write backpressure).
-  private held: Frame[] | undefined;
-  private handshakeTimer: NodeJS.Timeout | undefined;
+  private readonly hold: FrameHold;
+  private readonly serverHandshake: ServerHandshake | undefined;
   // The client's handshake waiter.
   private clientHandshake: { resolve(): void; reject(err: Error): void } | undefined;
   private idle: IdleWatch | undefined;
@@ -69,7 +65,7 @@ export class SocketDSession implements Session {
     private readonly role: 'server' | 'client',
     private readonly options: ResolvedSessionOptions,
     private readonly listener: SessionListener,
-    private readonly serverHandshake?: ServerHandshakeConfig,
+    serverHandshake?: ServerHandshakeConfig,
   ) {
     this.log = options.logger;
     this.writer = new FrameWriter(connection, options.fragmentSize, () => this.onWritesBlocked());
@@ -77,14 +73,10 @@ export class SocketDSession implements Session {
       maxMessageSize: options.maxMessageSize,
       maxPendingBytes: options.maxPendingFragmentBytes,
     });
-    if (serverHandshake) {
-      this.handshakeTimer = setTimeout(() => {
-        this.log?.warn(`Socket.D session ${this.remoteAddress ?? ''}: no Connect within ${serverHandshake.handshakeTimeout} ms, closing`);
-        this.connection.destroy();
-        this.finalize(CloseCodes.DISCONNECTION, socketDError('HANDSHAKE_TIMEOUT', `no Connect within ${serverHandshake.handshakeTimeout} ms`));
-      }, serverHandshake.handshakeTimeout);
-      this.handshakeTimer.unref();
-    }
+    this.inbound = new InboundStreams(options.maxInboundStreams);
+    this.router = new MessageRouter(this, listener, this.aggregator, this.inbound, this.outbound, this.log);
+    this.hold = new FrameHold(connection, (frame) => this.handleFrame(frame), () => this.stateValue === 'closed');
+    if (serverHandshake) this.serverHandshake = new ServerHandshake(serverHandshake, this.handshakeHost());
     const handlers: ConnectionHandlers = {
       onFrame: (frame) => this.handleFrame(frame),
       onProtocolError: (err) => this.violate(err),
@@ -162,7 +154,7 @@ export class SocketDSession implements Session {
     // Spec 7.3: the Alarm echoes the offending message's metas plus the alarm metas.
     const extra = metaStringOf(metas);
     let metaString = extra.length === 0 ? to.metaString : to.metaString.length === 0 ? extra : `${to.metaString}&${extra}`;
-    if (Buffer.byteLength(metaString) > 4096) metaString = metaStringOf(metas);
+    if (Buffer.byteLength(metaString) > MAX_META_BYTES) metaString = metaStringOf(metas);
     return this.answer(to, Flags.Alarm, Buffer.from(text), metaString);
   }
 
@@ -200,13 +192,11 @@ export class SocketDSession implements Session {
 
   private handleFrame(frame: Frame): void {
     if (this.idle !== undefined) this.idle.read = true;
-    if (this.held !== undefined) {
-      // Reading is paused (async handshake hook, or a peer that does not read our answers);
-      // the socket stops at the next chunk, so this holds at most one chunk's frames.
-      if (this.stateValue === 'handshaking' && this.held.length >= MAX_HELD_FRAMES) {
+    if (this.hold.holding) {
+      if (this.stateValue === 'handshaking' && this.hold.count >= MAX_HELD_FRAMES) {
         this.violate(socketDError('UNEXPECTED_FRAME', `more than ${MAX_HELD_FRAMES} frames before the Connack`));
       } else {
-        this.held.push(frame);
+        this.hold.push(frame);
       }
       return;
     }
@@ -220,10 +210,7 @@ export class SocketDSession implements Session {
   }
 
   private handleDrain(): void {
-    if (this.pausedForWrites) {
-      this.pausedForWrites = false;
-      this.releaseHeld();
-    }
+    this.hold.drained();
     const waiters = this.drainWaiters;
     if (waiters.length === 0) return;
     this.drainWaiters = [];
@@ -233,14 +220,13 @@ export class SocketDSession implements Session {
   // ---- internals ---------------------------------------------------------------------
 
   private onHandshakeFrame(frame: Frame): void {
-    if (this.role === 'server') {
+    if (this.serverHandshake !== undefined) {
       if (frame.flag !== Flags.Connect) {
         throw socketDError('UNEXPECTED_FRAME', `${flagName(frame.flag)} before Connect`);
       }
-      this.acceptConnect(frame);
-      return;
-    }
-    if (frame.flag === Flags.Connack) {
+      this.handshakeValue = ServerHandshake.describe(frame);
+      this.serverHandshake.run(frame, this.handshakeValue);
+    } else if (frame.flag === Flags.Connack) {
       this.handshakeValue = buildHandshake(frame.data.length > 0 ? frame.data.toString('utf8') : frame.event, frame.metaString);
       this.open();
       const waiter = this.clientHandshake;
@@ -256,72 +242,41 @@ export class SocketDSession implements Session {
     }
   }
 
-  private acceptConnect(frame: Frame): void {
-    const url = frame.data.length > 0 ? frame.data.toString('utf8') : frame.event;
-    this.handshakeValue = buildHandshake(url, frame.metaString);
-    const outMetas: Metas = Object.create(null);
-    const hook = this.serverHandshake?.onHandshake;
-    let verdict: boolean | void | Promise<boolean | void>;
-    try {
-      verdict = hook ? hook(this.handshakeValue, outMetas, this.remoteAddress) : true;
-    } catch (err) {
-      this.refuse(err);
-      return;
-    }
-    if (verdict instanceof Promise) {
-      // Hold what arrives meanwhile; the client should wait for the Connack anyway.
-      this.held = [];
-      this.connection.pause();
-      verdict.then(
-        (ok) => this.finishConnect(frame, ok, outMetas),
-        (err) => this.refuse(err),
-      );
-    } else {
-      this.finishConnect(frame, verdict, outMetas);
-    }
+  /** What the server handshake may do to this session. */
+  private handshakeHost() {
+    const session = this;
+    return {
+      get remoteAddress() { return session.remoteAddress; },
+      get isClosed() { return session.stateValue === 'closed'; },
+      holdFrames: () => this.hold.hold(),
+      accept: (connect: Frame, outMetas: Metas) => this.acceptConnect(connect, outMetas),
+      refuse: (err: unknown) => this.refuse(err),
+      timeOut: (err: SocketDError) => {
+        this.log?.warn(`Socket.D session ${this.remoteAddress ?? ''}: ${err.message}, closing`);
+        this.connection.destroy();
+        this.finalize(CloseCodes.DISCONNECTION, err);
+      },
+    };
   }
 
-  private finishConnect(connect: Frame, verdict: boolean | void, outMetas: Metas): void {
-    if (this.stateValue === 'closed') return;
-    if (verdict === false) {
-      this.refuse(undefined);
-      return;
-    }
+  private acceptConnect(connect: Frame, outMetas: Metas): void {
     const metaString = appendMetas(serializeMetas({ [MetaKeys.VERSION]: PROTOCOL_VERSION }), outMetas);
     this.writer.writeFrame({ flag: Flags.Connack, sid: connect.sid, event: connect.event, metaString, data: connect.data });
     this.open();
     this.listener.onOpen?.(this);
-    this.releaseHeld();
-  }
-
-  /** Dispatches held frames in order and resumes reading, unless a write pauses it again. */
-  private releaseHeld(): void {
-    const held = this.held;
-    if (held === undefined) return;
-    this.held = undefined;
-    for (let i = 0; i < held.length; i++) {
-      if (this.held !== undefined) {
-        // Paused again: what is left goes first, before anything that arrives later.
-        this.held = held.slice(i).concat(this.held);
-        return;
-      }
-      if (this.stateValue === 'closed') return;
-      this.handleFrame(held[i]!);
-    }
-    if (this.held === undefined && this.stateValue !== 'closed') this.connection.resume();
+    this.hold.release();
   }
 
   private refuse(err: unknown): void {
     if (this.stateValue === 'closed') return;
     if (err !== undefined) this.log?.warn(`Socket.D handshake hook threw, refusing ${this.remoteAddress ?? ''}: ${(err as Error)?.message ?? err}`);
-    this.held = undefined;
+    this.hold.clear();
     this.close(CloseCodes.CLOSE);
   }
 
   private open(): void {
     this.stateValue = 'open';
-    clearTimeout(this.handshakeTimer);
-    this.handshakeTimer = undefined;
+    this.serverHandshake?.stop();
     const idleTimeout = this.options.idleTimeout;
     if (idleTimeout > 0) this.idle = new IdleWatch(idleTimeout, () => this.closeIdle());
   }
@@ -345,16 +300,16 @@ export class SocketDSession implements Session {
         return;
       case Flags.Alarm:
       case Flags.Pressure:
-        this.onAlarmFrame(frame);
+        this.router.onAlarm(frame);
         return;
       case Flags.Message:
       case Flags.Request:
       case Flags.Subscribe:
-        this.onRequestFrame(frame);
+        this.router.onRequest(frame);
         return;
       case Flags.Reply:
       case Flags.ReplyEnd:
-        this.onReplyFrame(frame);
+        this.router.onReply(frame);
         return;
       default:
         throw socketDError('UNEXPECTED_FRAME', `${flagName(frame.flag)} after the handshake`);
@@ -373,68 +328,10 @@ export class SocketDSession implements Session {
     this.finalize(code);
   }
 
-  private onAlarmFrame(frame: Frame): void {
-    const message = new InboundMessage(frame);
-    if (frame.flag === Flags.Alarm && frame.sid.length > 0) {
-      // The requester gave up on a stream we are answering (our cancel, or any upstream alarm).
-      const answering = this.inbound.get(frame.sid);
-      if (answering !== undefined) {
-        this.inbound.delete(frame.sid);
-        answering.cancel();
-        return;
-      }
-      const alarmCode = parseInt(message.meta(MetaKeys.CODE) ?? '', 10) || 0;
-      const err = socketDError('ALARM', message.dataAsString(), { alarm: message, alarmCode });
-      if (this.outbound.fail(frame.sid, err)) return;
-    }
-    this.listener.onAlarm?.(this, message);
-  }
-
-  private onRequestFrame(frame: Frame): void {
-    const whole = isFragment(frame) ? this.aggregator.add(frame) : frame;
-    if (whole === undefined) return;
-    const message = new InboundMessage(whole);
-    if (whole.flag !== Flags.Message) {
-      if (this.inbound.size >= this.options.maxInboundStreams) {
-        throw socketDError('TOO_MANY_STREAMS', `peer opened more than ${this.options.maxInboundStreams} unanswered streams`);
-      }
-      this.inbound.set(whole.sid, message);
-    }
-    if (this.listener.onMessage) {
-      let result: unknown;
-      try {
-        result = this.listener.onMessage(this, message);
-      } catch (err) {
-        this.handlerFailed(message, err);
-        return;
-      }
-      // An async handler's rejection must not become an unhandled rejection (which ends the
-      // process): log it and fail the requester's stream.
-      if (result instanceof Promise) result.catch((err: unknown) => this.handlerFailed(message, err));
-    } else if (message.isRequest) {
-      this.alarm(message, `no handler for '${message.event}'`);
-    }
-  }
-
-  private onReplyFrame(frame: Frame): void {
-    const whole = isFragment(frame) ? this.aggregator.add(frame) : frame;
-    if (whole === undefined) return;
-    const message = new InboundMessage(whole);
-    if (!this.outbound.reply(message)) this.listener.onOrphanReply?.(this, message);
-  }
-
-  private handlerFailed(message: ReceivedMessage, err: unknown): void {
-    this.log?.error(`Socket.D session ${this.id}: handler of '${message.event}' failed: ${(err as Error)?.message ?? err}`, (err as Error)?.stack);
-    if (message.isRequest) this.alarm(message, (err as Error)?.message ?? String(err));
-  }
-
   private answer(to: ReceivedMessage, flag: Flag, data: Buffer, metaString: string): boolean {
     if (to.isDone || this.stateValue === 'closed') return true;
     const ends = flag !== Flags.Reply || to.flag === Flags.Request;
-    if (ends && to.isRequest) {
-      this.inbound.delete(to.sid);
-      (to as InboundMessage).finish();
-    }
+    if (ends && to.isRequest) this.inbound.finish(to as InboundMessage);
     return this.write(flag, to.sid, to.event, metaString, data);
   }
 
@@ -455,16 +352,13 @@ export class SocketDSession implements Session {
   // The peer is not reading our answers: stop reading its requests until it catches up.
   // Only servers do this: if both ends paused, two full buffers could wait on each other.
   private onWritesBlocked(): void {
-    if (this.role !== 'server' || this.pausedForWrites) return;
-    this.pausedForWrites = true;
-    this.held ??= [];
-    this.connection.pause();
+    if (this.role === 'server') this.hold.holdUntilDrain();
   }
 
   private violate(err: SocketDError): void {
     if (this.stateValue === 'closed') return;
     this.log?.warn(`Socket.D session ${this.remoteAddress ?? this.id}: protocol violation (${err.code}): ${err.message}; closing with ${err.closeCode ?? CloseCodes.ILLEGAL}`);
-    this.held = undefined;
+    this.hold.clear();
     this.writer.close(err.closeCode ?? CloseCodes.ILLEGAL);
     this.connection.end();
     this.finalize(err.closeCode ?? CloseCodes.ILLEGAL, err);
@@ -474,8 +368,8 @@ export class SocketDSession implements Session {
     if (this.stateValue === 'closed') return;
     this.stateValue = 'closed';
     this.closeCodeValue = code;
-    this.held = undefined;
-    clearTimeout(this.handshakeTimer);
+    this.hold.clear();
+    this.serverHandshake?.stop();
     this.idle?.stop();
     this.aggregator.clear();
     const waiter = this.clientHandshake;
@@ -483,11 +377,7 @@ export class SocketDSession implements Session {
     waiter?.reject(err ?? socketDError('CONNECTION_CLOSED', `connection closed during the handshake (code ${code})`));
     const closed = socketDError('CONNECTION_CLOSED', `connection closed (code ${code})`, { closeCode: code });
     this.outbound.failAll(closed);
-    if (this.inbound.size > 0) {
-      const answering = [...this.inbound.values()];
-      this.inbound.clear();
-      for (const message of answering) message.cancel();
-    }
+    this.inbound.cancelAll();
     this.handleDrain();
     for (const hook of this.closeHooks.splice(0)) hook(code, err);
     this.listener.onClose?.(this, code, err);

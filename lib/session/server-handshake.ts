@@ -1,0 +1,78 @@
+import { socketDError, type SocketDError } from '../protocol/errors.js';
+import type { Frame } from '../protocol/frame.js';
+import { buildHandshake } from './handshake.js';
+import type { Handshake, Metas, ServerOptions } from './types.js';
+
+/** Server-side handshake settings. */
+export interface ServerHandshakeConfig {
+  readonly onHandshake: ServerOptions['onHandshake'];
+  readonly handshakeTimeout: number;
+}
+
+/** What the server handshake asks of its session. */
+export interface ServerHandshakeHost {
+  readonly remoteAddress: string | undefined;
+  /** True once the session closed (a late verdict is ignored then). */
+  readonly isClosed: boolean;
+  /** Holds frames that arrive while an async hook runs. */
+  holdFrames(): void;
+  /** Sends the Connack (its metas: `outMetas`) and opens the session. */
+  accept(connect: Frame, outMetas: Metas): void;
+  /** Refuses the client (Close 1001); `err` is what the hook threw, if it threw. */
+  refuse(err: unknown): void;
+  /** No Connect arrived in time. */
+  timeOut(err: SocketDError): void;
+}
+
+/**
+ * The server side of spec section 6.1: a timer from the accepted connection to the Connect,
+ * then the user's `onHandshake` hook (sync or async) deciding between Connack and Close 1001.
+ */
+export class ServerHandshake {
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly config: ServerHandshakeConfig, private readonly host: ServerHandshakeHost) {
+    const ms = config.handshakeTimeout;
+    this.timer = setTimeout(() => host.timeOut(socketDError('HANDSHAKE_TIMEOUT', `no Connect within ${ms} ms`)), ms);
+    this.timer.unref();
+  }
+
+  /** The handshake is over (open or closed): the timer stops. */
+  stop(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** The handshake a Connect frame describes (its URL, path, params and version). */
+  static describe(connect: Frame): Handshake {
+    return buildHandshake(connect.data.length > 0 ? connect.data.toString('utf8') : connect.event, connect.metaString);
+  }
+
+  /** Runs the hook on a Connect frame (described by `handshake`): Connack or refusal follows. */
+  run(connect: Frame, handshake: Handshake): void {
+    const outMetas: Metas = Object.create(null);
+    const hook = this.config.onHandshake;
+    let verdict: boolean | void | Promise<boolean | void>;
+    try {
+      verdict = hook ? hook(handshake, outMetas, this.host.remoteAddress) : true;
+    } catch (err) {
+      this.host.refuse(err);
+      return;
+    }
+    if (verdict instanceof Promise) {
+      this.host.holdFrames();
+      verdict.then(
+        (ok) => this.decide(connect, ok, outMetas),
+        (err: unknown) => { if (!this.host.isClosed) this.host.refuse(err); },
+      );
+    } else {
+      this.decide(connect, verdict, outMetas);
+    }
+  }
+
+  private decide(connect: Frame, verdict: boolean | void, outMetas: Metas): void {
+    if (this.host.isClosed) return;
+    if (verdict === false) this.host.refuse(undefined);
+    else this.host.accept(connect, outMetas);
+  }
+}
