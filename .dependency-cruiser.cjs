@@ -1,0 +1,83 @@
+/**
+ * The layering of lib/, checked in CI (`npm run lint:deps`):
+ *
+ *   protocol (pure)  <-  session (owns the Connection contract)  <-  transports  <-  nest
+ *
+ * protocol imports only Node built-ins; session imports protocol; transports import protocol
+ * and the session's Connection contract (lib/session/connection.ts) only; only nest imports
+ * @nestjs/* and rxjs; the entry points (lib/engine.ts, lib/index.ts) wire the layers together.
+ */
+const LAYER = {
+  protocol: '^lib/protocol/',
+  session: '^lib/session/',
+  transports: '^lib/transports/',
+  nest: '^lib/nest/',
+};
+const CONTRACT = '^lib/session/connection\\.ts$';
+
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-circular',
+      severity: 'error',
+      comment: 'No import cycles anywhere in lib/.',
+      from: { path: '^lib/' },
+      to: { circular: true },
+    },
+    {
+      name: 'protocol-is-pure',
+      severity: 'error',
+      comment: 'lib/protocol imports nothing but itself and Node built-ins.',
+      from: { path: LAYER.protocol },
+      to: { pathNot: [LAYER.protocol], dependencyTypesNot: ['core'] },
+    },
+    {
+      name: 'session-sees-protocol-only',
+      severity: 'error',
+      comment: 'lib/session imports lib/protocol, itself and Node built-ins: never a transport, never Nest.',
+      from: { path: LAYER.session },
+      to: { pathNot: [LAYER.protocol, LAYER.session], dependencyTypesNot: ['core'] },
+    },
+    {
+      name: 'transports-see-the-contract-only',
+      severity: 'error',
+      comment: 'lib/transports import lib/protocol, the Connection contract, themselves, Node built-ins and ws.',
+      from: { path: LAYER.transports },
+      to: {
+        pathNot: [LAYER.protocol, CONTRACT, LAYER.transports, '^node_modules/ws/'],
+        dependencyTypesNot: ['core'],
+      },
+    },
+    {
+      name: 'only-nest-imports-nest-and-rxjs',
+      severity: 'error',
+      comment: 'Only lib/nest (and the root entry that re-exports it) may load @nestjs/* or rxjs.',
+      from: { path: '^lib/', pathNot: [LAYER.nest, '^lib/index\\.ts$'] },
+      to: { path: ['^node_modules/@nestjs/', '^node_modules/rxjs/', LAYER.nest] },
+    },
+    {
+      name: 'engine-entry-has-no-nest',
+      severity: 'error',
+      comment: 'nestjs-socketd/engine must never load the Nest layer, even indirectly.',
+      from: { path: '^lib/engine\\.ts$' },
+      to: { path: ['^node_modules/@nestjs/', '^node_modules/rxjs/', LAYER.nest], reachable: true },
+    },
+    {
+      name: 'no-unresolvable',
+      severity: 'error',
+      from: { path: '^lib/' },
+      to: { couldNotResolve: true },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.build.json' },
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['import', 'require', 'node', 'default', 'types'],
+      extensions: ['.ts', '.js', '.d.ts'],
+    },
+    moduleSystems: ['es6'],
+  },
+};
