@@ -23,10 +23,6 @@ const NO_METADATA: Readonly<Record<string, string>> = Object.freeze({});
 export class SocketDContext extends BaseRpcContext<SocketDContextArgs> {
   private metadata: Readonly<Record<string, string>> | undefined;
 
-  constructor(args: SocketDContextArgs) {
-    super(args);
-  }
-
   /** The session (connection) the message arrived on. */
   getSession(): Session {
     return this.args[0];
@@ -93,6 +89,11 @@ export class SocketDContext extends BaseRpcContext<SocketDContextArgs> {
     return this.args[0].handshake.params[name];
   }
 
+  /** Every handshake param. */
+  getParams(): Readonly<Metas> {
+    return this.args[0].handshake.params;
+  }
+
   /**
    * Sends a Request to this client (served by its `SocketDClientStrategy` handlers) and
    * resolves with the decoded answer.
@@ -110,10 +111,5 @@ export class SocketDContext extends BaseRpcContext<SocketDContextArgs> {
     const peer = this.args[3];
     if (peer === undefined) throw new Error('SocketDContext: no strategy to send through (context built by hand)');
     return peer;
-  }
-
-  /** Every handshake param. */
-  getParams(): Readonly<Metas> {
-    return this.args[0].handshake.params;
   }
 }
