@@ -1,25 +1,22 @@
-import { EventEmitter } from 'node:events';
 import { Logger } from '@nestjs/common';
 import { ClientProxy, type ReadPacket, type WritePacket } from '@nestjs/microservices';
 import { InvalidMessageException } from '@nestjs/microservices/errors/invalid-message.exception.js';
 import { Observable, throwError } from 'rxjs';
 import { SdClient, socketDError } from '../engine.js';
-import type { ClientOptions, ClientStatus, Metas, ReceivedMessage, Session, StreamHandle, StreamObserver } from '../session/types.js';
-import { decodeCallError, encodeNestError } from './socketd.error-codec.js';
-import {
-  carriesValue,
-  isThenable,
-  metasArg,
-  SocketDDeserializer,
-  SocketDSerializer,
-  type SocketDDeserializerLike,
-  type SocketDEntity,
-  type SocketDSerializerLike,
-} from './socketd.serializer.js';
-import { NO_MESSAGE_HANDLER, SOCKETD_DEFAULT_URL } from './socketd.constants.js';
-import { SocketDStatus, type SocketDEvents } from './socketd.events.js';
+import type { ClientOptions, ClientStatus, Session } from '../session/types.js';
+import { ClientCall } from './socketd.client-call.js';
+import { sendEvent } from './socketd.client-event.js';
+import { InboundRouter, type SocketDInboundHandler } from './socketd.inbound-router.js';
+import { SOCKETD_DEFAULT_URL } from './socketd.constants.js';
+import { SocketDDeserializer, type SocketDDeserializerLike } from './socketd.deserializer.js';
 import { EmitOutcome } from './socketd.emit-outcome.js';
-import { SocketDRecord, type SocketDRecordOptions } from './socketd.record-builder.js';
+import { engineOptions } from './socketd.engine-options.js';
+import { SocketDEventEmitter } from './socketd.event-emitter.js';
+import { SocketDStatus, type SocketDEvents } from './socketd.events.js';
+import { SocketDSerializer, type SocketDSerializerLike } from './socketd.serializer.js';
+
+// Options only the client reads; the rest go to the engine.
+const NEST_ONLY_OPTIONS = ['url', 'serializer', 'deserializer'] as const;
 
 /**
  * Options of {@link SocketDClient}: the URL, the engine's `ClientOptions` (connect metas,
@@ -34,11 +31,6 @@ export interface SocketDClientOptions extends Omit<ClientOptions, 'onMessage'> {
   /** Decodes replies. Default {@link SocketDDeserializer}. */
   deserializer?: SocketDDeserializerLike;
 }
-
-/** Receives the Messages, Requests and Subscribes the server starts (see {@link SocketDClientStrategy}). */
-export type SocketDInboundHandler = (session: Session, message: ReceivedMessage) => void;
-
-const NO_RECORD_OPTIONS: SocketDRecordOptions = Object.freeze({});
 
 /**
  * Socket.D client for Nest (`ClientProxy`): `send()` is a Subscribe (every value of a streaming
@@ -56,8 +48,8 @@ export class SocketDClient extends ClientProxy<SocketDEvents> {
   protected payloadDeserializer!: SocketDDeserializerLike;
   protected engine: SdClient | undefined;
   protected connectionPromise: Promise<Session> | undefined;
-  private readonly emitter = new EventEmitter();
-  private inbound: SocketDInboundHandler | undefined;
+  private readonly events = new SocketDEventEmitter(() => this.logger);
+  private readonly inbound = new InboundRouter(() => this.logger);
 
   constructor(protected readonly options: SocketDClientOptions = {}) {
     super();
@@ -90,7 +82,7 @@ export class SocketDClient extends ClientProxy<SocketDEvents> {
     event: EventKey,
     callback: EventCallback,
   ): void {
-    this.emitter.on(event, callback as (...args: unknown[]) => void);
+    this.events.on(event, callback);
   }
 
   /** The engine client (`SdClient`). Throws before the first `connect()`. */
@@ -111,7 +103,7 @@ export class SocketDClient extends ClientProxy<SocketDEvents> {
    * handler" Alarm and server Messages are dropped (logged at debug level).
    */
   setInboundHandler(handler: SocketDInboundHandler | undefined): void {
-    this.inbound = handler;
+    this.inbound.handler = handler;
   }
 
   protected override initializeSerializer(options: SocketDClientOptions): void {
@@ -193,58 +185,13 @@ export class SocketDClient extends ClientProxy<SocketDEvents> {
   protected publish(packet: ReadPacket, callback: (packet: WritePacket) => void): () => void {
     const session = this.engine?.session;
     if (session === undefined) {
-      callback({ err: socketDError('CONNECTION_CLOSED', 'Socket.D client is not connected') });
+      callback({ err: notConnected() });
       return noop;
     }
-    const { data, options } = unwrapRecord(packet.data);
-    const event = typeof packet.pattern === 'string' ? packet.pattern : this.normalizePattern(packet.pattern);
-    let handle: StreamHandle | undefined;
-    let done = false;
-    const start = (entity: SocketDEntity): void => {
-      if (done) return;
-      const single = options.mode === 'request';
-      const deliver = this.orderedDelivery(callback, () => {
-        done = true;
-        handle?.cancel();
-      });
-      const observer: StreamObserver = {
-        next: (reply) => {
-          if (single) {
-            done = true;
-            deliver(reply, true);
-          } else {
-            deliver(reply, false);
-          }
-        },
-        complete: (end) => {
-          if (single) return;
-          done = true;
-          deliver(end, true);
-        },
-        error: (err) => {
-          done = true;
-          deliver.fail(decodeCallError(err));
-        },
-      };
-      try {
-        const metas = mergeMetas(entity.metas, packet.metadata, options.metas);
-        handle = session.stream(single ? 'request' : 'subscribe', event, entity.data, observer, { metas, timeout: options.timeout });
-      } catch (err) {
-        done = true;
-        callback({ err });
-      }
-    };
-    this.encode(data, start, (err) => {
-      done = true;
-      callback({ err });
-    });
-    return () => {
-      if (done) return;
-      done = true;
-      // Tell the server: the engine sends an Alarm with the sid and X-Cancel=1, our server
-      // unsubscribes the handler's Observable; upstream peers log it (spec 7.3).
-      handle?.cancel();
-    };
+    const codec = { serializer: this.payloadSerializer, deserializer: this.payloadDeserializer };
+    const call = new ClientCall(session, this.eventOf(packet), packet, codec, callback);
+    call.start();
+    return call.cancel;
   }
 
   protected async dispatchEvent<T = any>(packet: ReadPacket): Promise<T> {
@@ -253,161 +200,37 @@ export class SocketDClient extends ClientProxy<SocketDEvents> {
     return undefined as T;
   }
 
-  /**
-   * Encodes and sends one Message: true when the socket took it, else a promise that settles
-   * once it did (an asynchronous serializer, or a saturated session to drain). Throws what the
-   * synchronous part throws.
-   */
+  // See sendEvent(): true once the socket took the Message, else a promise of that.
   private dispatchEventNow(packet: ReadPacket): true | Promise<void> {
     const session = this.engine?.session;
-    if (session === undefined) throw socketDError('CONNECTION_CLOSED', 'Socket.D client is not connected');
-    const { data, options } = unwrapRecord(packet.data);
-    const event = typeof packet.pattern === 'string' ? packet.pattern : this.normalizePattern(packet.pattern);
-    const entity = this.payloadSerializer.serialize(data);
-    if (isThenable<SocketDEntity>(entity)) {
-      return Promise.resolve(entity).then((e) => {
-        const sent = this.sendEntity(session, event, e, packet, options);
-        return sent === true ? undefined : sent;
-      });
-    }
-    return this.sendEntity(session, event, entity, packet, options);
+    if (session === undefined) throw notConnected();
+    return sendEvent(session, this.eventOf(packet), packet, this.payloadSerializer);
   }
 
-  private sendEntity(session: Session, event: string, entity: SocketDEntity, packet: ReadPacket, options: SocketDRecordOptions): true | Promise<void> {
-    const metas = mergeMetas(entity.metas, packet.metadata, options.metas);
-    // Backpressure for emitters that await their emits: settle once the socket took it.
-    return session.send(event, entity.data, { metas }) ? true : session.drain();
+  // The Socket.D event of a packet: a string pattern as it is, others in Nest's normalised form.
+  private eventOf(packet: ReadPacket): string {
+    return typeof packet.pattern === 'string' ? packet.pattern : this.normalizePattern(packet.pattern);
   }
 
   private createEngine(): SdClient {
-    const options = this.options;
-    const { url: _url, serializer: _s, deserializer: _d, ...engineOptions } = options as SocketDClientOptions & {
-      onMessage?: unknown;
-    };
-    delete (engineOptions as { onMessage?: unknown }).onMessage;
-    const engine = new SdClient(this.url, {
-      logger: new Logger('SocketDEngine'),
-      ...engineOptions,
-      onMessage: (session, message) => this.handleInbound(session, message),
-      onOpen: (session) => {
-        this.emitEvent('open', session);
-        options.onOpen?.(session);
-      },
-      onClosing: (session) => {
-        this.emitEvent('closing', session);
-        options.onClosing?.(session);
-      },
-      onClose: (session, code, err) => {
-        this.emitEvent('close', session, code, err);
-        options.onClose?.(session, code, err);
-      },
-      onAlarm: (session, alarm) => {
-        this.emitEvent('alarm', session, alarm);
-        options.onAlarm?.(session, alarm);
-      },
-    });
-    engine.onStatus((status: ClientStatus) => {
-      if (this.engine !== engine) return;
-      // A dropped connection: the next call goes through the engine's connect() again, which
-      // waits for (or starts) the reconnect.
-      if (status !== 'connected' && status !== 'connecting') this.connectionPromise = undefined;
-      this._status$.next(status);
-      this.emitEvent('status', status as SocketDStatus);
-    });
+    const options = engineOptions<ClientOptions>(this.options, NEST_ONLY_OPTIONS, this.inbound.route, this.events.emit);
+    const engine = new SdClient(this.url, options);
+    engine.onStatus((status: ClientStatus) => this.engineStatus(engine, status));
     return engine;
   }
 
-  private handleInbound(session: Session, message: ReceivedMessage): void {
-    if (this.inbound) {
-      this.inbound(session, message);
-      return;
-    }
-    if (message.isRequest) {
-      const { text, metas } = encodeNestError(NO_MESSAGE_HANDLER);
-      session.alarm(message, text, metas);
-    } else {
-      this.logger.debug?.(`Socket.D: no handler for the server's message '${message.event}'`);
-    }
-  }
-
-  private emitEvent<K extends keyof SocketDEvents>(event: K, ...args: Parameters<SocketDEvents[K]>): void {
-    if (event === 'error' && this.emitter.listenerCount('error') === 0) {
-      this.logger.error(String((args[0] as Error)?.message ?? args[0]));
-      return;
-    }
-    this.emitter.emit(event, ...args);
-  }
-
-  private encode(data: unknown, then: (entity: SocketDEntity) => void, fail: (err: unknown) => void): void {
-    let entity: SocketDEntity | PromiseLike<SocketDEntity>;
-    try {
-      entity = this.payloadSerializer.serialize(data);
-    } catch (err) {
-      fail(err);
-      return;
-    }
-    if (isThenable<SocketDEntity>(entity)) Promise.resolve(entity).then(then, fail);
-    else then(entity);
-  }
-
-  /**
-   * Decodes replies and hands them to Nest's callback in arrival order, also when the
-   * deserializer is asynchronous (values then wait for the ones before them).
-   */
-  private orderedDelivery(callback: (packet: WritePacket) => void, abort: () => void) {
-    let tail: Promise<void> | undefined;
-    let failed = false;
-    const emit = (value: unknown, message: ReceivedMessage | undefined, last: boolean): void => {
-      if (failed) return;
-      if (!last) callback({ response: value });
-      else if (message !== undefined && carriesValue(message)) callback({ response: value, isDisposed: true });
-      else callback({ isDisposed: true });
-    };
-    const fail = (err: unknown): void => {
-      if (failed) return;
-      failed = true;
-      callback({ err });
-    };
-    const deliver = (message: ReceivedMessage | undefined, last: boolean): void => {
-      let value: unknown;
-      try {
-        value = message === undefined ? undefined : this.payloadDeserializer.deserialize(message);
-      } catch (err) {
-        abort();
-        fail(new Error(`Socket.D: undecodable reply to this call: ${err instanceof Error ? err.message : String(err)}`));
-        return;
-      }
-      if (tail === undefined && !isThenable(value)) {
-        emit(value, message, last);
-        return;
-      }
-      const previous = tail ?? Promise.resolve();
-      tail = previous.then(() => value).then(
-        (v) => emit(v, message, last),
-        (err: unknown) => {
-          abort();
-          fail(err);
-        },
-      );
-    };
-    return Object.assign(deliver, {
-      fail: (err: unknown) => {
-        if (tail === undefined) fail(err);
-        else tail = tail.then(() => fail(err));
-      },
-    });
+  private engineStatus(engine: SdClient, status: ClientStatus): void {
+    if (this.engine !== engine) return;
+    // A dropped connection: the next call goes through the engine's connect() again, which
+    // waits for (or starts) the reconnect.
+    if (status !== 'connected' && status !== 'connecting') this.connectionPromise = undefined;
+    this._status$.next(status as SocketDStatus);
+    this.events.emit('status', status as SocketDStatus);
   }
 }
 
-function unwrapRecord(data: unknown): { data: unknown; options: SocketDRecordOptions } {
-  return data instanceof SocketDRecord ? { data: data.data, options: data.options } : { data, options: NO_RECORD_OPTIONS };
-}
-
-// Codec metas, then Nest packet metadata (dispatch hook), then per-call metas: the most
-// specific wins. Allocates only when there is something to merge.
-function mergeMetas(codec: Readonly<Metas> | undefined, metadata: Record<string, string> | undefined, call: Readonly<Metas> | undefined): Metas | string | undefined {
-  if (metadata === undefined && call === undefined) return metasArg(codec);
-  return { ...codec, ...metadata, ...call };
+function notConnected(): Error {
+  return socketDError('CONNECTION_CLOSED', 'Socket.D client is not connected');
 }
 
 function noop(): void {}

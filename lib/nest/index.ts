@@ -2,17 +2,13 @@
 export { SocketDServer, type SocketDServerOptions } from './server-socketd.js';
 export { SocketDServerCore, type SocketDHandlingOptions } from './socketd.server-core.js';
 export { SocketDClientStrategy, type SocketDClientStrategyOptions } from './socketd.client-strategy.js';
-export { SocketDClient, type SocketDClientOptions, type SocketDInboundHandler } from './client-socketd.js';
+export { SocketDClient, type SocketDClientOptions } from './client-socketd.js';
+export type { SocketDInboundHandler } from './socketd.inbound-router.js';
 export { SocketDContext, type SocketDContextArgs, type SocketDPeer } from './socketd.context.js';
 export { SocketDRecord, SocketDRecordBuilder, type SocketDCallMode, type SocketDRecordOptions } from './socketd.record-builder.js';
 export { SocketDStatus, SocketDEventsMap, type SocketDEvents } from './socketd.events.js';
-export {
-  SocketDSerializer,
-  SocketDDeserializer,
-  type SocketDEntity,
-  type SocketDSerializerLike,
-  type SocketDDeserializerLike,
-} from './socketd.serializer.js';
+export { SocketDSerializer, type SocketDEntity, type SocketDSerializerLike } from './socketd.serializer.js';
+export { SocketDDeserializer, type SocketDDeserializerLike } from './socketd.deserializer.js';
 export { encodeNestError, decodeCallError } from './socketd.error-codec.js';
 export {
   SOCKETD_TRANSPORT,

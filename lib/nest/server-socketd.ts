@@ -1,10 +1,15 @@
 import { Logger } from '@nestjs/common';
 import type { CustomTransportStrategy } from '@nestjs/microservices';
 import { SdServer } from '../engine.js';
-import type { Metas, ReceivedMessage, ServerOptions, Session } from '../session/types.js';
-import { SocketDServerCore, type SocketDHandlingOptions } from './socketd.server-core.js';
+import type { Metas, ServerOptions, Session } from '../session/types.js';
 import { SOCKETD_DEFAULT_GRACE_PERIOD, SOCKETD_DEFAULT_URL, SOCKETD_TRANSPORT } from './socketd.constants.js';
+import { engineOptions } from './socketd.engine-options.js';
 import { SocketDStatus } from './socketd.events.js';
+import { mergeMetas } from './socketd.serializer.js';
+import { SocketDServerCore, type SocketDHandlingOptions } from './socketd.server-core.js';
+
+// Options only the strategy reads; the rest go to the engine.
+const NEST_ONLY_OPTIONS = ['url', 'serializer', 'deserializer', 'maxQueuedReplies', 'gracePeriod'] as const;
 
 /**
  * Options of {@link SocketDServer}: the URL, the engine's `ServerOptions` (timeouts, limits,
@@ -55,7 +60,10 @@ export class SocketDServer extends SocketDServerCore implements CustomTransportS
     super(options);
     this.url = this.getOptionsProp(options, 'url', SOCKETD_DEFAULT_URL);
     this.gracePeriod = this.getOptionsProp(options, 'gracePeriod', SOCKETD_DEFAULT_GRACE_PERIOD);
-    this.engine = new SdServer(this.url, this.engineOptions(options));
+    this.engine = new SdServer(
+      this.url,
+      engineOptions<ServerOptions>(options, NEST_ONLY_OPTIONS, (session, message) => this.handleMessage(session, message), this.events.emit),
+    );
   }
 
   /** Starts listening; `callback(err)` when the address is unavailable. */
@@ -63,7 +71,7 @@ export class SocketDServer extends SocketDServerCore implements CustomTransportS
     this.engine.listen().then(
       () => {
         this.setStatus(SocketDStatus.CONNECTED);
-        this.emitEvent('listening');
+        this.events.emit('listening');
         callback();
       },
       (err: unknown) => {
@@ -87,11 +95,6 @@ export class SocketDServer extends SocketDServerCore implements CustomTransportS
     return this.engine.unwrap<T>();
   }
 
-  /** The Socket.D engine server (sessions, address, ...). */
-  getEngine(): SdServer {
-    return this.engine;
-  }
-
   /** The open sessions: one per connected client. */
   get sessions(): ReadonlySet<Session> {
     return this.engine.sessions;
@@ -109,7 +112,7 @@ export class SocketDServer extends SocketDServerCore implements CustomTransportS
    */
   async broadcast(event: string, data?: unknown, metas?: Metas): Promise<number> {
     const entity = await this.encodePayload(data);
-    const allMetas = metas === undefined ? entity.metas : { ...entity.metas, ...metas };
+    const allMetas = mergeMetas(entity.metas, undefined, metas);
     let count = 0;
     for (const session of [...this.engine.sessions]) {
       if (!session.isOpen) continue;
@@ -136,38 +139,5 @@ export class SocketDServer extends SocketDServerCore implements CustomTransportS
     }
     await this.engine.close();
     this.setStatus(SocketDStatus.DISCONNECTED);
-  }
-
-  private setStatus(status: SocketDStatus): void {
-    this._status$.next(status);
-    this.emitEvent('status', status);
-  }
-
-  // The engine's listener hooks: the strategy's own first, then the user's.
-  private engineOptions(options: SocketDServerOptions): ServerOptions {
-    const { url: _url, serializer: _s, deserializer: _d, maxQueuedReplies: _m, gracePeriod: _g, ...engine } =
-      options as SocketDServerOptions & { onMessage?: unknown };
-    delete (engine as { onMessage?: unknown }).onMessage;
-    return {
-      logger: new Logger('SocketDEngine'),
-      ...engine,
-      onMessage: (session: Session, message: ReceivedMessage) => this.handleMessage(session, message),
-      onOpen: (session: Session) => {
-        this.emitEvent('open', session);
-        options.onOpen?.(session);
-      },
-      onClosing: (session: Session) => {
-        this.emitEvent('closing', session);
-        options.onClosing?.(session);
-      },
-      onClose: (session: Session, code: number, err?: Error) => {
-        this.emitEvent('close', session, code, err);
-        options.onClose?.(session, code, err);
-      },
-      onAlarm: (session: Session, alarm: ReceivedMessage) => {
-        this.emitEvent('alarm', session, alarm);
-        options.onAlarm?.(session, alarm);
-      },
-    };
   }
 }

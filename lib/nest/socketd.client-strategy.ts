@@ -1,10 +1,10 @@
 import { Logger } from '@nestjs/common';
 import type { CustomTransportStrategy } from '@nestjs/microservices';
 import type { Subscription } from 'rxjs';
-import { SocketDServerCore, type SocketDHandlingOptions } from './socketd.server-core.js';
 import type { SocketDClient } from './client-socketd.js';
 import { SOCKETD_CLIENT_TRANSPORT, SOCKETD_DEFAULT_GRACE_PERIOD } from './socketd.constants.js';
 import { SocketDStatus } from './socketd.events.js';
+import { SocketDServerCore, type SocketDHandlingOptions } from './socketd.server-core.js';
 
 /** Options of {@link SocketDClientStrategy}. */
 export interface SocketDClientStrategyOptions extends SocketDHandlingOptions {
@@ -43,10 +43,7 @@ export class SocketDClientStrategy extends SocketDServerCore implements CustomTr
 
   listen(callback: (err?: unknown, ...optionalParams: unknown[]) => void): void {
     this.client.setInboundHandler((session, message) => this.handleMessage(session, message));
-    this.statusSubscription ??= this.client.status.subscribe((status) => {
-      this._status$.next(status as SocketDStatus);
-      this.emitEvent('status', status as SocketDStatus);
-    });
+    this.statusSubscription ??= this.client.status.subscribe((status) => this.setStatus(status as SocketDStatus));
     this.client.connect().then(
       () => callback(),
       (err: unknown) => callback(err),

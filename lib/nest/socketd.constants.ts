@@ -41,6 +41,15 @@ export const NEST_ERROR_IN_DATA = 'data';
 /** Nest's answer to a request without a handler (the same text as `@nestjs/microservices`). */
 export const NO_MESSAGE_HANDLER = 'There is no matching message handler defined in the remote service.';
 
+/**
+ * Nest's generic error value, sent when the failure is not the handler's own (a provider that
+ * cannot be built, a reply the serializer or the engine refuses): the details go to the log.
+ */
+export const INTERNAL_ERROR = Object.freeze({ status: 'error', message: 'Internal server error' } as const);
+
+/** Nest context of the engine's logger (the default `logger` of the engine options). */
+export const ENGINE_LOGGER_CONTEXT = 'SocketDEngine';
+
 /** Metas the transport itself owns; they are not part of the Nest packet metadata. */
 export const RESERVED_METAS: ReadonlySet<string> = new Set([
   'Socket.D',

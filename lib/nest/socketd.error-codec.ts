@@ -1,9 +1,15 @@
+/**
+ * Nest error values <-> Socket.D Alarms: what a failed handler's error becomes on the wire
+ * (readable text for upstream peers, the exact value in the `X-Nest-Err` meta) and what a
+ * failed call hands to its Nest subscriber.
+ */
+import type { LoggerService } from '@nestjs/common';
 import { isSocketDError } from '../engine.js';
-import type { Metas, ReceivedMessage } from '../session/types.js';
+import type { Metas, ReceivedMessage, Session } from '../session/types.js';
 import { NEST_ERROR_IN_DATA, NEST_ERROR_IN_TEXT, NEST_ERROR_META } from './socketd.constants.js';
 
 /** An Alarm to send for a failed handler: readable text and the metas carrying the exact value. */
-export interface NestErrorAlarm {
+interface NestErrorAlarm {
   text: string;
   metas: Metas;
 }
@@ -37,6 +43,19 @@ export function encodeNestError(err: unknown): NestErrorAlarm {
 }
 
 /**
+ * Answers a received Request or Subscribe with an Alarm carrying the Nest error value `err`.
+ * Never throws: a failure to send it (the session is gone) is logged.
+ */
+export function sendNestAlarm(session: Session, message: ReceivedMessage, err: unknown, logger: LoggerService): void {
+  const { text, metas } = encodeNestError(err);
+  try {
+    session.alarm(message, text, metas);
+  } catch (alarmErr) {
+    logger.error(`Socket.D: cannot send an Alarm for '${message.event}': ${describeError(alarmErr)}`);
+  }
+}
+
+/**
  * The value a Nest subscriber receives for a failed call: the exact Nest error value for an
  * Alarm from a Nest Socket.D server; the `SocketDError` itself otherwise (an Alarm from an
  * upstream peer, a timeout, a closed connection).
@@ -55,8 +74,13 @@ export function decodeCallError(err: unknown): unknown {
   }
 }
 
-/** A readable one-line message for an error value. */
-export function humanMessage(err: unknown): string {
+/** An error's message for the log: `err.message`, or the value as a string. */
+export function describeError(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+// A readable one-line message for an error value (the text of its Alarm).
+function humanMessage(err: unknown): string {
   if (typeof err === 'string') return err;
   if (err instanceof Error) return err.message;
   if (err !== null && typeof err === 'object') {

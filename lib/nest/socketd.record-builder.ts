@@ -91,3 +91,10 @@ export class SocketDRecordBuilder<TData = any> {
     return new SocketDRecord(this.data as TData, Object.freeze(options));
   }
 }
+
+const NO_RECORD_OPTIONS: SocketDRecordOptions = Object.freeze({});
+
+/** The data of a Nest packet and its per-call options (none unless it is a {@link SocketDRecord}). */
+export function unwrapRecord(data: unknown): { data: unknown; options: Readonly<SocketDRecordOptions> } {
+  return data instanceof SocketDRecord ? { data: data.data, options: data.options } : { data, options: NO_RECORD_OPTIONS };
+}

@@ -1,7 +1,8 @@
 import type { LoggerService } from '@nestjs/common';
 import { Subscriber } from 'rxjs';
 import type { ReceivedMessage, Session } from '../session/types.js';
-import { encodeNestError } from './socketd.error-codec.js';
+import { INTERNAL_ERROR } from './socketd.constants.js';
+import { describeError, sendNestAlarm } from './socketd.error-codec.js';
 import { isThenable, metasArg, type SocketDEntity, type SocketDSerializerLike } from './socketd.serializer.js';
 
 // What the pump may send: everything but the newest item (more may follow in the same tick,
@@ -12,7 +13,12 @@ const enum Pump {
   End,
 }
 
-const INTERNAL_ERROR = { status: 'error', message: 'Internal server error' } as const;
+// Sent values left at the front of the queue before compact() drops them: rarely enough that
+// the copy stays cheap, soon enough that a long-lived stream's queue does not keep growing.
+const COMPACT_AFTER = 4096;
+
+// What a stream that outgrew `maxQueued` fails with.
+const STREAM_OVERFLOW = Object.freeze({ status: 'error', message: 'Stream overflow: the client reads slower than the handler produces' } as const);
 
 /**
  * Answers one received Request or Subscribe from a handler's Observable, under backpressure.
@@ -210,12 +216,7 @@ export class ReplyStream extends Subscriber<unknown> {
 
   private sendAlarm(err: unknown): void {
     if (this.finished) return;
-    const { text, metas } = encodeNestError(err);
-    try {
-      this.session.alarm(this.message, text, metas);
-    } catch (alarmErr) {
-      this.logger.error(`Socket.D: cannot send the Alarm for '${this.message.event}': ${String(alarmErr)}`);
-    }
+    sendNestAlarm(this.session, this.message, err, this.logger);
     this.settle();
   }
 
@@ -224,7 +225,7 @@ export class ReplyStream extends Subscriber<unknown> {
   private failInternal(err: unknown): void {
     if (this.finished) return;
     this.logger.error(
-      `Socket.D: cannot send the reply to '${this.message.event}': ${err instanceof Error ? err.message : String(err)}`,
+      `Socket.D: cannot send the reply to '${this.message.event}': ${describeError(err)}`,
       err instanceof Error ? err.stack : undefined,
     );
     this.sendAlarm(INTERNAL_ERROR);
@@ -236,12 +237,12 @@ export class ReplyStream extends Subscriber<unknown> {
     );
     this.queue = [];
     this.head = 0;
-    this.sendAlarm({ status: 'error', message: 'Stream overflow: the client reads slower than the handler produces' });
+    this.sendAlarm(STREAM_OVERFLOW);
   }
 
   // Drop the consumed prefix now and then so a long-lived queue does not keep growing.
   private compact(): void {
-    if (this.head >= 4096 && this.head * 2 >= this.queue.length) {
+    if (this.head >= COMPACT_AFTER && this.head * 2 >= this.queue.length) {
       this.queue = this.queue.slice(this.head);
       this.head = 0;
     }

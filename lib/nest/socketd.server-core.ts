@@ -1,22 +1,33 @@
-import { EventEmitter } from 'node:events';
 import { Server, type MessageHandler } from '@nestjs/microservices';
 import { connectable, finalize, isObservable, Subject, type Observable } from 'rxjs';
 import type { Metas, ReceivedMessage, Session } from '../session/types.js';
-import { decodeCallError, encodeNestError } from './socketd.error-codec.js';
+import { INTERNAL_ERROR, NO_MESSAGE_HANDLER, SOCKETD_DEFAULT_MAX_QUEUED_REPLIES } from './socketd.constants.js';
+import { SocketDContext, type SocketDPeer } from './socketd.context.js';
+import { carriesValue, SocketDDeserializer, type SocketDDeserializerLike } from './socketd.deserializer.js';
+import { decodeCallError, describeError, sendNestAlarm } from './socketd.error-codec.js';
+import { SocketDEventEmitter } from './socketd.event-emitter.js';
+import type { SocketDEvents, SocketDStatus } from './socketd.events.js';
+import type { SocketDRecordOptions } from './socketd.record-builder.js';
 import { ReplyStream } from './socketd.reply-stream.js';
 import {
-  carriesValue,
   isThenable,
-  SocketDDeserializer,
+  mergeMetas,
   SocketDSerializer,
-  type SocketDDeserializerLike,
   type SocketDEntity,
   type SocketDSerializerLike,
 } from './socketd.serializer.js';
-import type { SocketDRecordOptions } from './socketd.record-builder.js';
-import { NO_MESSAGE_HANDLER, SOCKETD_DEFAULT_MAX_QUEUED_REPLIES } from './socketd.constants.js';
-import { SocketDContext, type SocketDPeer } from './socketd.context.js';
-import type { SocketDEvents, SocketDStatus } from './socketd.events.js';
+
+/** One received Request or Subscribe on its way to its handler. */
+interface InboundStream {
+  readonly session: Session;
+  readonly message: ReceivedMessage;
+  readonly handler: MessageHandler;
+  readonly context: SocketDContext;
+  /** Answers the handler's result; set once the handler returned. */
+  replies: ReplyStream | undefined;
+  /** The requester cancelled (or the session closed) before the handler returned. */
+  cancelled: boolean;
+}
 
 /** Options of how received messages are handled (server and client strategy alike). */
 export interface SocketDHandlingOptions {
@@ -40,7 +51,8 @@ export abstract class SocketDServerCore extends Server<SocketDEvents, SocketDSta
   protected payloadSerializer!: SocketDSerializerLike;
   protected payloadDeserializer!: SocketDDeserializerLike;
   protected readonly maxQueuedReplies: number;
-  protected readonly emitter = new EventEmitter();
+  /** The user-facing events (`on()`); the strategies emit through `events.emit`. */
+  protected readonly events = new SocketDEventEmitter(() => this.logger);
   private inFlight = 0;
   private idleWaiters: (() => void)[] = [];
   /** Nest's default start hook (`done()`): while it is in place, handlers run without its async wrapper. */
@@ -62,7 +74,7 @@ export abstract class SocketDServerCore extends Server<SocketDEvents, SocketDSta
     event: EventKey,
     callback: EventCallback,
   ): this {
-    this.emitter.on(event, callback as (...args: unknown[]) => void);
+    this.events.on(event, callback);
     return this;
   }
 
@@ -87,10 +99,9 @@ export abstract class SocketDServerCore extends Server<SocketDEvents, SocketDSta
    */
   async requestTo<T = unknown>(session: Session, pattern: string, data?: unknown, options: SocketDRecordOptions = {}): Promise<T> {
     const entity = await this.encodePayload(data);
-    const metas = options.metas === undefined ? entity.metas : { ...entity.metas, ...options.metas };
     let reply: ReceivedMessage;
     try {
-      reply = await session.request(pattern, entity.data, { metas, timeout: options.timeout });
+      reply = await session.request(pattern, entity.data, { metas: mergeMetas(entity.metas, undefined, options.metas), timeout: options.timeout });
     } catch (err) {
       throw decodeCallError(err);
     }
@@ -103,9 +114,7 @@ export abstract class SocketDServerCore extends Server<SocketDEvents, SocketDSta
    */
   async emitTo(session: Session, pattern: string, data?: unknown, metas?: Metas): Promise<void> {
     const entity = await this.encodePayload(data);
-    if (!session.send(pattern, entity.data, { metas: metas === undefined ? entity.metas : { ...entity.metas, ...metas } })) {
-      await session.drain();
-    }
+    if (!session.send(pattern, entity.data, { metas: mergeMetas(entity.metas, undefined, metas) })) await session.drain();
   }
 
   protected async encodePayload(data: unknown): Promise<SocketDEntity> {
@@ -113,13 +122,10 @@ export abstract class SocketDServerCore extends Server<SocketDEvents, SocketDSta
     return isThenable<SocketDEntity>(entity) ? await entity : entity;
   }
 
-  /** Emits a user-facing event; an `error` nobody listens to is logged instead of thrown. */
-  protected emitEvent<K extends keyof SocketDEvents>(event: K, ...args: Parameters<SocketDEvents[K]>): void {
-    if (event === 'error' && this.emitter.listenerCount('error') === 0) {
-      this.logger.error(String((args[0] as Error)?.message ?? args[0]));
-      return;
-    }
-    this.emitter.emit(event, ...args);
+  /** Pushes a status to `status` subscribers and `status` listeners. */
+  protected setStatus(status: SocketDStatus): void {
+    this._status$.next(status);
+    this.events.emit('status', status);
   }
 
   /** Routes one received Message, Request or Subscribe. Never throws. */
@@ -170,14 +176,7 @@ export abstract class SocketDServerCore extends Server<SocketDEvents, SocketDSta
       return;
     }
     Promise.resolve(result).then(
-      (resultOrStream: unknown) => {
-        if (isObservable(resultOrStream)) {
-          connectable(resultOrStream.pipe(finalize(runEndHook)), { connector: () => new Subject(), resetOnDisconnect: false }).connect();
-        } else {
-          runEndHook();
-        }
-        this.untrack();
-      },
+      (resultOrStream: unknown) => this.eventHandled(resultOrStream, runEndHook),
       (err: unknown) => {
         runEndHook();
         this.eventFailed(pattern, err);
@@ -185,71 +184,43 @@ export abstract class SocketDServerCore extends Server<SocketDEvents, SocketDSta
     );
   }
 
+  // As Nest's handleEvent(): an Observable result is run to its end (hot, shared); the end
+  // hook runs when it finishes, at once for any other result.
+  private eventHandled(resultOrStream: unknown, runEndHook: () => void): void {
+    if (isObservable(resultOrStream)) {
+      connectable(resultOrStream.pipe(finalize(runEndHook)), { connector: () => new Subject(), resetOnDisconnect: false }).connect();
+    } else {
+      runEndHook();
+    }
+    this.untrack();
+  }
+
   private readonly untrackOk = (): void => this.untrack();
 
   private eventFailed(pattern: string, err: unknown): void {
     this.untrack();
-    this.logger.error(`Socket.D: event handler for '${pattern}' failed: ${describe(err)}`);
+    this.logger.error(`Socket.D: event handler for '${pattern}' failed: ${describeError(err)}`);
   }
 
   private dropEvent(pattern: string, err: unknown): void {
     this.untrack();
-    this.logger.warn(`Socket.D: dropped event '${pattern}' with undecodable data: ${describe(err)}`);
+    this.logger.warn(`Socket.D: dropped event '${pattern}' with undecodable data: ${describeError(err)}`);
   }
 
   private handleStream(session: Session, message: ReceivedMessage): void {
-    const pattern = message.event;
-    const handler = this.getHandlerByPattern(pattern);
+    const handler = this.getHandlerByPattern(message.event);
     if (handler === null) {
       this.alarm(session, message, NO_MESSAGE_HANDLER);
       return;
     }
-    const context = new SocketDContext([session, message, pattern, this]);
+    const context = new SocketDContext([session, message, message.event, this]);
     this.track();
-    let stream: ReplyStream | undefined;
-    let cancelled = false;
+    const inbound: InboundStream = { session, message, handler, context, replies: undefined, cancelled: false };
     message.onCancel(() => {
-      cancelled = true;
-      stream?.cancel();
+      inbound.cancelled = true;
+      inbound.replies?.cancel();
     });
-    const run = async (runEndHook: () => void): Promise<void> => {
-      const settle = (): void => {
-        runEndHook();
-        this.untrack();
-      };
-      let data: unknown;
-      try {
-        data = this.payloadDeserializer.deserialize(message);
-        if (isThenable(data)) data = await data;
-      } catch (err) {
-        this.alarm(session, message, { status: 'error', message: `Invalid request data: ${describe(err)}` });
-        settle();
-        return;
-      }
-      let result: unknown;
-      try {
-        result = await handler(data, context);
-      } catch (err) {
-        // Nest's proxies turn handler failures into an erroring Observable already; this is a
-        // failure around them (a request-scoped provider that cannot be built, ...).
-        this.logger.error(`Socket.D: handler for '${pattern}' failed: ${describe(err)}`, (err as Error)?.stack);
-        this.alarm(session, message, INTERNAL_ERROR);
-        settle();
-        return;
-      }
-      if (cancelled) {
-        settle();
-        return;
-      }
-      stream = new ReplyStream(session, message, this.payloadSerializer, this.maxQueuedReplies, this.logger, settle);
-      if (isObservable(result)) {
-        (result as Observable<unknown>).subscribe(stream);
-      } else {
-        // A plain value (the usual case): no Observable needed.
-        stream.next(result);
-        stream.complete();
-      }
-    };
+    const run = (runEndHook: () => void): Promise<void> => this.runStream(inbound, runEndHook);
     if (this.onProcessingStartHook === this.defaultStartHook) {
       // What runWithProcessingHooks() does under the default start hook (`done()`), minus its
       // two async wrappers: `run` never rejects.
@@ -259,17 +230,56 @@ export abstract class SocketDServerCore extends Server<SocketDEvents, SocketDSta
     const started = this.runWithProcessingHooks(context, run);
     // The default start hook returns the promise of the work above, which never rejects; a
     // custom hook may return anything.
-    if (isThenable(started)) Promise.resolve(started).catch((err: unknown) => this.logger.error(describe(err)));
+    if (isThenable(started)) Promise.resolve(started).catch((err: unknown) => this.logger.error(describeError(err)));
+  }
+
+  // Decodes the data, runs the handler and answers its result. Never rejects.
+  private async runStream(inbound: InboundStream, runEndHook: () => void): Promise<void> {
+    const { session, message } = inbound;
+    const settle = (): void => {
+      runEndHook();
+      this.untrack();
+    };
+    let data: unknown;
+    try {
+      data = this.payloadDeserializer.deserialize(message);
+      if (isThenable(data)) data = await data;
+    } catch (err) {
+      this.alarm(session, message, { status: 'error', message: `Invalid request data: ${describeError(err)}` });
+      settle();
+      return;
+    }
+    let result: unknown;
+    try {
+      result = await inbound.handler(data, inbound.context);
+    } catch (err) {
+      // Nest's proxies turn handler failures into an erroring Observable already; this is a
+      // failure around them (a request-scoped provider that cannot be built, ...).
+      this.logger.error(`Socket.D: handler for '${message.event}' failed: ${describeError(err)}`, (err as Error)?.stack);
+      this.alarm(session, message, INTERNAL_ERROR);
+      settle();
+      return;
+    }
+    if (inbound.cancelled) settle();
+    else this.answer(inbound, result, settle);
+  }
+
+  // Sends a handler's result through a ReplyStream: an Observable as a stream, a plain value
+  // (the usual case) without one.
+  private answer(inbound: InboundStream, result: unknown, settle: () => void): void {
+    const replies = new ReplyStream(inbound.session, inbound.message, this.payloadSerializer, this.maxQueuedReplies, this.logger, settle);
+    inbound.replies = replies;
+    if (isObservable(result)) {
+      (result as Observable<unknown>).subscribe(replies);
+    } else {
+      replies.next(result);
+      replies.complete();
+    }
   }
 
   /** Answers a Request/Subscribe with an Alarm carrying a Nest error value. */
   protected alarm(session: Session, message: ReceivedMessage, err: unknown): void {
-    const { text, metas } = encodeNestError(err);
-    try {
-      session.alarm(message, text, metas);
-    } catch (alarmErr) {
-      this.logger.error(`Socket.D: cannot send an Alarm for '${message.event}': ${describe(alarmErr)}`);
-    }
+    sendNestAlarm(session, message, err, this.logger);
   }
 
   private track(): void {
@@ -294,10 +304,4 @@ export abstract class SocketDServerCore extends Server<SocketDEvents, SocketDSta
       });
     });
   }
-}
-
-const INTERNAL_ERROR = { status: 'error', message: 'Internal server error' } as const;
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
