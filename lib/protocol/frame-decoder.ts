@@ -20,6 +20,16 @@ export interface FrameDecoderOptions {
 const LENGTH_BYTES = 4;
 /** `expected` while the length field of the next frame is not yet buffered. */
 const UNKNOWN = -1;
+/**
+ * Views the incomplete frame may hold before small ones are copied together. Every chunk
+ * costs an object and often its own backing store (about 256 bytes for a 1-byte read), so
+ * 1 MB sent one byte at a time once held 256 MB; held views are now at most this many.
+ */
+const MAX_HELD_CHUNKS = 32;
+/** Views averaging this size or more are kept as they are: their overhead is negligible. */
+const SMALL_CHUNK_BYTES = 4096;
+/** Smallest accumulation buffer. */
+const MIN_ACCUMULATOR_BYTES = 256;
 
 /**
  * Splits a byte stream into frames.
@@ -32,6 +42,10 @@ const UNKNOWN = -1;
  *   byte arrives.
  * - The length field is checked as soon as its 4 bytes are there, before any body byte is
  *   kept, so a hostile 2 GiB prefix allocates nothing (spec section 2.3).
+ * - A trickle of small chunks is not kept as a list: once {@link MAX_HELD_CHUNKS} views
+ *   averaging under 4 KiB are held, they are copied into one accumulation buffer that grows
+ *   geometrically with what arrived (never to more than twice the bytes received, capped by
+ *   the declared length), so a 17 MiB prefix followed by a byte allocates nothing.
  *
  * `push` calls `onFrame` synchronously for every complete frame. A violation throws a
  * `SocketDError` with close code 1002; the decoder then rethrows it on every `push` until
@@ -41,9 +55,14 @@ const UNKNOWN = -1;
  */
 export class FrameDecoder {
   private readonly maxFrameSize: number;
-  /** Chunks of the incomplete frame at the head of the stream. */
+  /** Chunks of the incomplete frame at the head of the stream (after `acc`'s bytes). */
   private chunks: Buffer[] = [];
-  private buffered = 0;
+  /** Bytes in `chunks`. */
+  private chunkBytes = 0;
+  /** First bytes of the incomplete frame, copied together from small chunks (see compact()). */
+  private acc: Buffer | undefined;
+  /** Bytes used in `acc`. */
+  private accUsed = 0;
   /** Length of the incomplete frame, or UNKNOWN while fewer than 4 bytes are buffered. */
   private expected = UNKNOWN;
   private failure: unknown = undefined;
@@ -66,16 +85,14 @@ export class FrameDecoder {
     this.maxFrameSize = max;
   }
 
-  /** Bytes held for the incomplete frame at the head of the stream. */
+  /** Bytes held for the incomplete frame at the head of the stream (0 between frames). */
   get bufferedBytes(): number {
-    return this.buffered;
+    return this.accUsed + this.chunkBytes;
   }
 
   /** Drops buffered bytes and any failure; the next byte pushed starts a frame. */
   reset(): void {
-    this.chunks = [];
-    this.buffered = 0;
-    this.expected = UNKNOWN;
+    this.clear();
     this.failure = undefined;
     this.epoch++;
   }
@@ -90,15 +107,21 @@ export class FrameDecoder {
     if (this.failure !== undefined) throw this.failure;
     if (chunk.length === 0) return;
     try {
-      if (this.buffered === 0) this.scan(chunk, 0);
+      if (this.chunkBytes === 0 && this.accUsed === 0) this.scan(chunk, 0);
       else this.complete(chunk);
     } catch (err) {
-      this.chunks = [];
-      this.buffered = 0;
-      this.expected = UNKNOWN;
+      this.clear();
       this.failure = err;
       throw err;
     }
+  }
+
+  private clear(): void {
+    this.chunks = [];
+    this.chunkBytes = 0;
+    this.acc = undefined;
+    this.accUsed = 0;
+    this.expected = UNKNOWN;
   }
 
   /** Decodes whole frames in place from `chunk[offset..]`, then buffers the remainder. */
@@ -120,41 +143,75 @@ export class FrameDecoder {
     if (offset < size) {
       // Keep a view, not a copy: only the frame's own bytes are held.
       this.chunks.push(offset === 0 ? chunk : chunk.subarray(offset));
-      this.buffered = size - offset;
+      this.chunkBytes = size - offset;
     }
   }
 
   /** Adds `chunk` to an incomplete frame; finishes it if it can, then scans the rest. */
   private complete(chunk: Buffer): void {
-    const before = this.buffered;
+    const before = this.accUsed + this.chunkBytes;
     this.chunks.push(chunk);
-    this.buffered += chunk.length;
+    this.chunkBytes += chunk.length;
+    const buffered = before + chunk.length;
     if (this.expected === UNKNOWN) {
-      if (this.buffered < LENGTH_BYTES) return;
+      if (buffered < LENGTH_BYTES) return;
       const len = this.peekLength();
       checkFrameLength(len, this.maxFrameSize);
       this.expected = len;
     }
     const len = this.expected;
-    if (this.buffered < len) return;
+    if (buffered < len) {
+      const chunks = this.chunks;
+      if (chunks.length >= MAX_HELD_CHUNKS && this.chunkBytes < chunks.length * SMALL_CHUNK_BYTES) this.compact();
+      return;
+    }
 
     // Before this chunk less than one frame was buffered, so the frame ends inside `chunk`.
     const fromChunk = len - before;
-    const frameBuf = Buffer.allocUnsafe(len);
+    const acc = this.acc;
+    // The accumulator is the frame's buffer once it was sized to the declared length.
+    const frameBuf = acc !== undefined && acc.length === len ? acc : Buffer.allocUnsafe(len);
     let at = 0;
+    if (acc !== undefined) {
+      if (frameBuf !== acc) frameBuf.set(acc.subarray(0, this.accUsed), 0);
+      at = this.accUsed;
+    }
     const chunks = this.chunks;
     for (let i = 0; i < chunks.length - 1; i++) {
       frameBuf.set(chunks[i], at);
       at += chunks[i].length;
     }
     frameBuf.set(fromChunk === chunk.length ? chunk : chunk.subarray(0, fromChunk), at);
-    this.chunks = [];
-    this.buffered = 0;
-    this.expected = UNKNOWN;
+    this.clear();
 
     const epoch = this.epoch;
     this.onFrame(decodeFrameAt(frameBuf, 0, len));
     if (this.epoch === epoch && fromChunk < chunk.length) this.scan(chunk, fromChunk);
+  }
+
+  /**
+   * Copies the held views into the accumulation buffer, growing it geometrically: to the
+   * declared length once half of it arrived (that buffer is then the frame's own), else to
+   * twice what is held. Called only while the frame is incomplete, so every byte is its own.
+   */
+  private compact(): void {
+    const needed = this.accUsed + this.chunkBytes;
+    let acc = this.acc;
+    if (acc === undefined || acc.length < needed) {
+      const len = this.expected;
+      const size = needed * 2 >= len ? len : Math.min(len, Math.max(needed * 2, MIN_ACCUMULATOR_BYTES));
+      const grown = Buffer.allocUnsafe(size);
+      if (acc !== undefined) grown.set(acc.subarray(0, this.accUsed), 0);
+      acc = this.acc = grown;
+    }
+    let at = this.accUsed;
+    for (const part of this.chunks) {
+      acc.set(part, at);
+      at += part.length;
+    }
+    this.accUsed = at;
+    this.chunks = [];
+    this.chunkBytes = 0;
   }
 
   /** Reads the big-endian int32 at the head of the chunk list (it may span chunks). */
