@@ -9,7 +9,9 @@ import { mergeMetas } from './socketd.serializer.js';
 import { SocketDServerCore, type SocketDHandlingOptions } from './socketd.server-core.js';
 
 // Options only the strategy reads; the rest go to the engine.
-const NEST_ONLY_OPTIONS = ['url', 'serializer', 'deserializer', 'maxQueuedReplies', 'gracePeriod'] as const;
+const NEST_ONLY_OPTIONS = [
+  'url', 'serializer', 'deserializer', 'maxQueuedReplies', 'maxQueuedRepliesPerSession', 'maxQueuedRepliesPerServer', 'gracePeriod',
+] as const;
 
 /**
  * Options of {@link SocketDServer}: the URL, the engine's `ServerOptions` (timeouts, limits,

@@ -18,6 +18,10 @@ export const SOCKETD_DEFAULT_URL = 'sd:tcp://127.0.0.1:8602';
 export const SOCKETD_DEFAULT_GRACE_PERIOD = 5_000;
 /** Default number of stream items queued per Subscribe while the socket is saturated. */
 export const SOCKETD_DEFAULT_MAX_QUEUED_REPLIES = 1_048_576;
+/** Default number of stream items queued across all Subscribes of one session. */
+export const SOCKETD_DEFAULT_MAX_QUEUED_REPLIES_PER_SESSION = 1_048_576;
+/** Default number of stream items queued across all sessions of one server. */
+export const SOCKETD_DEFAULT_MAX_QUEUED_REPLIES_PER_SERVER = 4_194_304;
 
 /** The `Data-Type` meta (spec 4.2) telling how the data of a message is encoded. */
 export const DATA_TYPE_META = 'Data-Type';

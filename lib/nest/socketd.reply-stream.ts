@@ -2,6 +2,7 @@ import type { LoggerService } from '@nestjs/common';
 import { Subscriber } from 'rxjs';
 import type { ReceivedMessage, Session } from '../session/types.js';
 import { INTERNAL_ERROR } from './socketd.constants.js';
+import { ReplyBudget } from './socketd.reply-budget.js';
 import { describeError, sendNestAlarm } from './socketd.error-codec.js';
 import { isThenable, metasArg, type SocketDEntity, type SocketDSerializerLike } from './socketd.serializer.js';
 
@@ -33,7 +34,8 @@ const STREAM_OVERFLOW = Object.freeze({ status: 'error', message: 'Stream overfl
  *
  * Observables are push-based: rxjs cannot pause a producer. When a send returns false the
  * values are queued here (array + head index: O(1) per item at any length) and sent once the
- * session drains; past `maxQueued` queued values the stream fails rather than exhaust memory.
+ * session drains; past `maxQueued` queued values, or when the session's or the server's
+ * `ReplyBudget` is spent, the stream fails rather than exhaust memory.
  * This subscriber never goes through `Server.send()`, whose `Array.shift()` queue is quadratic.
  */
 export class ReplyStream extends Subscriber<unknown> {
@@ -44,6 +46,8 @@ export class ReplyStream extends Subscriber<unknown> {
   private ended = false;
   private failure: { err: unknown } | undefined;
   private finished = false;
+  /** Values of this stream counted in the budget (queued while blocked, not yet sent). */
+  private charged = 0;
   private readonly single: boolean;
 
   constructor(
@@ -54,6 +58,8 @@ export class ReplyStream extends Subscriber<unknown> {
     private readonly logger: LoggerService,
     /** Runs once when the stream is answered to the end, failed or cancelled. */
     private readonly onSettled: () => void,
+    /** Shared by the streams of a server: values queued per session and in all. */
+    private readonly budget: ReplyBudget = new ReplyBudget(Infinity, Infinity),
   ) {
     super();
     this.single = !message.isSubscribe;
@@ -62,8 +68,7 @@ export class ReplyStream extends Subscriber<unknown> {
   /** The requester cancelled or the session closed: stop the producer, send nothing more. */
   cancel(): void {
     if (this.finished) return;
-    this.queue = [];
-    this.head = 0;
+    this.dropQueue();
     this.settle();
   }
 
@@ -76,7 +81,9 @@ export class ReplyStream extends Subscriber<unknown> {
     }
     this.queue.push(value);
     if (this.blocked) {
-      if (this.queue.length - this.head > this.maxQueued) this.overflow();
+      if (this.queue.length - this.head > this.maxQueued) this.overflow(`queued more than ${this.maxQueued} replies`);
+      else if (this.budget.take(this.session)) this.charged++;
+      else this.overflow(`cannot queue more replies (maxQueuedRepliesPerSession ${this.budget.perSession}, maxQueuedRepliesPerServer ${this.budget.perServer})`);
       return;
     }
     this.pump(Pump.KeepLast);
@@ -112,6 +119,7 @@ export class ReplyStream extends Subscriber<unknown> {
       }
       const value = queue[this.head];
       queue[this.head++] = undefined;
+      if (this.charged > 0) this.uncharge(1);
       if (count === 1 && mode === Pump.End && this.failure === undefined) {
         this.sendLast(value, true);
         return;
@@ -231,13 +239,21 @@ export class ReplyStream extends Subscriber<unknown> {
     this.sendAlarm(INTERNAL_ERROR);
   }
 
-  private overflow(): void {
-    this.logger.warn(
-      `Socket.D: stream '${this.message.event}' (sid ${this.message.sid}) queued more than ${this.maxQueued} replies for a slow client; failing it`,
-    );
+  private overflow(why: string): void {
+    this.logger.warn(`Socket.D: stream '${this.message.event}' (sid ${this.message.sid}) ${why} for a slow client; failing it`);
+    this.dropQueue();
+    this.sendAlarm(STREAM_OVERFLOW);
+  }
+
+  private dropQueue(): void {
     this.queue = [];
     this.head = 0;
-    this.sendAlarm(STREAM_OVERFLOW);
+    this.uncharge(this.charged);
+  }
+
+  private uncharge(count: number): void {
+    this.charged -= count;
+    this.budget.release(this.session, count);
   }
 
   // Drop the consumed prefix now and then so a long-lived queue does not keep growing.
@@ -251,6 +267,7 @@ export class ReplyStream extends Subscriber<unknown> {
   private settle(): void {
     if (this.finished) return;
     this.finished = true;
+    this.uncharge(this.charged);
     this.unsubscribe();
     this.onSettled();
   }

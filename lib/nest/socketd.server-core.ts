@@ -1,13 +1,17 @@
 import { Server, type MessageHandler } from '@nestjs/microservices';
 import { connectable, finalize, isObservable, Subject, type Observable } from 'rxjs';
 import type { Metas, ReceivedMessage, Session } from '../session/types.js';
-import { INTERNAL_ERROR, NO_MESSAGE_HANDLER, SOCKETD_DEFAULT_MAX_QUEUED_REPLIES } from './socketd.constants.js';
+import {
+  INTERNAL_ERROR, NO_MESSAGE_HANDLER, SOCKETD_DEFAULT_MAX_QUEUED_REPLIES, SOCKETD_DEFAULT_MAX_QUEUED_REPLIES_PER_SERVER,
+  SOCKETD_DEFAULT_MAX_QUEUED_REPLIES_PER_SESSION,
+} from './socketd.constants.js';
 import { SocketDContext, type SocketDPeer } from './socketd.context.js';
 import { carriesValue, SocketDDeserializer, type SocketDDeserializerLike } from './socketd.deserializer.js';
 import { decodeCallError, describeError, sendNestAlarm } from './socketd.error-codec.js';
 import { SocketDEventEmitter } from './socketd.event-emitter.js';
 import type { SocketDEvents, SocketDStatus } from './socketd.events.js';
 import type { SocketDRecordOptions } from './socketd.record-builder.js';
+import { ReplyBudget } from './socketd.reply-budget.js';
 import { ReplyStream } from './socketd.reply-stream.js';
 import {
   isThenable,
@@ -40,6 +44,10 @@ export interface SocketDHandlingOptions {
    * above its high-water mark); beyond it the stream fails with an Alarm. Default 1 048 576.
    */
   maxQueuedReplies?: number;
+  /** Stream values queued across all Subscribes of one session. Default 1 048 576. */
+  maxQueuedRepliesPerSession?: number;
+  /** Stream values queued across all sessions of this server. Default 4 194 304. */
+  maxQueuedRepliesPerServer?: number;
 }
 
 /**
@@ -51,6 +59,8 @@ export abstract class SocketDServerCore extends Server<SocketDEvents, SocketDSta
   protected payloadSerializer!: SocketDSerializerLike;
   protected payloadDeserializer!: SocketDDeserializerLike;
   protected readonly maxQueuedReplies: number;
+  /** Stream values queued for slow clients, per session and in all. */
+  protected readonly replyBudget: ReplyBudget;
   /** The user-facing events (`on()`); the strategies emit through `events.emit`. */
   protected readonly events = new SocketDEventEmitter(() => this.logger);
   private inFlight = 0;
@@ -61,6 +71,10 @@ export abstract class SocketDServerCore extends Server<SocketDEvents, SocketDSta
   protected constructor(options: SocketDHandlingOptions) {
     super();
     this.maxQueuedReplies = this.getOptionsProp(options, 'maxQueuedReplies', SOCKETD_DEFAULT_MAX_QUEUED_REPLIES);
+    this.replyBudget = new ReplyBudget(
+      this.getOptionsProp(options, 'maxQueuedRepliesPerSession', SOCKETD_DEFAULT_MAX_QUEUED_REPLIES_PER_SESSION),
+      this.getOptionsProp(options, 'maxQueuedRepliesPerServer', SOCKETD_DEFAULT_MAX_QUEUED_REPLIES_PER_SERVER),
+    );
     this.initializeSerializer(options);
     this.initializeDeserializer(options);
   }
@@ -267,7 +281,7 @@ export abstract class SocketDServerCore extends Server<SocketDEvents, SocketDSta
   // Sends a handler's result through a ReplyStream: an Observable as a stream, a plain value
   // (the usual case) without one.
   private answer(inbound: InboundStream, result: unknown, settle: () => void): void {
-    const replies = new ReplyStream(inbound.session, inbound.message, this.payloadSerializer, this.maxQueuedReplies, this.logger, settle);
+    const replies = new ReplyStream(inbound.session, inbound.message, this.payloadSerializer, this.maxQueuedReplies, this.logger, settle, this.replyBudget);
     inbound.replies = replies;
     if (isObservable(result)) {
       (result as Observable<unknown>).subscribe(replies);
