@@ -21,6 +21,15 @@ export const ErrorCodes = {
   BAD_FRAGMENT: { code: 'SOCKETD_ERR_BAD_FRAGMENT', close: CloseCodes.ILLEGAL },
   /** A reassembled message or the session's pending fragment bytes over their cap. */
   MESSAGE_TOO_LARGE: { code: 'SOCKETD_ERR_MESSAGE_TOO_LARGE', close: CloseCodes.ILLEGAL },
+  /**
+   * A write would have queued more than `maxWriteBufferSize` bytes for a peer that does not
+   * read: the connection is dropped (after a Close 1002 when that still fits).
+   */
+  WRITE_BUFFER_FULL: { code: 'SOCKETD_ERR_WRITE_BUFFER_FULL', close: CloseCodes.ILLEGAL },
+  /** A frame's bytes did not all arrive within `frameTimeout` of its first byte. */
+  FRAME_TIMEOUT: { code: 'SOCKETD_ERR_FRAME_TIMEOUT', close: CloseCodes.ILLEGAL },
+  /** The server's bytes of partial frames, over all its connections, would pass `maxPendingFrameBytes`. */
+  PENDING_FRAME_BYTES: { code: 'SOCKETD_ERR_PENDING_FRAME_BYTES', close: CloseCodes.ILLEGAL },
   /** Too many concurrent streams started by the peer. */
   TOO_MANY_STREAMS: { code: 'SOCKETD_ERR_TOO_MANY_STREAMS', close: CloseCodes.ILLEGAL },
   /** An outgoing field over its limit; nothing was written. */
@@ -45,6 +54,8 @@ export const ErrorCodes = {
   IDLE_TIMEOUT: { code: 'SOCKETD_ERR_IDLE_TIMEOUT', close: undefined },
   /** Too many outgoing streams pending on one session (`maxPendingStreams`). */
   TOO_MANY_PENDING: { code: 'SOCKETD_ERR_TOO_MANY_PENDING', close: undefined },
+  /** A connection refused by `maxConnections` or `maxConnectionsPerAddress` (logged, never sent). */
+  TOO_MANY_CONNECTIONS: { code: 'SOCKETD_ERR_TOO_MANY_CONNECTIONS', close: undefined },
   /** The transport failed (socket error, refused connection). */
   TRANSPORT: { code: 'SOCKETD_ERR_TRANSPORT', close: undefined },
 } as const;

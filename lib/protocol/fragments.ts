@@ -58,8 +58,14 @@ export function isFragment(frame: Frame): boolean {
 export interface FragmentAggregatorOptions {
   /** Largest reassembled message (its declared `Data-Length`), in bytes. */
   readonly maxMessageSize: number;
-  /** Cap on the sum of the declared `Data-Length` of all messages being reassembled. */
+  /** Cap on the sum of the declared `Data-Length` of all messages being reassembled (plus `entryOverhead` each). */
   readonly maxPendingBytes: number;
+  /**
+   * Bytes charged against `maxPendingBytes` per message being reassembled, on top of its
+   * `Data-Length`: what its bookkeeping costs (strings, buffer header, map entry), so that
+   * many tiny partial messages cannot hold far more memory than they declare. Default 0.
+   */
+  readonly entryOverhead?: number;
 }
 
 interface Pending {
@@ -69,6 +75,11 @@ interface Pending {
   readonly buf: Buffer;
   received: number;
   nextIdx: number;
+}
+
+/** A message refused for its size whose later fragments are dropped as they arrive. */
+interface Skipped {
+  remaining: number;
 }
 
 /** A non-negative decimal integer, or -1. Strict: no sign, blanks, exponent or fraction. */
@@ -87,26 +98,33 @@ function parseCount(text: string | undefined): number {
  * never by `Data-Fragment-Total` (Python writes a byte count there). Fragments of a sid must
  * arrive in index order. Later fragments' flag and event are not compared with the first's,
  * as upstream does not.
+ *
+ * A message refused for its size (`SOCKETD_ERR_MESSAGE_TOO_LARGE`) is remembered as skipped:
+ * its later fragments are dropped (`add` returns undefined) until its declared bytes have
+ * arrived or a new fragment 1 reuses the sid, so a session may answer it and carry on.
  */
 export class FragmentAggregator {
   private readonly maxMessageSize: number;
   private readonly maxPendingBytes: number;
+  private readonly entryOverhead: number;
   private readonly pending = new Map<string, Pending>();
+  private readonly skipped = new Map<string, Skipped>();
   private pendingTotal = 0;
 
   /** @throws `SOCKETD_ERR_INVALID_ARGUMENT` unless both caps are non-negative integers. */
   constructor(options: FragmentAggregatorOptions) {
-    const { maxMessageSize, maxPendingBytes } = options;
-    for (const [name, value] of [['maxMessageSize', maxMessageSize], ['maxPendingBytes', maxPendingBytes]] as const) {
+    const { maxMessageSize, maxPendingBytes, entryOverhead = 0 } = options;
+    for (const [name, value] of [['maxMessageSize', maxMessageSize], ['maxPendingBytes', maxPendingBytes], ['entryOverhead', entryOverhead]] as const) {
       if (!Number.isSafeInteger(value) || value < 0) {
         throw socketDError('INVALID_ARGUMENT', `${name} must be a non-negative integer, got ${value}`);
       }
     }
     this.maxMessageSize = maxMessageSize;
     this.maxPendingBytes = maxPendingBytes;
+    this.entryOverhead = entryOverhead;
   }
 
-  /** Sum of the declared `Data-Length` of the messages being reassembled. */
+  /** Sum of the declared `Data-Length` (plus `entryOverhead` each) of the messages being reassembled. */
   get pendingBytes(): number {
     return this.pendingTotal;
   }
@@ -116,9 +134,20 @@ export class FragmentAggregator {
     return this.pending.size;
   }
 
-  /** Drops every message being reassembled (on connection close). */
+  /** Messages being reassembled plus those being skipped: what a peer has started and not finished. */
+  get partials(): number {
+    return this.pending.size + this.skipped.size;
+  }
+
+  /** True when `frame` is a fragment that would start a new partial message (a first fragment for its sid). */
+  startsMessage(frame: Frame): boolean {
+    return isFragment(frame) && !this.pending.has(frame.sid) && !this.skipped.has(frame.sid);
+  }
+
+  /** Drops every message being reassembled or skipped (on connection close). */
   clear(): void {
     this.pending.clear();
+    this.skipped.clear();
     this.pendingTotal = 0;
   }
 
@@ -131,8 +160,10 @@ export class FragmentAggregator {
    * all the data.
    *
    * @throws `SOCKETD_ERR_BAD_FRAGMENT` (no or bad `Data-Length` on a first fragment, a bad or
-   *   out-of-order index, more bytes than declared) and `SOCKETD_ERR_MESSAGE_TOO_LARGE`;
-   *   both with close code 1002. The sid's partial message is dropped.
+   *   out-of-order index, more bytes than declared; close code 1002, the sid's partial message
+   *   is dropped) and `SOCKETD_ERR_MESSAGE_TOO_LARGE` (a first fragment over `maxMessageSize`
+   *   or `maxPendingBytes`; details `sid`, `flag`, `event`, `length`, `max`). The latter is
+   *   recoverable: the message is skipped (see the class) and others are not affected.
    */
   add(frame: Frame): Frame | undefined {
     if (!isFragment(frame)) return frame;
@@ -142,17 +173,28 @@ export class FragmentAggregator {
     const entry = this.pending.get(sid);
     if (idx < 1) return this.fail(sid, `fragment of sid ${sid} has a bad ${MetaKeys.DATA_FRAGMENT_IDX}`);
 
+    const skip = entry === undefined ? this.skipped.get(sid) : undefined;
+    if (skip !== undefined) {
+      if (idx !== 1) {
+        skip.remaining -= data.length;
+        if (skip.remaining <= 0) this.skipped.delete(sid);
+        return undefined;
+      }
+      this.skipped.delete(sid); // a new message on that sid
+    }
+
     if (entry === undefined) {
       if (idx !== 1) return this.fail(sid, `fragment ${idx} of sid ${sid} arrived without fragment 1`);
       const length = parseCount(metas[MetaKeys.DATA_LENGTH]);
       if (length < 0) return this.fail(sid, `first fragment of sid ${sid} has no valid ${MetaKeys.DATA_LENGTH}`);
-      if (length > this.maxMessageSize) {
-        throw socketDError('MESSAGE_TOO_LARGE', `fragmented message of ${length} bytes exceeds maxMessageSize ${this.maxMessageSize}`, { sid, length, max: this.maxMessageSize });
-      }
-      if (this.pendingTotal + length > this.maxPendingBytes) {
-        throw socketDError('MESSAGE_TOO_LARGE', `fragmented message of ${length} bytes would bring pending fragments to ${this.pendingTotal + length} bytes, over maxPendingBytes ${this.maxPendingBytes}`, { sid, length, max: this.maxPendingBytes });
-      }
       if (data.length > length) return this.fail(sid, `fragment 1 of sid ${sid} holds ${data.length} bytes, more than its ${MetaKeys.DATA_LENGTH} ${length}`);
+      if (length > this.maxMessageSize) {
+        this.skip(frame, length, `fragmented message of ${length} bytes exceeds maxMessageSize ${this.maxMessageSize}`, this.maxMessageSize);
+      }
+      const charged = length + this.entryOverhead;
+      if (this.pendingTotal + charged > this.maxPendingBytes) {
+        this.skip(frame, length, `fragmented message of ${length} bytes would bring pending fragments to ${this.pendingTotal + charged} bytes, over maxPendingBytes ${this.maxPendingBytes}`, this.maxPendingBytes);
+      }
       const { flag, event } = frame;
       const metaString = removeMeta(frame.metaString, MetaKeys.DATA_FRAGMENT_IDX);
       // A one-fragment message (JS re-sends aggregated metas with Data-Fragment-Idx=1)
@@ -161,7 +203,7 @@ export class FragmentAggregator {
       const buf = Buffer.allocUnsafe(length);
       buf.set(data, 0);
       this.pending.set(sid, { flag, event, metaString, buf, received: data.length, nextIdx: 2 });
-      this.pendingTotal += length;
+      this.pendingTotal += charged;
       return undefined;
     }
 
@@ -175,7 +217,7 @@ export class FragmentAggregator {
     entry.nextIdx++;
     if (entry.received < length) return undefined;
     this.pending.delete(sid);
-    this.pendingTotal -= length;
+    this.pendingTotal -= length + this.entryOverhead;
     return { flag: entry.flag, sid, event: entry.event, metaString: entry.metaString, data: entry.buf };
   }
 
@@ -183,8 +225,16 @@ export class FragmentAggregator {
     const entry = this.pending.get(sid);
     if (entry !== undefined) {
       this.pending.delete(sid);
-      this.pendingTotal -= entry.buf.length;
+      this.pendingTotal -= entry.buf.length + this.entryOverhead;
     }
     throw socketDError('BAD_FRAGMENT', message, { sid });
+  }
+
+  // Refuses a first fragment for its size; the rest of its message will be dropped.
+  private skip(first: Frame, length: number, message: string, max: number): never {
+    const { sid, flag, event } = first;
+    const remaining = length - first.data.length;
+    if (remaining > 0) this.skipped.set(sid, { remaining });
+    throw socketDError('MESSAGE_TOO_LARGE', message, { sid, flag, event, length, max });
   }
 }

@@ -232,6 +232,21 @@ export function decodeFrameAt(buf: Buffer, offset: number, len: number): Frame {
 }
 
 /**
+ * Throws `SOCKETD_ERR_NUL_IN_FIELD` (close 1002) when a received frame's sid, event or
+ * metaString holds U+0000. {@link decodeFrameAt} reads a lone 00 as content (spec 2.2, as
+ * upstream does), but {@link encodeFrame} refuses it, so a session could never answer such a
+ * frame (its Connack, Reply or Alarm echoes the sid and event): sessions refuse it on arrival.
+ */
+export function checkReceivedFields(frame: Frame): void {
+  const field = frame.sid.indexOf('\u0000') !== -1 ? 'sid'
+    : frame.event.indexOf('\u0000') !== -1 ? 'event'
+      : frame.metaString.indexOf('\u0000') !== -1 ? 'metaString' : undefined;
+  if (field !== undefined) {
+    throw socketDError('NUL_IN_FIELD', `${field} holds a 00 byte, which no answer could carry back`, { field, flag: frame.flag });
+  }
+}
+
+/**
  * Decodes a buffer holding exactly one whole frame (a WebSocket binary message, spec 3.2).
  *
  * @param maxFrameSize largest accepted frame; default {@link MAX_FRAME_LENGTH} (17 MiB).

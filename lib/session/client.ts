@@ -1,6 +1,7 @@
 import { CloseCodes } from '../protocol/constants.js';
 import { isSocketDError, socketDError } from '../protocol/errors.js';
 import type { ParsedUrl } from './connection.js';
+import { safeCall } from './callbacks.js';
 import { createClientTransport } from './transport-registry.js';
 import { parseUrl } from './url.js';
 import { resolveClientOptions } from './options.js';
@@ -16,6 +17,9 @@ import type {
  * exponential backoff, and pending streams of the old connection fail at once.
  *
  * Status: connecting -> connected -> disconnected -> reconnecting -> connected ... -> closed.
+ *
+ * While a reconnect is scheduled, calls wait for that attempt (they share its outcome) rather
+ * than start their own, so a down server sees no more attempts than the backoff allows.
  */
 export class SdClient {
   private readonly url: ParsedUrl;
@@ -28,6 +32,8 @@ export class SdClient {
   private everConnected = false;
   private reconnectDelay: number;
   private reconnectTimer: NodeJS.Timeout | undefined;
+  // The outcome of the scheduled reconnect, shared by every call made while it waits.
+  private scheduled: Deferred<Session> | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
 
   constructor(url: string, private readonly options: ClientOptions = {}) {
@@ -53,13 +59,15 @@ export class SdClient {
 
   /**
    * Resolves with the open session, connecting first when there is none. Idempotent: callers
-   * share one attempt. Rejects with SOCKETD_ERR_HANDSHAKE_REJECTED, _CONNECT_TIMEOUT, _TRANSPORT,
-   * or _CONNECTION_CLOSED once `close()` was called.
+   * share one attempt, and while a reconnect is scheduled they wait for it. Rejects with
+   * SOCKETD_ERR_HANDSHAKE_REJECTED, _CONNECT_TIMEOUT, _TRANSPORT, or _CONNECTION_CLOSED once
+   * `close()` was called.
    */
   connect(): Promise<Session> {
     if (this.closedByUser) return Promise.reject(socketDError('CONNECTION_CLOSED', 'client was closed'));
     const session = this.current;
     if (session !== undefined && (session.state === 'open' || session.state === 'closing')) return Promise.resolve(session);
+    if (this.scheduled !== undefined) return this.scheduled.promise;
     return (this.connecting ??= this.attempt().finally(() => { this.connecting = undefined; }));
   }
 
@@ -85,6 +93,9 @@ export class SdClient {
     if (this.closedByUser) return;
     this.closedByUser = true;
     clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    this.scheduled?.reject(socketDError('CONNECTION_CLOSED', 'client was closed'));
+    this.scheduled = undefined;
     this.stopHeartbeat();
     const session = this.current;
     this.current = undefined;
@@ -149,10 +160,13 @@ export class SdClient {
     const delay = this.reconnectDelay;
     this.reconnectDelay = Math.min(this.reconnectDelay * 2, this.resolved.maxReconnectDelay);
     this.setStatus('reconnecting');
+    const next = deferred<Session>();
+    this.scheduled = next;
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
+      this.scheduled = undefined;
       // A failed attempt schedules the next one itself (see attempt()).
-      this.connect().catch(() => undefined);
+      this.connect().then(next.resolve, next.reject);
     }, delay * (0.8 + Math.random() * 0.4));
   }
 
@@ -171,7 +185,7 @@ export class SdClient {
   private setStatus(status: ClientStatus): void {
     if (status === this.statusValue) return;
     this.statusValue = status;
-    for (const fn of this.statusListeners) fn(status);
+    for (const fn of this.statusListeners) safeCall(this.resolved.session.logger, 'client status listener', () => fn(status));
   }
 }
 
@@ -180,6 +194,21 @@ export async function connect(url: string, options?: ClientOptions): Promise<SdC
   const client = new SdClient(url, options);
   await client.connect();
   return client;
+}
+
+interface Deferred<T> {
+  readonly promise: Promise<T>;
+  resolve(value: T): void;
+  reject(err: unknown): void;
+}
+
+// Its promise counts as handled: a scheduled attempt nobody waits for must not be an unhandled rejection.
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej; });
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {

@@ -14,6 +14,16 @@ import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 
 /** Default `highWaterMark`: `write()` returns false above 1 MiB buffered. */
 export const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
+/** Default `maxWriteBufferSize`: a write that would queue more than 80 MiB drops the connection. */
+export const DEFAULT_MAX_WRITE_BUFFER_SIZE = 80 * 1024 * 1024;
+/** Default `frameTimeout`: a frame must arrive whole within 30 s of its first byte. */
+export const DEFAULT_FRAME_TIMEOUT = 30_000;
+/** Default `maxPendingFrameBytes`: bytes of partial frames one server buffers, all connections together. */
+export const DEFAULT_MAX_PENDING_FRAME_BYTES = 256 * 1024 * 1024;
+/** Default `handshakeTimeout`: from the accepted socket to the Connack, 10 s. */
+export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
+/** Default `maxConnectionsPerAddress`: open connections from one remote IP. */
+export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 256;
 
 /** What a connection reports to the session that owns it. */
 export interface ConnectionHandlers {
@@ -38,6 +48,12 @@ export interface Connection {
   readonly bufferedAmount: number;
   /** True once closed or destroyed. */
   readonly closed: boolean;
+  /**
+   * Server side: when the transport accepted the connection (`performance.now()` ms), before
+   * any transport-level handshake such as the WebSocket upgrade. The session's handshake
+   * timeout counts from here. Undefined on client connections.
+   */
+  readonly acceptedAt?: number;
   /** Attaches the session's handlers; frames received before this are held. */
   setHandlers(handlers: ConnectionHandlers): void;
   /**
@@ -69,6 +85,21 @@ export interface TransportOptions {
   maxFrameSize?: number;
   /** `write()` returns false above this many buffered bytes (default 1 MiB). */
   highWaterMark?: number;
+  /**
+   * Hard cap on bytes queued for writing (default 80 MiB; at least `highWaterMark`). A write
+   * that would pass it drops the connection (`SOCKETD_ERR_WRITE_BUFFER_FULL`, close 1002).
+   */
+  maxWriteBufferSize?: number;
+  /**
+   * Milliseconds a frame may take from its first byte to its last (default 30 000). Past it
+   * the connection closes with 1002 (`SOCKETD_ERR_FRAME_TIMEOUT`).
+   */
+  frameTimeout?: number;
+}
+
+/** Where a server transport reports what it cannot put on a connection. */
+export interface TransportLogger {
+  warn(message: string): void;
 }
 
 /** TLS settings a client may pass to a TLS transport (`wss`): all optional. */
@@ -90,6 +121,22 @@ export interface ServerTransportOptions extends TransportOptions {
   requireSubprotocol?: boolean;
   /** WebSocket: attach to this HTTP(S) server instead of opening a port. */
   httpServer?: HttpServer | HttpsServer;
+  /** Open connections from one remote IP; further ones are refused (default 256). */
+  maxConnectionsPerAddress?: number;
+  /**
+   * Bytes of partial frames buffered over all the server's connections (default 256 MiB).
+   * The connection that would pass it closes with 1002 (`SOCKETD_ERR_PENDING_FRAME_BYTES`).
+   */
+  maxPendingFrameBytes?: number;
+  /**
+   * Milliseconds from the accepted socket to the end of the transport's own handshake (the
+   * WebSocket upgrade); the session's handshake timeout then covers the rest up to the Connack.
+   */
+  handshakeTimeout?: number;
+  /** Refused connections are logged here (one line each). */
+  logger?: TransportLogger;
+  /** An error of the listening server after `listen()` resolved (e.g. EMFILE on accept). */
+  onError?(err: Error): void;
 }
 
 /** Dials a server. */

@@ -48,12 +48,14 @@ export class FrameWriter {
     return this.connection.writeParts(encodeFrameHead(frame), frame.data);
   }
 
+  // Pings and Pongs report backpressure too: a peer flooding Pings without reading must not
+  // pile Pongs up (the session stops reading it until it drains).
   ping(): void {
-    this.connection.write(PING);
+    if (!this.connection.write(PING)) this.onBlocked();
   }
 
   pong(): void {
-    this.connection.write(PONG);
+    if (!this.connection.write(PONG)) this.onBlocked();
   }
 
   /** A Close frame with `code`, unless the connection is already closing. */

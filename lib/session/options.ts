@@ -4,7 +4,14 @@ import {
   MIN_FRAGMENT_SIZE,
 } from '../protocol/constants.js';
 import { socketDError } from '../protocol/errors.js';
-import { DEFAULT_HIGH_WATER_MARK } from './connection.js';
+import {
+  DEFAULT_FRAME_TIMEOUT,
+  DEFAULT_HANDSHAKE_TIMEOUT,
+  DEFAULT_HIGH_WATER_MARK,
+  DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+  DEFAULT_MAX_PENDING_FRAME_BYTES,
+  DEFAULT_MAX_WRITE_BUFFER_SIZE,
+} from './connection.js';
 import type { ClientOptions, EngineLogger, ServerOptions, SessionOptions } from './types.js';
 
 /** Defaults of every engine option (README's options tables list these). */
@@ -19,9 +26,13 @@ export const DEFAULTS = {
   maxPendingStreams: 65_536,
   maxInboundStreams: 65_536,
   highWaterMark: DEFAULT_HIGH_WATER_MARK,
-  handshakeTimeout: 10_000,
+  maxWriteBufferSize: DEFAULT_MAX_WRITE_BUFFER_SIZE,
+  frameTimeout: DEFAULT_FRAME_TIMEOUT,
+  handshakeTimeout: DEFAULT_HANDSHAKE_TIMEOUT,
   requireSubprotocol: true,
   maxConnections: 10_000,
+  maxConnectionsPerAddress: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+  maxPendingFrameBytes: DEFAULT_MAX_PENDING_FRAME_BYTES,
   connectTimeout: 10_000,
   heartbeatInterval: 20_000,
   autoReconnect: true,
@@ -41,6 +52,8 @@ export interface ResolvedSessionOptions {
   readonly maxPendingStreams: number;
   readonly maxInboundStreams: number;
   readonly highWaterMark: number;
+  readonly maxWriteBufferSize: number;
+  readonly frameTimeout: number;
   readonly logger: EngineLogger | undefined;
 }
 
@@ -65,8 +78,13 @@ export function resolveSessionOptions(options: SessionOptions = {}): ResolvedSes
     maxPendingStreams: positive('maxPendingStreams', options.maxPendingStreams ?? DEFAULTS.maxPendingStreams),
     maxInboundStreams: positive('maxInboundStreams', options.maxInboundStreams ?? DEFAULTS.maxInboundStreams),
     highWaterMark: positive('highWaterMark', options.highWaterMark ?? DEFAULTS.highWaterMark),
+    maxWriteBufferSize: positive('maxWriteBufferSize', options.maxWriteBufferSize ?? DEFAULTS.maxWriteBufferSize),
+    frameTimeout: positive('frameTimeout', options.frameTimeout ?? DEFAULTS.frameTimeout),
     logger: options.logger,
   };
+  if (resolved.maxWriteBufferSize < resolved.highWaterMark) {
+    throw socketDError('INVALID_ARGUMENT', `maxWriteBufferSize ${resolved.maxWriteBufferSize} must be at least highWaterMark ${resolved.highWaterMark}`);
+  }
   if (fragmentSize + 4096 + 512 + 64 + 14 > maxFrameSize && options.maxFrameSize !== undefined) {
     throw socketDError('INVALID_ARGUMENT', `maxFrameSize ${maxFrameSize} is too small for fragmentSize ${fragmentSize}`);
   }
@@ -79,6 +97,8 @@ export function resolveServerOptions(options: ServerOptions = {}) {
     handshakeTimeout: positive('handshakeTimeout', options.handshakeTimeout ?? DEFAULTS.handshakeTimeout),
     requireSubprotocol: options.requireSubprotocol ?? DEFAULTS.requireSubprotocol,
     maxConnections: positive('maxConnections', options.maxConnections ?? DEFAULTS.maxConnections),
+    maxConnectionsPerAddress: positive('maxConnectionsPerAddress', options.maxConnectionsPerAddress ?? DEFAULTS.maxConnectionsPerAddress),
+    maxPendingFrameBytes: positive('maxPendingFrameBytes', options.maxPendingFrameBytes ?? DEFAULTS.maxPendingFrameBytes),
   };
 }
 

@@ -1,7 +1,19 @@
 import { Flags } from '../protocol/flags.js';
 import { socketDError } from '../protocol/errors.js';
 import type { InboundMessage } from './received-message.js';
-import type { StreamObserver } from './types.js';
+import { safeCall } from './callbacks.js';
+import type { ResolvedSessionOptions } from './options.js';
+import type { EngineLogger, ReceivedMessage, StreamObserver } from './types.js';
+
+/**
+ * Milliseconds a new stream waits for its (final) answer: `timeout` as given, the session's
+ * `requestTimeout` (Request) or `streamTimeout` (Subscribe) for 0 or none, `streamTimeout` for
+ * a negative one (as upstream).
+ */
+export function streamTimeout(kind: 'request' | 'subscribe', timeout: number | undefined, options: ResolvedSessionOptions): number {
+  if (timeout === undefined || timeout === 0) return kind === 'request' ? options.requestTimeout : options.streamTimeout;
+  return timeout < 0 ? options.streamTimeout : timeout;
+}
 
 /** One Request or Subscribe this side started and still waits on (spec section 7.2). */
 interface PendingStream {
@@ -13,13 +25,17 @@ interface PendingStream {
 
 /**
  * Streams this session started, keyed by sid. Each has a timer that starts at send and is
- * never refreshed by replies (as upstream); expiry fails the stream locally.
+ * never refreshed by replies (as upstream); expiry fails the stream locally. Observer calls
+ * are isolated: one that throws is logged and changes nothing for the other streams.
  */
 export class OutboundStreams {
   private readonly pending = new Map<string, PendingStream>();
 
   /** `onExpired(sid, event)` runs after a stream timed out (the session tells the responder). */
-  constructor(private readonly onExpired: (sid: string, event: string) => void) {}
+  constructor(
+    private readonly log: EngineLogger,
+    private readonly onExpired: (sid: string, event: string) => void,
+  ) {}
 
   get size(): number {
     return this.pending.size;
@@ -31,7 +47,7 @@ export class OutboundStreams {
       if (this.pending.get(sid) !== stream) return;
       this.pending.delete(sid);
       this.onExpired(sid, event);
-      observer.error(socketDError('TIMEOUT', `${kind === 'request' ? 'Request' : 'Subscribe'} '${event}' got no ${kind === 'request' ? 'reply' : 'ReplyEnd'} within ${timeout} ms`, { sid, event }));
+      this.error(stream, socketDError('TIMEOUT', `${kind === 'request' ? 'Request' : 'Subscribe'} '${event}' got no ${kind === 'request' ? 'reply' : 'ReplyEnd'} within ${timeout} ms`, { sid, event }));
     }, timeout);
     this.pending.set(sid, stream);
   }
@@ -47,12 +63,12 @@ export class OutboundStreams {
     }
     if (stream.kind === 'request') {
       // A Request is completed by its first Reply or ReplyEnd (spec 7.2).
-      stream.observer.next(message);
-      stream.observer.complete(undefined);
+      this.next(stream, message);
+      this.complete(stream, undefined);
     } else if (message.flag === Flags.ReplyEnd) {
-      stream.observer.complete(message);
+      this.complete(stream, message);
     } else {
-      stream.observer.next(message);
+      this.next(stream, message);
     }
     return true;
   }
@@ -63,7 +79,7 @@ export class OutboundStreams {
     if (stream === undefined) return false;
     this.pending.delete(sid);
     clearTimeout(stream.timer);
-    stream.observer.error(err);
+    this.error(stream, err);
     return true;
   }
 
@@ -83,7 +99,19 @@ export class OutboundStreams {
     this.pending.clear();
     for (const stream of streams) {
       clearTimeout(stream.timer);
-      stream.observer.error(err);
+      this.error(stream, err);
     }
+  }
+
+  private next(stream: PendingStream, reply: ReceivedMessage): void {
+    safeCall(this.log, `observer.next of '${stream.event}'`, () => stream.observer.next(reply));
+  }
+
+  private complete(stream: PendingStream, end: ReceivedMessage | undefined): void {
+    safeCall(this.log, `observer.complete of '${stream.event}'`, () => stream.observer.complete(end));
+  }
+
+  private error(stream: PendingStream, err: Error): void {
+    safeCall(this.log, `observer.error of '${stream.event}'`, () => stream.observer.error(err));
   }
 }

@@ -1,8 +1,10 @@
 import type { Flag } from '../protocol/flags.js';
 import { Flags } from '../protocol/flags.js';
 import type { Frame } from '../protocol/frame.js';
+import { MAX_META_BYTES } from '../protocol/constants.js';
 import { parseMetas } from '../protocol/metas.js';
-import type { Metas, ReceivedMessage } from './types.js';
+import { safeCall } from './callbacks.js';
+import type { EngineLogger, Metas, ReceivedMessage } from './types.js';
 
 /**
  * A received Message/Request/Subscribe/Reply/ReplyEnd/Alarm. Metas are parsed on first use
@@ -62,12 +64,26 @@ export class InboundMessage implements ReceivedMessage {
     this.cancelHooks = undefined;
   }
 
-  /** Marks it cancelled (requester's Alarm or session closed) and runs the cancel hooks once. */
-  cancel(): void {
+  /**
+   * Marks it cancelled (requester's Alarm or session closed) and runs the cancel hooks once;
+   * a hook that throws is logged through `log` and the others still run.
+   */
+  cancel(log: EngineLogger): void {
     if (this.done) return;
     this.done = true;
     const hooks = this.cancelHooks;
     this.cancelHooks = undefined;
-    if (hooks) for (const hook of hooks) hook();
+    if (hooks) for (const hook of hooks) safeCall(log, `onCancel hook of '${this.event}'`, hook);
   }
+}
+
+/**
+ * The metaString of an Alarm about `to` (spec 7.3): the offending message's metas plus the
+ * alarm's own (`extra`), or only the latter when both would pass the meta limit.
+ */
+export function alarmMetaString(to: ReceivedMessage, extra: string): string {
+  if (extra.length === 0) return to.metaString;
+  if (to.metaString.length === 0) return extra;
+  const both = `${to.metaString}&${extra}`;
+  return Buffer.byteLength(both) > MAX_META_BYTES ? extra : both;
 }

@@ -7,6 +7,8 @@ import type { Handshake, Metas, ServerOptions } from './types.js';
 export interface ServerHandshakeConfig {
   readonly onHandshake: ServerOptions['onHandshake'];
   readonly handshakeTimeout: number;
+  /** When the connection was accepted (`performance.now()`, `Connection.acceptedAt`); default: now. */
+  readonly startedAt?: number;
 }
 
 /** What the server handshake asks of its session. */
@@ -33,7 +35,8 @@ export class ServerHandshake {
 
   constructor(private readonly config: ServerHandshakeConfig, private readonly host: ServerHandshakeHost) {
     const ms = config.handshakeTimeout;
-    this.timer = setTimeout(() => host.timeOut(socketDError('HANDSHAKE_TIMEOUT', `no Connect within ${ms} ms`)), ms);
+    const left = config.startedAt === undefined ? ms : Math.max(0, ms - (performance.now() - config.startedAt));
+    this.timer = setTimeout(() => host.timeOut(socketDError('HANDSHAKE_TIMEOUT', `no Connect within ${ms} ms`)), left);
     this.timer.unref();
   }
 

@@ -18,12 +18,20 @@ export class SdServer {
   constructor(url: string, private readonly options: ServerOptions = {}) {
     this.resolved = resolveServerOptions(options);
     const parsed = parseUrl(url);
+    const { session, maxConnections, maxConnectionsPerAddress, maxPendingFrameBytes, handshakeTimeout } = this.resolved;
     this.transport = createServerTransport(parsed, {
-      maxFrameSize: this.resolved.session.maxFrameSize,
-      highWaterMark: this.resolved.session.highWaterMark,
-      maxConnections: this.resolved.maxConnections,
+      maxFrameSize: session.maxFrameSize,
+      highWaterMark: session.highWaterMark,
+      maxWriteBufferSize: session.maxWriteBufferSize,
+      frameTimeout: session.frameTimeout,
+      maxConnections,
+      maxConnectionsPerAddress,
+      maxPendingFrameBytes,
+      handshakeTimeout,
       requireSubprotocol: this.resolved.requireSubprotocol,
       httpServer: options.httpServer,
+      logger: session.logger,
+      onError: (err) => this.reportError(err),
     });
   }
 
@@ -68,10 +76,18 @@ export class SdServer {
     })));
   }
 
+  /** An error of the listening transport: logged, then handed to the user's `onError`. */
+  private reportError(err: Error): void {
+    this.resolved.session.logger?.error(`Socket.D server: ${err.message}`, err.stack);
+    this.options.onError?.(err);
+  }
+
   private accept(connection: Connection): void {
     const session = new SocketDSession(connection, 'server', this.resolved.session, this.options, {
       onHandshake: this.options.onHandshake,
       handshakeTimeout: this.resolved.handshakeTimeout,
+      // The transport's own handshake (the WebSocket upgrade) already used part of it.
+      startedAt: connection.acceptedAt,
     });
     this.all.add(session);
     session.onClose(() => this.all.delete(session));

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { CloseCodes, MAX_META_BYTES, MetaKeys, PROTOCOL_VERSION } from '../protocol/constants.js';
+import { CloseCodes, MetaKeys, PROTOCOL_VERSION } from '../protocol/constants.js';
 import { SocketDError, socketDError } from '../protocol/errors.js';
-import { Flags, flagName } from '../protocol/flags.js';
-import type { Flag } from '../protocol/flags.js';
+import { Flags, flagName, type Flag } from '../protocol/flags.js';
 import type { Frame } from '../protocol/frame.js';
-import { FragmentAggregator } from '../protocol/fragments.js';
+import { checkReceivedFields } from '../protocol/frame-codec.js';
 import { appendMetas, serializeMetas } from '../protocol/metas.js';
 import { newSid } from '../protocol/sid.js';
 import type { Connection, ConnectionHandlers } from './connection.js';
+import { describeError, logFailure, safeCall } from './callbacks.js';
 import { buildHandshake } from './handshake.js';
 import { FrameHold } from './frame-hold.js';
 import { InboundStreams } from './inbound-streams.js';
@@ -16,8 +16,8 @@ import { ServerHandshake, type ServerHandshakeConfig } from './server-handshake.
 import type { ResolvedSessionOptions } from './options.js';
 import { FrameWriter, metaStringOf, toBuffer } from './frame-writer.js';
 import { IdleWatch } from './idle-watch.js';
-import { OutboundStreams } from './outbound-streams.js';
-import { InboundMessage } from './received-message.js';
+import { OutboundStreams, streamTimeout } from './outbound-streams.js';
+import { alarmMetaString, InboundMessage } from './received-message.js';
 import type {
   EngineLogger, Handshake, Metas, Payload, ReceivedMessage, RequestOptions, SendOptions, Session, SessionListener, SessionState, StreamHandle, StreamObserver,
 } from './types.js';
@@ -45,13 +45,11 @@ export class SocketDSession implements Session {
   private stateValue: SessionState = 'handshaking';
   private handshakeValue: Handshake = NO_HANDSHAKE;
   private closeCodeValue: number | undefined;
-  // A timed-out stream is cancelled on the wire too, so the responder stops producing.
-  private readonly outbound = new OutboundStreams((sid, event) => this.sendCancel(sid, event));
+  private readonly outbound: OutboundStreams;
   private readonly inbound: InboundStreams;
-  private readonly aggregator: FragmentAggregator;
   private readonly router: MessageRouter;
   private readonly writer: FrameWriter;
-  private readonly log: EngineLogger | undefined;
+  private readonly log: EngineLogger;
   private readonly closeHooks: ((code: number, err?: Error) => void)[] = [];
   private drainWaiters: (() => void)[] = [];
   private readonly hold: FrameHold;
@@ -67,14 +65,13 @@ export class SocketDSession implements Session {
     private readonly listener: SessionListener,
     serverHandshake?: ServerHandshakeConfig,
   ) {
-    this.log = options.logger;
+    const log = this.log = options.logger;
     this.writer = new FrameWriter(connection, options.fragmentSize, () => this.onWritesBlocked());
-    this.aggregator = new FragmentAggregator({
-      maxMessageSize: options.maxMessageSize,
-      maxPendingBytes: options.maxPendingFragmentBytes,
-    });
-    this.inbound = new InboundStreams(options.maxInboundStreams);
-    this.router = new MessageRouter(this, listener, this.aggregator, this.inbound, this.outbound, this.log);
+    // A timed-out stream is cancelled on the wire too, so the responder stops producing.
+    this.outbound = new OutboundStreams(log, (sid, event) => this.sendCancel(sid, event));
+    this.inbound = new InboundStreams(options.maxInboundStreams, log, () => this.router.partials);
+    const routerHost = { session: this, cancel: (sid: string, event: string) => this.sendCancel(sid, event), answerFailed: (err: unknown) => this.answerFailed(err) };
+    this.router = new MessageRouter(routerHost, listener, options, this.inbound, this.outbound, log);
     this.hold = new FrameHold(connection, (frame) => this.handleFrame(frame), () => this.stateValue === 'closed');
     if (serverHandshake) this.serverHandshake = new ServerHandshake(serverHandshake, this.handshakeHost());
     const handlers: ConnectionHandlers = {
@@ -112,7 +109,7 @@ export class SocketDSession implements Session {
 
   send(event: string, data?: Payload, options?: SendOptions): boolean {
     this.assertCanStart();
-    return this.write(Flags.Message, newSid(), event, metaStringOf(options?.metas), toBuffer(data));
+    return this.writer.write(Flags.Message, newSid(), event, metaStringOf(options?.metas), toBuffer(data));
   }
 
   request(event: string, data?: Payload, options?: RequestOptions): Promise<ReceivedMessage> {
@@ -131,10 +128,10 @@ export class SocketDSession implements Session {
       throw socketDError('TOO_MANY_PENDING', `${this.outbound.size} streams already pending on this session (maxPendingStreams)`);
     }
     const sid = newSid();
-    const timeout = this.timeoutOf(kind, options?.timeout);
+    const timeout = streamTimeout(kind, options?.timeout, this.options);
     this.outbound.add(sid, kind, event, observer, timeout);
     try {
-      this.write(kind === 'request' ? Flags.Request : Flags.Subscribe, sid, event, metaStringOf(options?.metas), toBuffer(data));
+      this.writer.write(kind === 'request' ? Flags.Request : Flags.Subscribe, sid, event, metaStringOf(options?.metas), toBuffer(data));
     } catch (err) {
       this.outbound.forget(sid);
       throw err;
@@ -151,11 +148,7 @@ export class SocketDSession implements Session {
   }
 
   alarm(to: ReceivedMessage, text: string, metas?: Metas | string): boolean {
-    // Spec 7.3: the Alarm echoes the offending message's metas plus the alarm metas.
-    const extra = metaStringOf(metas);
-    let metaString = extra.length === 0 ? to.metaString : to.metaString.length === 0 ? extra : `${to.metaString}&${extra}`;
-    if (Buffer.byteLength(metaString) > MAX_META_BYTES) metaString = metaStringOf(metas);
-    return this.answer(to, Flags.Alarm, Buffer.from(text), metaString);
+    return this.answer(to, Flags.Alarm, Buffer.from(text), alarmMetaString(to, metaStringOf(metas)));
   }
 
   drain(): Promise<void> {
@@ -178,13 +171,11 @@ export class SocketDSession implements Session {
   close(code: number = CloseCodes.CLOSE): void {
     if (this.stateValue === 'closed') return;
     // Only 1000..1002 travel; a local code (2009 user close, ...) is announced as 1001.
-    this.writer.close(code >= 1000 && code <= 1002 ? code : CloseCodes.CLOSE);
-    this.connection.end();
-    this.finalize(code);
+    this.shut(code >= 1000 && code <= 1002 ? code : CloseCodes.CLOSE, code);
   }
 
   onClose(fn: (code: number, err?: Error) => void): void {
-    if (this.stateValue === 'closed') fn(this.closeCodeValue!);
+    if (this.stateValue === 'closed') safeCall(this.log, 'onClose hook', () => fn(this.closeCodeValue!));
     else this.closeHooks.push(fn);
   }
 
@@ -201,11 +192,14 @@ export class SocketDSession implements Session {
       return;
     }
     try {
+      // Spec 2.2 reads a lone 00 as content, but no answer could carry such a sid back.
+      checkReceivedFields(frame);
       if (this.stateValue === 'handshaking') this.onHandshakeFrame(frame);
       else if (this.stateValue !== 'closed') this.dispatch(frame);
     } catch (err) {
+      // User callbacks are isolated; what lands here is a violation or the engine failing to answer.
       if (err instanceof SocketDError && err.closeCode !== undefined) this.violate(err);
-      else this.log?.error(`Socket.D session ${this.id}: error handling ${flagName(frame.flag)} '${frame.event}': ${(err as Error)?.message ?? err}`, (err as Error)?.stack);
+      else this.answerFailed(err, `handling ${flagName(frame.flag)} '${frame.event}'`);
     }
   }
 
@@ -232,7 +226,7 @@ export class SocketDSession implements Session {
       const waiter = this.clientHandshake;
       this.clientHandshake = undefined;
       waiter?.resolve();
-      this.listener.onOpen?.(this);
+      safeCall(this.log, 'onOpen listener', () => this.listener.onOpen?.(this));
     } else if (frame.flag === Flags.Close) {
       const err = socketDError('HANDSHAKE_REJECTED', 'connection request was rejected by the server (Close before Connack)');
       this.connection.end();
@@ -251,8 +245,9 @@ export class SocketDSession implements Session {
       holdFrames: () => this.hold.hold(),
       accept: (connect: Frame, outMetas: Metas) => this.acceptConnect(connect, outMetas),
       refuse: (err: unknown) => this.refuse(err),
+      fail: (err: unknown) => this.answerFailed(err, 'accepting the handshake'),
       timeOut: (err: SocketDError) => {
-        this.log?.warn(`Socket.D session ${this.remoteAddress ?? ''}: ${err.message}, closing`);
+        this.log.warn(`Socket.D session ${this.remoteAddress ?? ''}: ${err.message}, closing`);
         this.connection.destroy();
         this.finalize(CloseCodes.DISCONNECTION, err);
       },
@@ -260,16 +255,21 @@ export class SocketDSession implements Session {
   }
 
   private acceptConnect(connect: Frame, outMetas: Metas): void {
-    const metaString = appendMetas(serializeMetas({ [MetaKeys.VERSION]: PROTOCOL_VERSION }), outMetas);
-    this.writer.writeFrame({ flag: Flags.Connack, sid: connect.sid, event: connect.event, metaString, data: connect.data });
+    try {
+      const metaString = appendMetas(serializeMetas({ [MetaKeys.VERSION]: PROTOCOL_VERSION }), outMetas);
+      this.writer.writeFrame({ flag: Flags.Connack, sid: connect.sid, event: connect.event, metaString, data: connect.data });
+    } catch (err) {
+      this.answerFailed(err, 'sending the Connack');
+      return;
+    }
     this.open();
-    this.listener.onOpen?.(this);
+    safeCall(this.log, 'onOpen listener', () => this.listener.onOpen?.(this));
     this.hold.release();
   }
 
   private refuse(err: unknown): void {
     if (this.stateValue === 'closed') return;
-    if (err !== undefined) this.log?.warn(`Socket.D handshake hook threw, refusing ${this.remoteAddress ?? ''}: ${(err as Error)?.message ?? err}`);
+    if (err !== undefined) this.log.warn(`Socket.D handshake hook threw, refusing ${this.remoteAddress ?? ''}: ${describeError(err)}`);
     this.hold.clear();
     this.close(CloseCodes.CLOSE);
   }
@@ -282,10 +282,8 @@ export class SocketDSession implements Session {
   }
 
   private closeIdle(): void {
-    this.log?.warn(`Socket.D session ${this.remoteAddress ?? this.id}: nothing read for ${this.options.idleTimeout} ms, closing`);
-    this.writer.close(CloseCodes.CLOSE);
-    this.connection.end();
-    this.finalize(CloseCodes.DISCONNECTION, socketDError('IDLE_TIMEOUT', `nothing read for ${this.options.idleTimeout} ms`));
+    this.log.warn(`Socket.D session ${this.remoteAddress ?? this.id}: nothing read for ${this.options.idleTimeout} ms, closing`);
+    this.shut(CloseCodes.CLOSE, CloseCodes.DISCONNECTION, socketDError('IDLE_TIMEOUT', `nothing read for ${this.options.idleTimeout} ms`));
   }
 
   private dispatch(frame: Frame): void {
@@ -320,7 +318,7 @@ export class SocketDSession implements Session {
     const code = parseInt(new InboundMessage(frame).meta(MetaKeys.CODE) ?? '', 10) || CloseCodes.CLOSE;
     if (code === CloseCodes.CLOSE_STARTING) {
       this.stateValue = 'closing';
-      this.listener.onClosing?.(this);
+      safeCall(this.log, 'onClosing listener', () => this.listener.onClosing?.(this));
       return;
     }
     this.closeCodeValue = code;
@@ -329,10 +327,13 @@ export class SocketDSession implements Session {
   }
 
   private answer(to: ReceivedMessage, flag: Flag, data: Buffer, metaString: string): boolean {
-    if (to.isDone || this.stateValue === 'closed') return true;
+    if (to.isDone || this.stateValue === 'closed') {
+      this.log.debug?.(`Socket.D session ${this.id}: ${flagName(flag)} to '${to.event}' (sid ${to.sid}) dropped: the stream has ended`);
+      return false;
+    }
     const ends = flag !== Flags.Reply || to.flag === Flags.Request;
     if (ends && to.isRequest) this.inbound.finish(to as InboundMessage);
-    return this.write(flag, to.sid, to.event, metaString, data);
+    return this.writer.write(flag, to.sid, to.event, metaString, data);
   }
 
   private cancelStream(sid: string): void {
@@ -342,11 +343,7 @@ export class SocketDSession implements Session {
 
   private sendCancel(sid: string, event: string): void {
     if (this.stateValue === 'closed') return;
-    this.write(Flags.Alarm, sid, event, `${CANCEL_META}=1`, CANCEL_TEXT);
-  }
-
-  private write(flag: Flag, sid: string, event: string, metaString: string, data: Buffer): boolean {
-    return this.writer.write(flag, sid, event, metaString, data);
+    this.writer.write(Flags.Alarm, sid, event, `${CANCEL_META}=1`, CANCEL_TEXT);
   }
 
   // The peer is not reading our answers: stop reading its requests until it catches up.
@@ -357,11 +354,23 @@ export class SocketDSession implements Session {
 
   private violate(err: SocketDError): void {
     if (this.stateValue === 'closed') return;
-    this.log?.warn(`Socket.D session ${this.remoteAddress ?? this.id}: protocol violation (${err.code}): ${err.message}; closing with ${err.closeCode ?? CloseCodes.ILLEGAL}`);
+    this.log.warn(`Socket.D session ${this.remoteAddress ?? this.id}: protocol violation (${err.code}): ${err.message}; closing with ${err.closeCode ?? CloseCodes.ILLEGAL}`);
     this.hold.clear();
-    this.writer.close(err.closeCode ?? CloseCodes.ILLEGAL);
+    this.shut(err.closeCode ?? CloseCodes.ILLEGAL, err.closeCode ?? CloseCodes.ILLEGAL, err);
+  }
+
+  /** Sends Close `wireCode` (if the connection still takes it), ends the transport, closes with `code`. */
+  private shut(wireCode: number, code: number, err?: Error): void {
+    this.writer.close(wireCode);
     this.connection.end();
-    this.finalize(err.closeCode ?? CloseCodes.ILLEGAL, err);
+    this.finalize(code, err);
+  }
+
+  // The engine could not send an answer of its own (an encode error) or failed handling a
+  // frame: nothing may throw into the void, and the peer must not wait for a lost answer.
+  private answerFailed(err: unknown, what = 'answering'): void {
+    logFailure(this.log, `session ${this.remoteAddress ?? this.id}: ${what}`, err);
+    this.violate(socketDError('ANSWER_FAILED', `cannot answer the peer: ${describeError(err)}`));
   }
 
   private finalize(code: number, err?: Error): void {
@@ -371,7 +380,7 @@ export class SocketDSession implements Session {
     this.hold.clear();
     this.serverHandshake?.stop();
     this.idle?.stop();
-    this.aggregator.clear();
+    this.router.clear();
     const waiter = this.clientHandshake;
     this.clientHandshake = undefined;
     waiter?.reject(err ?? socketDError('CONNECTION_CLOSED', `connection closed during the handshake (code ${code})`));
@@ -379,20 +388,13 @@ export class SocketDSession implements Session {
     this.outbound.failAll(closed);
     this.inbound.cancelAll();
     this.handleDrain();
-    for (const hook of this.closeHooks.splice(0)) hook(code, err);
-    this.listener.onClose?.(this, code, err);
+    for (const hook of this.closeHooks.splice(0)) safeCall(this.log, 'onClose hook', () => hook(code, err));
+    safeCall(this.log, 'onClose listener', () => this.listener.onClose?.(this, code, err));
   }
 
   private assertCanStart(): void {
     if (this.stateValue !== 'open' && this.stateValue !== 'closing') {
       throw socketDError('CONNECTION_CLOSED', `session is ${this.stateValue}; cannot send`);
     }
-  }
-
-  private timeoutOf(kind: 'request' | 'subscribe', timeout: number | undefined): number {
-    if (timeout === undefined || timeout === 0) {
-      return kind === 'request' ? this.options.requestTimeout : this.options.streamTimeout;
-    }
-    return timeout < 0 ? this.options.streamTimeout : timeout;
   }
 }

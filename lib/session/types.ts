@@ -187,6 +187,17 @@ export interface SessionOptions {
   maxInboundStreams?: number;
   /** Transport high-water mark in bytes: sends return false above it. Default 1 MiB. */
   highWaterMark?: number;
+  /**
+   * Hard cap on bytes queued for writing per connection (at least `highWaterMark`). A send
+   * that would pass it drops the connection: SOCKETD_ERR_WRITE_BUFFER_FULL (close 1002).
+   * Default 80 MiB.
+   */
+  maxWriteBufferSize?: number;
+  /**
+   * Milliseconds from a frame's first byte to its last; past it the connection closes with
+   * 1002 (SOCKETD_ERR_FRAME_TIMEOUT). Default 30 000.
+   */
+  frameTimeout?: number;
   /** Engine logger. Default: none. */
   logger?: EngineLogger;
 }
@@ -205,8 +216,17 @@ export interface ServerOptions extends SessionOptions, SessionListener {
   requireSubprotocol?: boolean;
   /** WebSocket: attach to this `http.Server` (or `https.Server`) instead of opening a port. */
   httpServer?: import('node:http').Server | import('node:https').Server;
-  /** Connections accepted at once; further ones are refused. Default 10 000. */
+  /** Connections accepted at once; further ones are refused (and logged). Default 10 000. */
   maxConnections?: number;
+  /** Open connections from one remote IP; further ones are refused (and logged). Default 256. */
+  maxConnectionsPerAddress?: number;
+  /**
+   * Bytes of partial frames buffered over all the server's connections; the connection that
+   * would pass it closes with 1002 (SOCKETD_ERR_PENDING_FRAME_BYTES). Default 256 MiB.
+   */
+  maxPendingFrameBytes?: number;
+  /** An error of the listening server after `listen()` (logged through `logger` too). */
+  onError?(err: Error): void;
 }
 
 /** Client connection status, as pushed to status listeners. */

@@ -1,6 +1,17 @@
 import type { Socket } from 'node:net';
+import { EMPTY_BUFFER, MetaKeys, CloseCodes } from '../protocol/constants.js';
 import { isSocketDError, socketDError, type SocketDError } from '../protocol/errors.js';
-import { DEFAULT_HIGH_WATER_MARK, type Connection, type ConnectionHandlers, type TransportOptions } from '../session/connection.js';
+import { encodeFrame } from '../protocol/frame-codec.js';
+import { Flags } from '../protocol/flags.js';
+import {
+  DEFAULT_FRAME_TIMEOUT,
+  DEFAULT_HIGH_WATER_MARK,
+  DEFAULT_MAX_WRITE_BUFFER_SIZE,
+  type Connection,
+  type ConnectionHandlers,
+  type TransportOptions,
+} from '../session/connection.js';
+import type { ByteBudget } from './byte-budget.js';
 /** Default `endTimeout`: after `end()`, the socket is destroyed if the peer has not closed in 3 s. */
 export const DEFAULT_END_TIMEOUT = 3000;
 
@@ -11,7 +22,16 @@ export interface ConnectionOptions extends TransportOptions {
    * (default 3000). The timer is unref'd: it never keeps the process alive.
    */
   endTimeout?: number;
+  /** Server side: the budget of partial-frame bytes shared by the server's connections. */
+  pendingBudget?: ByteBudget;
+  /** Server side: when the socket was accepted (`performance.now()`); default: now. */
+  acceptedAt?: number;
 }
+
+/** Sent, when it still fits, before dropping a connection whose write buffer is full. */
+const CLOSE_ILLEGAL = encodeFrame({
+  flag: Flags.Close, sid: '', event: '', metaString: `${MetaKeys.CODE}=${CloseCodes.ILLEGAL}`, data: EMPTY_BUFFER,
+});
 
 /**
  * What every transport connection shares: per-tick corking of the underlying `net.Socket`,
@@ -20,9 +40,17 @@ export interface ConnectionOptions extends TransportOptions {
  */
 export abstract class BaseConnection implements Connection {
   readonly remoteAddress: string | undefined;
+  readonly acceptedAt: number | undefined;
   protected handlers: ConnectionHandlers | undefined;
   protected readonly highWaterMark: number;
+  protected readonly maxWriteBufferSize: number;
   protected readonly endTimeout: number;
+  private readonly frameTimeout: number;
+  private readonly pendingBudget: ByteBudget | undefined;
+  /** Bytes of this connection's partial frame counted in `pendingBudget`. */
+  private pendingTaken = 0;
+  /** Runs from the first byte of a frame to its last (see afterChunk()). */
+  private frameTimer: NodeJS.Timeout | undefined;
   /** False after a protocol error, `end()` or `destroy()`: received bytes are dropped. */
   protected decoding = true;
   protected userPaused = false;
@@ -47,6 +75,12 @@ export abstract class BaseConnection implements Connection {
   private readonly onFlushed = (err?: Error | null): void => {
     if (!err) this.fireDrain();
   };
+  private readonly onFrameTimeout = (): void => {
+    this.frameTimer = undefined;
+    if (!this.decoding) return;
+    this.failDecoding(socketDError('FRAME_TIMEOUT',
+      `${this.kind} connection ${this.remoteAddress ?? ''}: a frame did not arrive whole within frameTimeout ${this.frameTimeout} ms of its first byte`));
+  };
 
   protected constructor(
     /** The socket under the connection: corked per tick, its 'drain' heard (undefined if unknown). */
@@ -56,7 +90,12 @@ export abstract class BaseConnection implements Connection {
     private readonly kind: string,
   ) {
     this.highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+    // Never below the high-water mark, or a write could fail before backpressure was signalled.
+    this.maxWriteBufferSize = Math.max(options.maxWriteBufferSize ?? DEFAULT_MAX_WRITE_BUFFER_SIZE, this.highWaterMark);
     this.endTimeout = options.endTimeout ?? DEFAULT_END_TIMEOUT;
+    this.frameTimeout = options.frameTimeout ?? DEFAULT_FRAME_TIMEOUT;
+    this.pendingBudget = options.pendingBudget;
+    this.acceptedAt = options.acceptedAt;
     const addr = socket?.remoteAddress;
     this.remoteAddress = addr === undefined ? undefined
       : addr.includes(':') ? `[${addr}]:${socket!.remotePort}` : `${addr}:${socket!.remotePort}`;
@@ -92,8 +131,9 @@ export abstract class BaseConnection implements Connection {
 
   write(frame: Buffer): boolean {
     if (this.closed) return false;
-    this.corkTick();
     const after = this.bufferedAmount + frame.length;
+    if (after > this.maxWriteBufferSize) return this.overflow(after);
+    this.corkTick();
     if (this.drainWanted) {
       this.send(frame);
       return false;
@@ -109,8 +149,9 @@ export abstract class BaseConnection implements Connection {
 
   writeParts(head: Buffer, data: Buffer): boolean {
     if (this.closed) return false;
-    this.corkTick();
     const after = this.bufferedAmount + head.length + data.length;
+    if (after > this.maxWriteBufferSize) return this.overflow(after);
+    this.corkTick();
     if (this.drainWanted) {
       this.sendParts(head, data);
       return false;
@@ -122,6 +163,71 @@ export abstract class BaseConnection implements Connection {
     if (this.wantsFlushCallback(after)) this.sendParts(head, data, this.onFlushed);
     else this.sendParts(head, data);
     return false;
+  }
+
+  /**
+   * A write would queue more than `maxWriteBufferSize`: the peer is not reading what it is
+   * sent. Rather than queue without bound, drop the connection: with a Close 1002 behind what
+   * is queued when that still fits (flushed within `endTimeout`), else at once. The session
+   * hears `onClose(SOCKETD_ERR_WRITE_BUFFER_FULL)`. Returns false (nothing was written).
+   */
+  private overflow(after: number): false {
+    const err = socketDError('WRITE_BUFFER_FULL',
+      `${this.kind} connection ${this.remoteAddress ?? ''}: writing would queue ${after} bytes, over maxWriteBufferSize ${this.maxWriteBufferSize}; the peer does not read`);
+    this.recordError(err, true);
+    this.decoding = false;
+    if (this.bufferedAmount + CLOSE_ILLEGAL.length <= this.maxWriteBufferSize) {
+      this.send(CLOSE_ILLEGAL);
+      this.end();
+    } else {
+      this.destroy(err);
+    }
+    return false;
+  }
+
+  /**
+   * After each received chunk: `pending` bytes of an incomplete frame are buffered now, and
+   * `completed` says whether a frame completed during the chunk. Runs the frame timer (from a
+   * frame's first byte to its last: a trickle does not restart it) and keeps this
+   * connection's share of the server's pending-bytes budget. False when it failed the
+   * connection.
+   */
+  protected afterChunk(pending: number, completed: boolean): boolean {
+    const budget = this.pendingBudget;
+    if (budget !== undefined && pending !== this.pendingTaken) {
+      const more = pending - this.pendingTaken;
+      if (more > 0 && !budget.take(more)) {
+        this.failDecoding(socketDError('PENDING_FRAME_BYTES',
+          `${this.kind} connection ${this.remoteAddress ?? ''}: ${pending} bytes of a partial frame would put the server over maxPendingFrameBytes ${budget.limit}`));
+        return false;
+      }
+      if (more < 0) budget.give(-more);
+      this.pendingTaken = pending;
+    }
+    if (pending === 0) {
+      if (this.frameTimer !== undefined) {
+        clearTimeout(this.frameTimer);
+        this.frameTimer = undefined;
+      }
+    } else if (this.frameTimer === undefined || completed) {
+      // A new frame started (the one timed before, if any, completed in this chunk).
+      if (this.frameTimer !== undefined) clearTimeout(this.frameTimer);
+      this.frameTimer = setTimeout(this.onFrameTimeout, this.frameTimeout);
+      this.frameTimer.unref();
+    }
+    return true;
+  }
+
+  /** Reading stopped for good: stop the frame timer and give back the budget. */
+  private stopPartial(): void {
+    if (this.frameTimer !== undefined) {
+      clearTimeout(this.frameTimer);
+      this.frameTimer = undefined;
+    }
+    if (this.pendingTaken !== 0) {
+      this.pendingBudget?.give(this.pendingTaken);
+      this.pendingTaken = 0;
+    }
   }
 
   /** Crossing the high-water mark: true when the write needs a flush callback to hear the drain. */
@@ -161,8 +267,11 @@ export abstract class BaseConnection implements Connection {
 
   protected failDecoding(err: unknown): void {
     this.decoding = false;
+    this.stopPartial();
     this.pauseSource();
-    if (isSocketDError(err) && err.closeCode !== undefined) {
+    if (this.handlers === undefined) {
+      this.destroy(err instanceof Error ? err : new Error(String(err)));
+    } else if (isSocketDError(err) && err.closeCode !== undefined) {
       this.handlers!.onProtocolError(err as SocketDError);
     } else {
       // Not a framing error: a handler threw. Don't let it crash the process from a socket event.
@@ -177,6 +286,7 @@ export abstract class BaseConnection implements Connection {
   }
 
   protected reportClose(): void {
+    this.stopPartial();
     if (this.closeReported || this.handlers === undefined) return;
     this.closeReported = true;
     const err = this.error;

@@ -20,17 +20,23 @@ import type { ConnectionHandlers } from '../session/connection.js';
 export class TcpConnection extends BaseConnection {
   private readonly decoder: FrameDecoder;
   private socketClosed = false;
+  /** Set by onFrame: a frame completed during the current chunk. */
+  private framed = false;
 
   // Bound once so the hot path allocates no closure per chunk.
   private readonly onData = (chunk: Buffer): void => {
     if (!this.decoding) return;
+    this.framed = false;
     try {
       this.decoder.push(chunk);
     } catch (err) {
       this.failDecoding(err);
+      return;
     }
+    if (this.decoding) this.afterChunk(this.decoder.bufferedBytes, this.framed);
   };
   private readonly onFrame = (frame: Frame): void => {
+    this.framed = true;
     if (this.decoding) this.handlers!.onFrame(frame);
   };
 
@@ -44,6 +50,7 @@ export class TcpConnection extends BaseConnection {
     tcp.on('close', () => {
       this.socketClosed = true;
       this.decoding = false;
+      this.decoder.reset();
       if (this.endTimer !== undefined) clearTimeout(this.endTimer);
       this.reportClose();
     });
@@ -51,6 +58,11 @@ export class TcpConnection extends BaseConnection {
 
   get bufferedAmount(): number {
     return this.tcp.writableLength;
+  }
+
+  /** Bytes of a partial frame held by the decoder. */
+  get pendingFrameBytes(): number {
+    return this.decoder.bufferedBytes;
   }
 
   get closed(): boolean {

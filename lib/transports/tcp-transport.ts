@@ -1,14 +1,19 @@
 import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { socketDError } from '../protocol/errors.js';
 import type { ConnectionOptions } from './base-connection.js';
+import { ByteBudget } from './byte-budget.js';
+import { AddressLimit } from './address-limit.js';
 import { TcpConnection } from './tcp-connection.js';
-import type {
-  ClientTransport, Connection, ParsedUrl, ServerTransport, ServerTransportOptions, Transport,
+import {
+  DEFAULT_MAX_PENDING_FRAME_BYTES,
+  type ClientTransport, type Connection, type ParsedUrl, type ServerTransport, type ServerTransportOptions, type Transport,
 } from '../session/connection.js';
 
 /** Options of `TcpServerTransport`. */
-export interface TcpServerOptions extends ConnectionOptions {
-  /** Sockets beyond this many open connections are closed at once (default: unlimited). */
+export interface TcpServerOptions extends ConnectionOptions,
+  Pick<ServerTransportOptions, 'maxConnectionsPerAddress' | 'maxPendingFrameBytes' | 'logger' | 'onError'> {
+  /** Sockets beyond this many open connections are closed at once, with a log line (default: unlimited). */
   maxConnections?: number;
   /** `listen()` backlog (default: Node's, 511). */
   backlog?: number;
@@ -45,6 +50,9 @@ export class TcpClientTransport implements ClientTransport {
 export class TcpServerTransport implements ServerTransport {
   private readonly server: Server;
   private listening = false;
+  private readonly perAddress: AddressLimit;
+  /** Bytes of partial frames over all connections (`maxPendingFrameBytes`). */
+  readonly pendingBudget: ByteBudget;
 
   /**
    * @param host interface to bind (e.g. `127.0.0.1`, `0.0.0.0`, `::`).
@@ -57,14 +65,25 @@ export class TcpServerTransport implements ServerTransport {
   ) {
     // pauseOnConnect: nothing is read before the session attaches its handlers.
     this.server = createServer({ pauseOnConnect: true, noDelay: true });
-    if (options.maxConnections !== undefined) this.server.maxConnections = options.maxConnections;
+    this.perAddress = new AddressLimit('TCP', options.maxConnectionsPerAddress, options.logger);
+    this.pendingBudget = new ByteBudget(options.maxPendingFrameBytes ?? DEFAULT_MAX_PENDING_FRAME_BYTES);
+    const max = options.maxConnections;
+    if (max !== undefined) {
+      this.server.maxConnections = max;
+      // Node closes such sockets itself, before 'connection'; 'drop' is where we hear of them.
+      this.server.on('drop', (data?: { remoteAddress?: string }) => {
+        options.logger?.warn(`Socket.D TCP server: refused a connection from ${data?.remoteAddress ?? 'unknown'}: maxConnections ${max} reached (SOCKETD_ERR_TOO_MANY_CONNECTIONS)`);
+      });
+    }
   }
 
   listen(onConnection: (connection: Connection) => void): Promise<void> {
     return new Promise((resolve, reject) => {
       const server = this.server;
       server.on('connection', (socket: Socket) => {
-        onConnection(new TcpConnection(socket, this.options));
+        const acceptedAt = performance.now();
+        if (!this.perAddress.admit(socket)) return;
+        onConnection(new TcpConnection(socket, { ...this.options, pendingBudget: this.pendingBudget, acceptedAt }));
       });
       const onError = (err: Error): void => {
         reject(socketDError('TRANSPORT', `TCP listen on ${this.host}:${this.port} failed: ${err.message}`, { cause: err }));
@@ -72,8 +91,10 @@ export class TcpServerTransport implements ServerTransport {
       server.once('error', onError);
       server.listen({ host: this.host, port: this.port, backlog: this.options.backlog }, () => {
         server.off('error', onError);
-        // After listening, errors are per-socket; keep a listener so none crashes the process.
-        server.on('error', () => {});
+        // Later errors (EMFILE on accept, ...) go to onError; the listener also keeps one from
+        // crashing the process.
+        server.on('error', (err: Error) => this.options.onError?.(
+          socketDError('TRANSPORT', `TCP server on ${this.host}:${this.port} failed: ${err.message}`, { cause: err })));
         this.listening = true;
         resolve();
       });

@@ -15,6 +15,16 @@ const SEND_OPTIONS = { binary: true, compress: false, fin: true } as const;
 const WS_NORMAL_CLOSURE = 1000;
 
 /**
+ * What ws' Receiver holds of a message not yet delivered: unparsed bytes, and the payload of
+ * the fragments received so far. Private fields of ws 8 (no public accessor exists); when
+ * absent, partial messages are neither timed nor counted.
+ */
+interface WsReceiverState {
+  _bufferedBytes: number;
+  _messageLength: number;
+}
+
+/**
  * A Socket.D connection over a `ws` WebSocket (spec section 3.2): exactly one frame per binary
  * message, in both directions.
  *
@@ -38,8 +48,12 @@ export class WsConnection extends BaseConnection {
   private held: (Buffer | undefined)[] | undefined;
   private readonly maxFrameSize: number;
   private wsClosed = false;
+  private readonly receiver: WsReceiverState | undefined;
+  /** Set by onMessage: a message completed during the current network chunk. */
+  private messaged = false;
 
   private readonly onMessage = (data: RawData, isBinary: boolean): void => {
+    this.messaged = true;
     if (!this.decoding) return;
     // binaryType is 'nodebuffer' (the default), so binary data is always a Buffer.
     if (this.handlers === undefined) (this.held ??= []).push(isBinary ? data as Buffer : undefined);
@@ -53,6 +67,13 @@ export class WsConnection extends BaseConnection {
     this.maxFrameSize = options.maxFrameSize ?? MAX_FRAME_LENGTH;
     ws.pause();
     ws.on('message', this.onMessage);
+    const receiver = (ws as unknown as { _receiver?: WsReceiverState })._receiver;
+    if (this.socket !== undefined && typeof receiver?._bufferedBytes === 'number' && typeof receiver._messageLength === 'number') {
+      this.receiver = receiver;
+      // Added after ws' own 'data' listener, so ws has parsed the chunk (and emitted its
+      // messages: allowSynchronousEvents is ws' default) when this runs.
+      this.socket.on('data', this.onSocketData);
+    }
     ws.on('error', (err: Error & { code?: string }) => {
       this.recordError(err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'
         ? socketDError('FRAME_LENGTH', `WebSocket message over maxFrameSize ${this.maxFrameSize}`)
@@ -64,6 +85,12 @@ export class WsConnection extends BaseConnection {
       if (this.endTimer !== undefined) clearTimeout(this.endTimer);
       this.reportClose();
     });
+  }
+
+  /** Bytes of a partial message ws holds (unparsed bytes plus fragments received so far). */
+  get pendingFrameBytes(): number {
+    const r = this.receiver;
+    return r === undefined ? 0 : r._bufferedBytes + r._messageLength;
   }
 
   get bufferedAmount(): number {
@@ -124,6 +151,13 @@ export class WsConnection extends BaseConnection {
   protected resumeSource(): void {
     this.ws.resume();
   }
+
+  // The frame timer and the server's pending-bytes budget see ws' partial message after each chunk.
+  private readonly onSocketData = (): void => {
+    const completed = this.messaged;
+    this.messaged = false;
+    if (this.decoding) this.afterChunk(this.pendingFrameBytes, completed);
+  };
 
   /** One received message; `undefined` is a text message. */
   private handleMessage(message: Buffer | undefined): void {

@@ -1,12 +1,19 @@
 import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type ClientOptions } from 'ws';
 import { MAX_FRAME_LENGTH } from '../protocol/constants.js';
 import { socketDError } from '../protocol/errors.js';
+import { AddressLimit } from './address-limit.js';
 import type { ConnectionOptions } from './base-connection.js';
-import type {
-  ClientTransport, Connection, ParsedUrl, ServerTransport, ServerTransportOptions, TlsClientOptions, Transport,
+import { ByteBudget } from './byte-budget.js';
+import {
+  DEFAULT_HANDSHAKE_TIMEOUT,
+  DEFAULT_MAX_PENDING_FRAME_BYTES,
+  type ClientTransport, type Connection, type ParsedUrl, type ServerTransport, type ServerTransportOptions,
+  type TlsClientOptions, type Transport,
 } from '../session/connection.js';
 import { SOCKETD_SUBPROTOCOL, WsConnection } from './ws-connection.js';
 
@@ -21,8 +28,17 @@ export interface WsClientOptions extends ConnectionOptions {
   tls?: WsTlsOptions;
 }
 
+/**
+ * ws' receiver limits, tighter than its server defaults (256 Ki chunks, 16 Ki fragments): a
+ * Socket.D message is one frame, sent by every known peer as one WebSocket fragment, and a
+ * peer trickling bytes must not make ws keep a quarter million chunk objects.
+ */
+const WS_MAX_BUFFERED_CHUNKS = 16 * 1024;
+const WS_MAX_FRAGMENTS = 1024;
+
 /** Options of `WsServerTransport`. */
-export interface WsServerOptions extends ConnectionOptions {
+export interface WsServerOptions extends ConnectionOptions,
+  Pick<ServerTransportOptions, 'maxConnectionsPerAddress' | 'maxPendingFrameBytes' | 'handshakeTimeout' | 'logger' | 'onError'> {
   /**
    * Refuse upgrades that do not offer the `Socket.D` subprotocol (any case) with HTTP 403, as
    * upstream servers with `useSubprotocols=true` do (default true).
@@ -119,6 +135,12 @@ export class WsServerTransport implements ServerTransport {
   private readonly ownServer: boolean;
   private onConnection: ((connection: Connection) => void) | undefined;
   private connections = 0;
+  private readonly perAddress: AddressLimit;
+  /** Bytes of partial messages over all connections (`maxPendingFrameBytes`). */
+  readonly pendingBudget: ByteBudget;
+  private readonly handshakeTimeout: number;
+  /** Raw sockets between their accept (own server) or upgrade request (attached) and the end of the upgrade. */
+  private readonly upgrading = new WeakMap<Duplex, { acceptedAt: number; timer: NodeJS.Timeout }>();
 
   /**
    * @param host interface to bind when opening its own port (ignored with `httpServer`).
@@ -134,13 +156,46 @@ export class WsServerTransport implements ServerTransport {
       clientTracking: false,
       perMessageDeflate: false,
       maxPayload: options.maxFrameSize ?? MAX_FRAME_LENGTH,
+      maxBufferedChunks: WS_MAX_BUFFERED_CHUNKS,
+      maxFragments: WS_MAX_FRAGMENTS,
       handleProtocols: pickProtocol,
     });
+    this.perAddress = new AddressLimit('WebSocket', options.maxConnectionsPerAddress, options.logger);
+    this.pendingBudget = new ByteBudget(options.maxPendingFrameBytes ?? DEFAULT_MAX_PENDING_FRAME_BYTES);
+    this.handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
     this.ownServer = options.httpServer === undefined;
     this.httpServer = options.httpServer ?? createServer((_req, res) => {
       res.writeHead(426, { 'Content-Type': 'text/plain', 'Connection': 'close', 'Upgrade': 'websocket' });
       res.end('Socket.D over WebSocket: upgrade required\n');
     });
+  }
+
+  /**
+   * Own server: every raw socket is counted per address and must finish its upgrade within
+   * `handshakeTimeout` (Node's own header timeout would hold it for a minute or more).
+   */
+  private readonly onRawConnection = (socket: Socket): void => {
+    if (!this.perAddress.admit(socket)) return;
+    this.startUpgradeTimer(socket, performance.now());
+  };
+
+  private startUpgradeTimer(socket: Duplex, acceptedAt: number): void {
+    const timer = setTimeout(() => {
+      this.upgrading.delete(socket);
+      socket.destroy();
+    }, this.handshakeTimeout);
+    timer.unref();
+    this.upgrading.set(socket, { acceptedAt, timer });
+    socket.once('close', () => this.stopUpgradeTimer(socket));
+  }
+
+  /** The upgrade ended (or the socket closed): returns when the socket was accepted. */
+  private stopUpgradeTimer(socket: Duplex): number | undefined {
+    const entry = this.upgrading.get(socket);
+    if (entry === undefined) return undefined;
+    clearTimeout(entry.timer);
+    this.upgrading.delete(socket);
+    return entry.acceptedAt;
   }
 
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -154,15 +209,24 @@ export class WsServerTransport implements ServerTransport {
         return;
       }
     }
+    if (!this.ownServer && !this.upgrading.has(socket)) {
+      // Attached: someone else accepted the raw socket; count and time it from its upgrade
+      // request on (the best an attached server can do: the headers have arrived).
+      const refuse = (): void => refuseUpgrade(socket, 503, 'Service Unavailable', 'Too many connections from this address\n');
+      if (!this.perAddress.admit(socket as Socket, refuse)) return;
+      this.startUpgradeTimer(socket, performance.now());
+    }
     if (requireSubprotocol && !offersSocketD(req)) {
       refuseUpgrade(socket, 403, 'Forbidden', 'The Socket.D subprotocol is required\n');
       return;
     }
     if (maxConnections !== undefined && this.connections >= maxConnections) {
+      this.options.logger?.warn(`Socket.D WebSocket server: refused an upgrade from ${(socket as Socket).remoteAddress ?? 'unknown'}: maxConnections ${maxConnections} reached (SOCKETD_ERR_TOO_MANY_CONNECTIONS)`);
       refuseUpgrade(socket, 503, 'Service Unavailable', 'Too many connections\n');
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
+      const acceptedAt = this.stopUpgradeTimer(socket) ?? performance.now();
       const onConnection = this.onConnection;
       if (onConnection === undefined) {
         ws.terminate(); // closed between the request and the end of the upgrade
@@ -170,7 +234,7 @@ export class WsServerTransport implements ServerTransport {
       }
       this.connections++;
       ws.once('close', () => this.connections--);
-      onConnection(new WsConnection(ws, this.options));
+      onConnection(new WsConnection(ws, { ...this.options, pendingBudget: this.pendingBudget, acceptedAt }));
     });
   };
 
@@ -178,6 +242,7 @@ export class WsServerTransport implements ServerTransport {
     this.onConnection = onConnection;
     this.httpServer.on('upgrade', this.onUpgrade);
     if (!this.ownServer) return Promise.resolve();
+    this.httpServer.on('connection', this.onRawConnection);
     return new Promise((resolve, reject) => {
       const server = this.httpServer;
       const onError = (err: Error): void => {
@@ -186,7 +251,10 @@ export class WsServerTransport implements ServerTransport {
       server.once('error', onError);
       server.listen({ host: this.host, port: this.port }, () => {
         server.off('error', onError);
-        server.on('error', () => {});
+        // Later errors (EMFILE on accept, ...) go to onError; the listener also keeps one from
+        // crashing the process.
+        server.on('error', (err: Error) => this.options.onError?.(
+          socketDError('TRANSPORT', `WebSocket server on ${this.host}:${this.port} failed: ${err.message}`, { cause: err })));
         resolve();
       });
     });
@@ -196,6 +264,7 @@ export class WsServerTransport implements ServerTransport {
   close(): Promise<void> {
     this.onConnection = undefined;
     this.httpServer.off('upgrade', this.onUpgrade);
+    this.httpServer.off('connection', this.onRawConnection);
     if (this.ownServer && this.httpServer.listening) {
       this.httpServer.close();
       this.httpServer.closeIdleConnections();
