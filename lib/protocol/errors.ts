@@ -19,8 +19,17 @@ export const ErrorCodes = {
   BAD_MESSAGE: { code: 'SOCKETD_ERR_BAD_MESSAGE', close: CloseCodes.ILLEGAL },
   /** A fragment that cannot be reassembled (no Data-Length, bad index, overflow). */
   BAD_FRAGMENT: { code: 'SOCKETD_ERR_BAD_FRAGMENT', close: CloseCodes.ILLEGAL },
-  /** A reassembled message or the session's pending fragment bytes over their cap. */
+  /**
+   * A fragmented message whose declared size is over `maxMessageSize`, or would bring the
+   * session's pending fragment bytes over their cap. Recoverable: the session skips the
+   * message's fragments and answers a Request/Subscribe with an Alarm (a Message is dropped,
+   * a Reply fails its stream); the connection stays open.
+   */
   MESSAGE_TOO_LARGE: { code: 'SOCKETD_ERR_MESSAGE_TOO_LARGE', close: CloseCodes.ILLEGAL },
+  /** A received sid, event or metaString holding a 00 byte: no answer could carry it back. */
+  NUL_IN_FIELD: { code: 'SOCKETD_ERR_NUL_IN_FIELD', close: CloseCodes.ILLEGAL },
+  /** The engine could not encode or send an answer of its own (Connack, automatic Alarm). */
+  ANSWER_FAILED: { code: 'SOCKETD_ERR_ANSWER_FAILED', close: CloseCodes.ILLEGAL },
   /**
    * A write would have queued more than `maxWriteBufferSize` bytes for a peer that does not
    * read: the connection is dropped (after a Close 1002 when that still fits).
@@ -30,7 +39,7 @@ export const ErrorCodes = {
   FRAME_TIMEOUT: { code: 'SOCKETD_ERR_FRAME_TIMEOUT', close: CloseCodes.ILLEGAL },
   /** The server's bytes of partial frames, over all its connections, would pass `maxPendingFrameBytes`. */
   PENDING_FRAME_BYTES: { code: 'SOCKETD_ERR_PENDING_FRAME_BYTES', close: CloseCodes.ILLEGAL },
-  /** Too many concurrent streams started by the peer. */
+  /** Too many concurrent streams (and partially received fragmented messages) started by the peer. */
   TOO_MANY_STREAMS: { code: 'SOCKETD_ERR_TOO_MANY_STREAMS', close: CloseCodes.ILLEGAL },
   /** An outgoing field over its limit; nothing was written. */
   SIZE_LIMIT: { code: 'SOCKETD_ERR_SIZE_LIMIT', close: undefined },

@@ -12,6 +12,7 @@ import {
   DEFAULT_MAX_PENDING_FRAME_BYTES,
   DEFAULT_MAX_WRITE_BUFFER_SIZE,
 } from './connection.js';
+import { resolveLogger } from './engine-logger.js';
 import type { ClientOptions, EngineLogger, ServerOptions, SessionOptions } from './types.js';
 
 /** Defaults of every engine option (README's options tables list these). */
@@ -54,7 +55,7 @@ export interface ResolvedSessionOptions {
   readonly highWaterMark: number;
   readonly maxWriteBufferSize: number;
   readonly frameTimeout: number;
-  readonly logger: EngineLogger | undefined;
+  readonly logger: EngineLogger;
 }
 
 /** Applies defaults and checks ranges; throws SOCKETD_ERR_INVALID_ARGUMENT with the option's name. */
@@ -80,7 +81,7 @@ export function resolveSessionOptions(options: SessionOptions = {}): ResolvedSes
     highWaterMark: positive('highWaterMark', options.highWaterMark ?? DEFAULTS.highWaterMark),
     maxWriteBufferSize: positive('maxWriteBufferSize', options.maxWriteBufferSize ?? DEFAULTS.maxWriteBufferSize),
     frameTimeout: positive('frameTimeout', options.frameTimeout ?? DEFAULTS.frameTimeout),
-    logger: options.logger,
+    logger: resolveLogger(options.logger),
   };
   if (resolved.maxWriteBufferSize < resolved.highWaterMark) {
     throw socketDError('INVALID_ARGUMENT', `maxWriteBufferSize ${resolved.maxWriteBufferSize} must be at least highWaterMark ${resolved.highWaterMark}`);

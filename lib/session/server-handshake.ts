@@ -22,6 +22,8 @@ export interface ServerHandshakeHost {
   accept(connect: Frame, outMetas: Metas): void;
   /** Refuses the client (Close 1001); `err` is what the hook threw, if it threw. */
   refuse(err: unknown): void;
+  /** Accepting failed inside the engine (the session closes with 1002). */
+  fail(err: unknown): void;
   /** No Connect arrived in time. */
   timeOut(err: SocketDError): void;
 }
@@ -67,7 +69,7 @@ export class ServerHandshake {
       verdict.then(
         (ok) => this.decide(connect, ok, outMetas),
         (err: unknown) => { if (!this.host.isClosed) this.host.refuse(err); },
-      );
+      ).catch((err: unknown) => { if (!this.host.isClosed) this.host.fail(err); });
     } else {
       this.decide(connect, verdict, outMetas);
     }

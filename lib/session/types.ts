@@ -8,7 +8,7 @@ export type { Metas };
 /** Payload accepted by every send: bytes as they are, strings as UTF-8. */
 export type Payload = Buffer | Uint8Array | string;
 
-/** A logger the engine reports through (Nest's `Logger` fits). Defaults to silence. */
+/** A logger the engine reports through (Nest's `Logger` fits). Default: warnings and errors to stderr. */
 export interface EngineLogger {
   log(message: string): void;
   warn(message: string): void;
@@ -198,8 +198,11 @@ export interface SessionOptions {
    * 1002 (SOCKETD_ERR_FRAME_TIMEOUT). Default 30 000.
    */
   frameTimeout?: number;
-  /** Engine logger. Default: none. */
-  logger?: EngineLogger;
+  /**
+   * Engine logger. Default: warnings and errors to `process.stderr` (debug off); `false`
+   * silences the engine.
+   */
+  logger?: EngineLogger | false;
 }
 
 /** Options of `SdServer` / `listen()`. */
