@@ -441,7 +441,9 @@ export class RawPeer {
     if (this.isClosed || this.buffered === 0) return;
     const s = this.tcp ?? (this.ws as unknown as { _socket?: net.Socket })?._socket;
     if (!s) return;
-    await settledWithin(new Promise((r) => s.once('drain', r)), ms);
+    let onDrain: (() => void) | undefined;
+    await settledWithin(new Promise<void>((r) => s.once('drain', (onDrain = r))), ms);
+    s.removeListener('drain', onDrain!);
   }
 
   /** Connect, then waits for the Connack (needs a reading peer); false when it did not come in `ms`. */
