@@ -2,9 +2,9 @@ import { Logger } from '@nestjs/common';
 import { ClientProxy, type ReadPacket, type WritePacket } from '@nestjs/microservices';
 import { InvalidMessageException } from '@nestjs/microservices/errors/invalid-message.exception.js';
 import { Observable, throwError } from 'rxjs';
-import { SdClient, socketDError } from '../engine.js';
+import { DEFAULTS, SdClient, socketDError } from '../engine.js';
 import type { ClientOptions, ClientStatus, Session } from '../session/types.js';
-import { ClientCall } from './socketd.client-call.js';
+import { ClientCall, resolveCallMode, type CallSettings, type SocketDClientCallMode } from './socketd.client-call.js';
 import { sendEvent } from './socketd.client-event.js';
 import { InboundRouter, type SocketDInboundHandler } from './socketd.inbound-router.js';
 import { SOCKETD_DEFAULT_URL } from './socketd.constants.js';
@@ -16,7 +16,7 @@ import { SocketDStatus, type SocketDEvents } from './socketd.events.js';
 import { SocketDSerializer, type SocketDSerializerLike } from './socketd.serializer.js';
 
 // Options only the client reads; the rest go to the engine.
-const NEST_ONLY_OPTIONS = ['url', 'serializer', 'deserializer'] as const;
+const NEST_ONLY_OPTIONS = ['url', 'serializer', 'deserializer', 'callMode'] as const;
 
 /**
  * Options of {@link SocketDClient}: the URL, the engine's `ClientOptions` (connect metas,
@@ -30,11 +30,22 @@ export interface SocketDClientOptions extends Omit<ClientOptions, 'onMessage'> {
   serializer?: SocketDSerializerLike;
   /** Decodes replies. Default {@link SocketDDeserializer}. */
   deserializer?: SocketDDeserializerLike;
+  /**
+   * How `send()` calls go out (a record's `setMode()` wins):
+   * - `auto` (default): a Subscribe (every value of a streaming handler arrives) toward a
+   *   server whose Connack carries `X-Nest-Stream=1` (a {@link SocketDServer}); a Request
+   *   toward any other (upstream Java/JS/Python servers answer one Reply and never end a
+   *   Subscribe);
+   * - `subscribe`: always a Subscribe; `request`: always a Request (one answer).
+   */
+  callMode?: SocketDClientCallMode;
 }
 
 /**
- * Socket.D client for Nest (`ClientProxy`): `send()` is a Subscribe (every value of a streaming
- * handler arrives; unsubscribing cancels the server's work), `emit()` a Message. One shared
+ * Socket.D client for Nest (`ClientProxy`): `send()` is a Subscribe toward a Nest Socket.D
+ * server (every value of a streaming handler arrives; unsubscribing cancels the server's work)
+ * and a Request toward other servers (see `callMode`); `emit()` a Message. `requestTimeout`
+ * bounds each call's wait for its first answer, `streamTimeout` its end. One shared
  * connection, opened lazily on the first call and reconnected by the engine.
  *
  * ```ts
@@ -48,12 +59,16 @@ export class SocketDClient extends ClientProxy<SocketDEvents> {
   protected payloadDeserializer!: SocketDDeserializerLike;
   protected engine: SdClient | undefined;
   protected connectionPromise: Promise<Session> | undefined;
+  /** How `send()` calls go out (option `callMode`). */
+  protected readonly callMode: SocketDClientCallMode;
+  private callSettings: CallSettings | undefined;
   private readonly events = new SocketDEventEmitter(() => this.logger);
   private readonly inbound = new InboundRouter(() => this.logger);
 
   constructor(protected readonly options: SocketDClientOptions = {}) {
     super();
     this.url = this.getOptionsProp(options, 'url', SOCKETD_DEFAULT_URL);
+    this.callMode = resolveCallMode(options?.callMode);
     this.initializeSerializer(options);
     this.initializeDeserializer(options);
   }
@@ -188,8 +203,7 @@ export class SocketDClient extends ClientProxy<SocketDEvents> {
       callback({ err: notConnected() });
       return noop;
     }
-    const codec = { serializer: this.payloadSerializer, deserializer: this.payloadDeserializer };
-    const call = new ClientCall(session, this.eventOf(packet), packet, codec, callback);
+    const call = new ClientCall(session, this.eventOf(packet), packet, this.settings(), callback);
     call.start();
     return call.cancel;
   }
@@ -205,6 +219,19 @@ export class SocketDClient extends ClientProxy<SocketDEvents> {
     const session = this.engine?.session;
     if (session === undefined) throw notConnected();
     return sendEvent(session, this.eventOf(packet), packet, this.payloadSerializer);
+  }
+
+  // The settings every call shares, rebuilt only if a subclass swapped the codec.
+  private settings(): CallSettings {
+    const current = this.callSettings;
+    if (current !== undefined && current.serializer === this.payloadSerializer && current.deserializer === this.payloadDeserializer) return current;
+    return (this.callSettings = {
+      serializer: this.payloadSerializer,
+      deserializer: this.payloadDeserializer,
+      callMode: this.callMode,
+      requestTimeout: this.options?.requestTimeout ?? DEFAULTS.requestTimeout,
+      streamTimeout: this.options?.streamTimeout ?? DEFAULTS.streamTimeout,
+    });
   }
 
   // The Socket.D event of a packet: a string pattern as it is, others in Nest's normalised form.

@@ -9,7 +9,8 @@ export { SocketDRecord, SocketDRecordBuilder, type SocketDCallMode, type SocketD
 export { SocketDStatus, SocketDEventsMap, type SocketDEvents } from './socketd.events.js';
 export { SocketDSerializer, type SocketDEntity, type SocketDSerializerLike } from './socketd.serializer.js';
 export { SocketDDeserializer, type SocketDDeserializerLike } from './socketd.deserializer.js';
-export { encodeNestError, decodeCallError } from './socketd.error-codec.js';
+export { encodeNestError, decodeCallError, alarmCodeOf } from './socketd.error-codec.js';
+export type { SocketDClientCallMode } from './socketd.client-call.js';
 export {
   SOCKETD_TRANSPORT,
   SOCKETD_CLIENT_TRANSPORT,
@@ -19,6 +20,9 @@ export {
   DATA_TYPE_META,
   DATA_TYPE_JSON,
   DATA_TYPE_BINARY,
+  DATA_TYPE_TEXT,
+  NEST_STREAM_META,
+  NEST_STREAM_VERSION,
   NEST_ERROR_META,
   NO_MESSAGE_HANDLER,
 } from './socketd.constants.js';

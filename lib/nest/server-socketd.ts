@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { CustomTransportStrategy } from '@nestjs/microservices';
 import { SdServer } from '../engine.js';
 import type { Metas, ServerOptions, Session } from '../session/types.js';
-import { SOCKETD_DEFAULT_GRACE_PERIOD, SOCKETD_DEFAULT_URL, SOCKETD_TRANSPORT } from './socketd.constants.js';
+import { NEST_STREAM_META, NEST_STREAM_VERSION, SOCKETD_DEFAULT_GRACE_PERIOD, SOCKETD_DEFAULT_URL, SOCKETD_TRANSPORT } from './socketd.constants.js';
 import { engineOptions } from './socketd.engine-options.js';
 import { SocketDStatus } from './socketd.events.js';
 import { mergeMetas } from './socketd.serializer.js';
@@ -27,8 +27,9 @@ export interface SocketDServerOptions extends Omit<ServerOptions, 'onMessage'>, 
   /**
    * Runs on each client's Connect before it is accepted: return false (or throw, or reject)
    * to refuse it (Close 1001; the client's connect fails with
-   * `SOCKETD_ERR_HANDSHAKE_REJECTED`). Entries added to `outMetas` travel back in the Connack.
-   * Default: accept everyone.
+   * `SOCKETD_ERR_HANDSHAKE_REJECTED`). Entries added to `outMetas` travel back in the Connack;
+   * `outMetas` already holds `X-Nest-Stream=1` (delete it to have `SocketDClient`s in `auto`
+   * call mode send Requests instead of Subscribes). Default: accept everyone.
    */
   onHandshake?: ServerOptions['onHandshake'];
   /**
@@ -64,7 +65,7 @@ export class SocketDServer extends SocketDServerCore implements CustomTransportS
     this.gracePeriod = this.getOptionsProp(options, 'gracePeriod', SOCKETD_DEFAULT_GRACE_PERIOD);
     this.engine = new SdServer(
       this.url,
-      engineOptions<ServerOptions>(options, NEST_ONLY_OPTIONS, (session, message) => this.handleMessage(session, message), this.events.emit),
+      engineOptions<ServerOptions>(announceStreams(options), NEST_ONLY_OPTIONS, (session, message) => this.handleMessage(session, message), this.events.emit),
     );
   }
 
@@ -142,4 +143,19 @@ export class SocketDServer extends SocketDServerCore implements CustomTransportS
     await this.engine.close();
     this.setStatus(SocketDStatus.DISCONNECTED);
   }
+}
+
+/**
+ * The options with an `onHandshake` that puts `X-Nest-Stream=1` in every Connack (this server
+ * answers a Subscribe with Reply... ReplyEnd), then runs the user's hook, which may change it.
+ */
+function announceStreams(options: SocketDServerOptions): SocketDServerOptions {
+  const user = options.onHandshake;
+  return {
+    ...options,
+    onHandshake: (handshake, outMetas, remoteAddress) => {
+      outMetas[NEST_STREAM_META] = NEST_STREAM_VERSION;
+      return user?.(handshake, outMetas, remoteAddress);
+    },
+  };
 }

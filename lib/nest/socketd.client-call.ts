@@ -1,30 +1,71 @@
 import type { ReadPacket, WritePacket } from '@nestjs/microservices';
+import { isSocketDError, socketDError } from '../engine.js';
 import type { ReceivedMessage, Session, StreamHandle, StreamObserver } from '../session/types.js';
+import { NEST_STREAM_META, SOCKETD_MAX_TIMEOUT } from './socketd.constants.js';
 import { carriesValue, type SocketDDeserializerLike } from './socketd.deserializer.js';
 import { decodeCallError, describeError } from './socketd.error-codec.js';
-import { unwrapRecord, type SocketDRecordOptions } from './socketd.record-builder.js';
+import { unwrapRecord, type SocketDCallMode, type SocketDRecordOptions } from './socketd.record-builder.js';
 import { isThenable, mergeMetas, type SocketDEntity, type SocketDSerializerLike } from './socketd.serializer.js';
 
-/** The codec of the client a call belongs to. */
-export interface CallCodec {
+/**
+ * How a {@link SocketDClient} sends `send()` calls: `auto` (a Subscribe toward servers whose
+ * Connack announces `X-Nest-Stream`, a Request toward all others), `subscribe` or `request`.
+ */
+export type SocketDClientCallMode = 'auto' | SocketDCallMode;
+
+/** The settings of the client a call belongs to: codec, call mode, default timeouts. */
+export interface CallSettings {
   readonly serializer: SocketDSerializerLike;
   readonly deserializer: SocketDDeserializerLike;
+  readonly callMode: SocketDClientCallMode;
+  /** Milliseconds to a call's first answer. */
+  readonly requestTimeout: number;
+  /** Milliseconds to a call's end. */
+  readonly streamTimeout: number;
+}
+
+/** Checks a client's `callMode` option; returns it (`auto` when undefined). */
+export function resolveCallMode(mode: unknown): SocketDClientCallMode {
+  if (mode === undefined) return 'auto';
+  if (mode === 'auto' || mode === 'subscribe' || mode === 'request') return mode;
+  throw socketDError('INVALID_ARGUMENT', `callMode must be 'auto', 'subscribe' or 'request', got ${String(mode)}`);
 }
 
 /**
- * One `send()` of a {@link SocketDClient}: encodes the data, opens a Subscribe (or a Request
- * in `request` mode) and hands the decoded replies to Nest's callback in arrival order.
+ * The kind of exchange a call opens on `session`: the record's `mode`, else the client's
+ * `callMode`, where `auto` means a Subscribe only toward a server whose Connack carried
+ * `X-Nest-Stream` (a Nest Socket.D server: upstream servers answer a Request with one Reply
+ * and would leave a Subscribe open until its streamTimeout).
+ */
+export function callKind(session: Session, record: SocketDCallMode | undefined, client: SocketDClientCallMode): SocketDCallMode {
+  const mode = record ?? client;
+  if (mode !== 'auto') return mode;
+  const announced = session.handshake.params[NEST_STREAM_META];
+  return announced !== undefined && Number.parseInt(announced, 10) >= 1 ? 'subscribe' : 'request';
+}
+
+/** Which bound of a call fired. */
+type TimeoutName = 'requestTimeout' | 'streamTimeout';
+
+/**
+ * One `send()` of a {@link SocketDClient}: encodes the data, opens a Subscribe or a Request
+ * (see {@link callKind}) and hands the decoded replies to Nest's callback in arrival order.
+ * `requestTimeout` bounds the wait for the first answer (the engine's timer for a Request, a
+ * timer of this call for a Subscribe), `streamTimeout` the whole call (the engine's timer).
  * `cancel` is the teardown Nest runs when the subscriber unsubscribes.
  */
 export class ClientCall {
   private handle: StreamHandle | undefined;
   private done = false;
+  private firstAnswerTimer: NodeJS.Timeout | undefined;
+  /** The bound the engine's timer enforces for this call, and its milliseconds. */
+  private engineTimeout: { name: TimeoutName; ms: number } | undefined;
 
   constructor(
     private readonly session: Session,
     private readonly event: string,
     private readonly packet: ReadPacket,
-    private readonly codec: CallCodec,
+    private readonly settings: CallSettings,
     private readonly callback: (packet: WritePacket) => void,
   ) {}
 
@@ -33,7 +74,7 @@ export class ClientCall {
     const { data, options } = unwrapRecord(this.packet.data);
     let entity: SocketDEntity | PromiseLike<SocketDEntity>;
     try {
-      entity = this.codec.serializer.serialize(data);
+      entity = this.settings.serializer.serialize(data);
     } catch (err) {
       this.fail(err);
       return;
@@ -52,14 +93,26 @@ export class ClientCall {
 
   private open(entity: SocketDEntity, options: Readonly<SocketDRecordOptions>): void {
     if (this.done) return;
-    const single = options.mode === 'request';
-    const replies = new ReplyDelivery(this.codec.deserializer, this.callback, () => this.abort());
+    const kind = callKind(this.session, options.mode, this.settings.callMode);
+    const single = kind === 'request';
+    const requestTimeout = options.requestTimeout ?? options.timeout ?? this.settings.requestTimeout;
+    const streamTimeout = options.streamTimeout ?? options.timeout ?? this.settings.streamTimeout;
+    // A Request's first answer is its end: the engine's timer takes the smaller bound. A
+    // Subscribe's engine timer is the whole stream; the first answer gets a timer of its own.
+    this.engineTimeout = single && requestTimeout <= streamTimeout
+      ? { name: 'requestTimeout', ms: requestTimeout }
+      : { name: 'streamTimeout', ms: streamTimeout };
+    const replies = new ReplyDelivery(this.settings.deserializer, this.callback, () => this.abort());
     try {
       const metas = mergeMetas(entity.metas, this.packet.metadata, options.metas);
       const observer = this.observer(single, replies);
-      this.handle = this.session.stream(single ? 'request' : 'subscribe', this.event, entity.data, observer, { metas, timeout: options.timeout });
+      this.handle = this.session.stream(kind, this.event, entity.data, observer, { metas, timeout: this.engineTimeout.ms });
     } catch (err) {
       this.fail(err);
+      return;
+    }
+    if (!single && !this.done && requestTimeout < streamTimeout && requestTimeout <= SOCKETD_MAX_TIMEOUT) {
+      this.firstAnswerTimer = setTimeout(() => this.firstAnswerMissed(requestTimeout, replies), requestTimeout);
     }
   }
 
@@ -67,30 +120,69 @@ export class ClientCall {
   private observer(single: boolean, replies: ReplyDelivery): StreamObserver {
     return {
       next: (reply) => {
+        this.answered();
         if (single) this.done = true;
         replies.deliver(reply, single);
       },
       complete: (end) => {
+        this.answered();
         if (single) return;
         this.done = true;
         replies.deliver(end, true);
       },
       error: (err) => {
+        this.answered();
         this.done = true;
-        replies.fail(decodeCallError(err));
+        replies.fail(this.callError(err));
       },
     };
   }
 
+  // The first answer came: only streamTimeout bounds the call from here on.
+  private answered(): void {
+    if (this.firstAnswerTimer === undefined) return;
+    clearTimeout(this.firstAnswerTimer);
+    this.firstAnswerTimer = undefined;
+  }
+
+  // No Reply, ReplyEnd or Alarm within requestTimeout: cancel the Subscribe (the server
+  // stops the handler) and fail the call.
+  private firstAnswerMissed(ms: number, replies: ReplyDelivery): void {
+    this.firstAnswerTimer = undefined;
+    if (this.done) return;
+    this.abort();
+    replies.fail(timeoutError('requestTimeout', ms, this.event, this.handle?.sid));
+  }
+
+  // The engine's timeout says which bound fired; an Alarm becomes the Nest error value.
+  private callError(err: Error): unknown {
+    if (isSocketDError(err, 'TIMEOUT') && this.engineTimeout !== undefined) {
+      return timeoutError(this.engineTimeout.name, this.engineTimeout.ms, this.event, this.handle?.sid);
+    }
+    return decodeCallError(err);
+  }
+
   private abort(): void {
     this.done = true;
+    this.answered();
     this.handle?.cancel();
   }
 
   private fail(err: unknown): void {
     this.done = true;
+    this.answered();
     this.callback({ err });
   }
+}
+
+/**
+ * `SOCKETD_ERR_TIMEOUT` naming the bound that fired: `requestTimeout 500 ms: no first answer
+ * to 'user.get'` or `streamTimeout 7200000 ms: 'ticks' did not end`. `details` hold
+ * `{ timeout: 'requestTimeout' | 'streamTimeout', ms, event, sid }`.
+ */
+function timeoutError(name: TimeoutName, ms: number, event: string, sid: string | undefined): Error {
+  const what = name === 'requestTimeout' ? `no first answer to '${event}'` : `'${event}' did not end`;
+  return socketDError('TIMEOUT', `${name} ${ms} ms: ${what}`, { timeout: name, ms, event, sid });
 }
 
 /**

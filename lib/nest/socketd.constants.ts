@@ -29,6 +29,25 @@ export const DATA_TYPE_META = 'Data-Type';
 export const DATA_TYPE_JSON = 'application/json';
 /** `Data-Type` of raw bytes: a Buffer/Uint8Array travels as is and arrives as a Buffer. */
 export const DATA_TYPE_BINARY = 'application/octet-stream';
+/**
+ * `Data-Type` of a string: it travels as its raw UTF-8 text (what upstream handlers read with
+ * `dataAsString()`) and arrives as a string.
+ */
+export const DATA_TYPE_TEXT = 'text/plain';
+
+/**
+ * Connack meta by which a {@link SocketDServer} announces that it answers a Subscribe with
+ * Reply... ReplyEnd (value {@link NEST_STREAM_VERSION}). A {@link SocketDClient} in `callMode`
+ * `auto` sends `send()` as a Subscribe to servers that announce it and as a Request to all
+ * others (upstream Java/JS/Python servers answer a Request with one Reply and never end a
+ * Subscribe).
+ */
+export const NEST_STREAM_META = 'X-Nest-Stream';
+/** Value of {@link NEST_STREAM_META}: version 1 of the Nest streaming convention. */
+export const NEST_STREAM_VERSION = '1';
+
+/** Largest per-call timeout: what a Node timer takes (2^31 - 1 ms, about 24.8 days). */
+export const SOCKETD_MAX_TIMEOUT = 2_147_483_647;
 
 /**
  * Meta on an Alarm sent for a failed handler, carrying the exact Nest error value (what Nest's
@@ -65,3 +84,6 @@ export const RESERVED_METAS: ReadonlySet<string> = new Set([
   NEST_ERROR_META,
   'X-Cancel',
 ]);
+
+/** The `code` meta of an Alarm (spec 7.3): an integer; `3001` means pressure to Java/Python senders. */
+export const ALARM_CODE_META = 'code';

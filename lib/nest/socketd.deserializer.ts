@@ -1,7 +1,8 @@
 import type { Deserializer } from '@nestjs/microservices';
+import { isUtf8 } from 'node:buffer';
 import type { ReceivedMessage } from '../session/types.js';
 import { DATA_TYPE_JSON, DATA_TYPE_META } from './socketd.constants.js';
-import { BINARY_META_STRING, JSON_META_STRING } from './socketd.serializer.js';
+import { BINARY_META_STRING, JSON_META_STRING, TEXT_META_STRING } from './socketd.serializer.js';
 
 /**
  * Deserializer used by both ends: a Nest `Deserializer` from a received message (data and
@@ -13,9 +14,9 @@ export type SocketDDeserializerLike = Deserializer<ReceivedMessage, unknown>;
  * Default deserializer, by the message's `Data-Type` meta:
  * - `application/octet-stream` (or any non-text type) → the data as a `Buffer`;
  * - `application/json` (or any `...json` type) → `JSON.parse` of the data (undefined if empty);
- * - `text/...` → the data as a string;
- * - no `Data-Type` (upstream peers usually send none): empty → undefined; JSON text → its
- *   value; anything else → the raw text.
+ * - `text/...` (our strings are `text/plain`) → the data as a string;
+ * - no `Data-Type` (upstream peers never send one): empty → undefined; bytes that are not
+ *   valid UTF-8 → a `Buffer`, byte for byte; JSON text → its value; any other text → the string.
  * Throws on a message marked JSON whose data is not JSON.
  */
 export class SocketDDeserializer implements SocketDDeserializerLike {
@@ -23,10 +24,13 @@ export class SocketDDeserializer implements SocketDDeserializerLike {
     const metaString = message.metaString;
     const data = message.data;
     if (metaString === JSON_META_STRING) return data.length === 0 ? undefined : JSON.parse(message.dataAsString());
+    if (metaString === TEXT_META_STRING) return message.dataAsString();
     if (metaString === BINARY_META_STRING) return data;
     const type = metaString.length === 0 ? undefined : message.meta(DATA_TYPE_META);
     if (type === undefined) {
       if (data.length === 0) return undefined;
+      // Decoding binary as UTF-8 would replace bytes with U+FFFD: hand them over untouched.
+      if (!isUtf8(data)) return data;
       return parseLenient(message.dataAsString());
     }
     if (type === DATA_TYPE_JSON || type.endsWith('json')) {

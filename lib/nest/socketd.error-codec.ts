@@ -1,12 +1,12 @@
 /**
  * Nest error values <-> Socket.D Alarms: what a failed handler's error becomes on the wire
- * (readable text for upstream peers, the exact value in the `X-Nest-Err` meta) and what a
- * failed call hands to its Nest subscriber.
+ * (readable text and the `code` meta for upstream peers, the exact value in the `X-Nest-Err`
+ * meta) and what a failed call hands to its Nest subscriber.
  */
 import type { LoggerService } from '@nestjs/common';
 import { isSocketDError } from '../engine.js';
 import type { Metas, ReceivedMessage, Session } from '../session/types.js';
-import { NEST_ERROR_IN_DATA, NEST_ERROR_IN_TEXT, NEST_ERROR_META } from './socketd.constants.js';
+import { ALARM_CODE_META, NEST_ERROR_IN_DATA, NEST_ERROR_IN_TEXT, NEST_ERROR_META } from './socketd.constants.js';
 
 /** An Alarm to send for a failed handler: readable text and the metas carrying the exact value. */
 interface NestErrorAlarm {
@@ -21,12 +21,16 @@ const MAX_META_VALUE = 1024;
 /**
  * Encodes a Nest error value (what the exception filters produced: `{ status, message }`, an
  * `RpcException`'s object, or a string) as an Alarm. The data is a human message, so upstream
- * peers (whose requesters fail with the Alarm's text) read something sensible; the meta
- * `X-Nest-Err` lets a {@link SocketDClient} recover the exact value.
+ * peers (whose requesters fail with the Alarm's text) read something sensible; an integer
+ * `code` of the value (`new RpcException({ code: 4001, message })`) becomes the Alarm's `code`
+ * meta, which upstream peers read as the alarm code; the meta `X-Nest-Err` lets a
+ * {@link SocketDClient} recover the exact value.
  */
 export function encodeNestError(err: unknown): NestErrorAlarm {
   if (typeof err === 'string') return { text: err, metas: { [NEST_ERROR_META]: NEST_ERROR_IN_TEXT } };
   const text = humanMessage(err);
+  const code = integerCode(err);
+  const metas: Metas = code === undefined ? {} : { [ALARM_CODE_META]: String(code) };
   let json: string | undefined;
   try {
     json = JSON.stringify(err);
@@ -38,8 +42,23 @@ export function encodeNestError(err: unknown): NestErrorAlarm {
     json = JSON.stringify({ status: 'error', message: text });
   }
   const encoded = encodeURIComponent(json);
-  if (encoded.length <= MAX_META_VALUE) return { text, metas: { [NEST_ERROR_META]: encoded } };
-  return { text: json, metas: { [NEST_ERROR_META]: NEST_ERROR_IN_DATA } };
+  if (encoded.length <= MAX_META_VALUE) return { text, metas: { ...metas, [NEST_ERROR_META]: encoded } };
+  return { text: json, metas: { ...metas, [NEST_ERROR_META]: NEST_ERROR_IN_DATA } };
+}
+
+/**
+ * The alarm code a failed call carries, whoever answered: the integer `code` of a Nest error
+ * value (an `RpcException`'s object from a Nest Socket.D server), or the `code` meta of an
+ * Alarm from any other peer (`SocketDError` with `details.alarmCode`). Undefined when there
+ * is none (or it is 0, "no code" on the wire).
+ */
+export function alarmCodeOf(err: unknown): number | undefined {
+  if (isSocketDError(err, 'ALARM')) {
+    const code = err.details?.['alarmCode'];
+    return typeof code === 'number' && code !== 0 ? code : undefined;
+  }
+  const code = integerCode(err);
+  return code === 0 ? undefined : code;
 }
 
 /**
@@ -72,6 +91,16 @@ export function decodeCallError(err: unknown): unknown {
   } catch {
     return err;
   }
+}
+
+// The `code` of an error value when the Alarm's `code` meta can carry it: an int32 integer
+// (Java reads the meta with Integer.parseInt and fails on anything else), or a string of one.
+function integerCode(err: unknown): number | undefined {
+  if (err === null || typeof err !== 'object') return undefined;
+  const raw = (err as { code?: unknown }).code;
+  const code = typeof raw === 'string' && /^-?\d{1,10}$/.test(raw) ? Number(raw) : raw;
+  if (typeof code !== 'number' || !Number.isInteger(code) || code < -2_147_483_648 || code > 2_147_483_647) return undefined;
+  return code;
 }
 
 /** An error's message for the log: `err.message`, or the value as a string. */

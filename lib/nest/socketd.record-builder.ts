@@ -1,6 +1,11 @@
+import { socketDError } from '../engine.js';
 import type { Metas } from '../session/types.js';
+import { SOCKETD_MAX_TIMEOUT } from './socketd.constants.js';
 
-/** How a {@link SocketDClient} sends a `send()` call. */
+/**
+ * How a {@link SocketDClient} sends a `send()` call: `subscribe` (Reply... ReplyEnd, so
+ * streaming handlers stream) or `request` (a plain Request answered once).
+ */
 export type SocketDCallMode = 'subscribe' | 'request';
 
 /** Per-call options of a {@link SocketDRecord}. */
@@ -8,14 +13,25 @@ export interface SocketDRecordOptions {
   /** Metas sent with the message (they win over packet metadata of the same name). */
   metas?: Metas;
   /**
-   * Milliseconds until the call fails with `SOCKETD_ERR_TIMEOUT`. Default: the client's
-   * `requestTimeout` (Request) or `streamTimeout` (Subscribe).
+   * Milliseconds the call may take in all: sets both `requestTimeout` and `streamTimeout`
+   * of this call, unless they are given themselves.
    */
   timeout?: number;
   /**
-   * `subscribe` (default for `send()`): Reply... ReplyEnd, so streaming handlers stream.
-   * `request`: a plain Request answered once, for upstream peers that reply to Requests only.
-   * Ignored by `emit()` (always a Message).
+   * Milliseconds to the call's first answer (a Reply, ReplyEnd or Alarm); past it the call
+   * fails with `SOCKETD_ERR_TIMEOUT` ("requestTimeout ... no first answer"). Default: the
+   * client's `requestTimeout`.
+   */
+  requestTimeout?: number;
+  /**
+   * Milliseconds to the call's end (its ReplyEnd; for a Request, its answer); past it the call
+   * fails with `SOCKETD_ERR_TIMEOUT` ("streamTimeout ..."). Default: the client's `streamTimeout`.
+   */
+  streamTimeout?: number;
+  /**
+   * `subscribe` or `request`; wins over the client's `callMode` (default `auto`: Subscribe
+   * toward servers announcing `X-Nest-Stream`, Request toward all others). Ignored by
+   * `emit()` (always a Message).
    */
   mode?: SocketDCallMode;
 }
@@ -39,12 +55,14 @@ export class SocketDRecord<TData = any> {
 /**
  * Builds a {@link SocketDRecord}:
  * ```ts
- * client.send('user.get', new SocketDRecordBuilder({ id: 1 }).setMetas({ tenant: 'a' }).setTimeout(2_000).build());
+ * client.send('user.get', new SocketDRecordBuilder({ id: 1 }).setMetas({ tenant: 'a' }).setRequestTimeout(2_000).build());
  * ```
  */
 export class SocketDRecordBuilder<TData = any> {
   private metas: Metas | undefined;
   private timeout: number | undefined;
+  private requestTimeout: number | undefined;
+  private streamTimeout: number | undefined;
   private mode: SocketDCallMode | undefined;
 
   constructor(private data?: TData) {}
@@ -66,14 +84,35 @@ export class SocketDRecordBuilder<TData = any> {
     return this;
   }
 
-  /** Milliseconds until the call fails with `SOCKETD_ERR_TIMEOUT`. */
+  /**
+   * Milliseconds the whole call may take: both its `requestTimeout` and its `streamTimeout`
+   * (unless set on their own). A positive integer up to 2 147 483 647.
+   */
   setTimeout(timeout: number): this {
-    this.timeout = timeout;
+    this.timeout = checkTimeout('timeout', timeout);
     return this;
   }
 
-  /** `subscribe` (default) or `request` (one answer; for peers that only answer Requests). */
+  /** Milliseconds to the call's first answer (default: the client's `requestTimeout`). */
+  setRequestTimeout(timeout: number): this {
+    this.requestTimeout = checkTimeout('requestTimeout', timeout);
+    return this;
+  }
+
+  /** Milliseconds to the call's end (default: the client's `streamTimeout`). */
+  setStreamTimeout(timeout: number): this {
+    this.streamTimeout = checkTimeout('streamTimeout', timeout);
+    return this;
+  }
+
+  /**
+   * `subscribe` or `request` (one answer; what upstream servers expect) for this call,
+   * whatever the client's `callMode`.
+   */
   setMode(mode: SocketDCallMode): this {
+    if (mode !== 'subscribe' && mode !== 'request') {
+      throw socketDError('INVALID_ARGUMENT', `mode must be 'subscribe' or 'request', got ${String(mode)}`);
+    }
     this.mode = mode;
     return this;
   }
@@ -87,12 +126,22 @@ export class SocketDRecordBuilder<TData = any> {
     const options: SocketDRecordOptions = {};
     if (this.metas !== undefined) options.metas = Object.freeze({ ...this.metas });
     if (this.timeout !== undefined) options.timeout = this.timeout;
+    if (this.requestTimeout !== undefined) options.requestTimeout = this.requestTimeout;
+    if (this.streamTimeout !== undefined) options.streamTimeout = this.streamTimeout;
     if (this.mode !== undefined) options.mode = this.mode;
     return new SocketDRecord(this.data as TData, Object.freeze(options));
   }
 }
 
 const NO_RECORD_OPTIONS: SocketDRecordOptions = Object.freeze({});
+
+// A per-call timeout: milliseconds a Node timer can wait (a larger one would fire at once).
+function checkTimeout(name: string, timeout: number): number {
+  if (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 1 || timeout > SOCKETD_MAX_TIMEOUT) {
+    throw socketDError('INVALID_ARGUMENT', `${name} must be an integer in 1..${SOCKETD_MAX_TIMEOUT} (milliseconds), got ${String(timeout)}`);
+  }
+  return timeout;
+}
 
 /** The data of a Nest packet and its per-call options (none unless it is a {@link SocketDRecord}). */
 export function unwrapRecord(data: unknown): { data: unknown; options: Readonly<SocketDRecordOptions> } {

@@ -1,6 +1,6 @@
 import type { Serializer } from '@nestjs/microservices';
 import type { Metas, Payload } from '../session/types.js';
-import { DATA_TYPE_BINARY, DATA_TYPE_JSON, DATA_TYPE_META } from './socketd.constants.js';
+import { DATA_TYPE_BINARY, DATA_TYPE_JSON, DATA_TYPE_META, DATA_TYPE_TEXT } from './socketd.constants.js';
 
 /** What a serializer turns a value into: the data of a Socket.D message and its metas. */
 export interface SocketDEntity {
@@ -23,8 +23,11 @@ const EMPTY_ENTITY: SocketDEntity = Object.freeze({});
 export const JSON_META_STRING = `${DATA_TYPE_META}=${DATA_TYPE_JSON}`;
 /** The meta string of raw bytes, as our serializer sends it. */
 export const BINARY_META_STRING = `${DATA_TYPE_META}=${DATA_TYPE_BINARY}`;
+/** The meta string of a string value (raw UTF-8 text), as our serializer sends it. */
+export const TEXT_META_STRING = `${DATA_TYPE_META}=${DATA_TYPE_TEXT}`;
 const JSON_METAS: Readonly<Metas> = Object.freeze({ [DATA_TYPE_META]: DATA_TYPE_JSON });
 const BINARY_METAS: Readonly<Metas> = Object.freeze({ [DATA_TYPE_META]: DATA_TYPE_BINARY });
+const TEXT_METAS: Readonly<Metas> = Object.freeze({ [DATA_TYPE_META]: DATA_TYPE_TEXT });
 
 /**
  * The metas of an entity as the engine takes them: our serializer's two constant metas as
@@ -32,6 +35,7 @@ const BINARY_METAS: Readonly<Metas> = Object.freeze({ [DATA_TYPE_META]: DATA_TYP
  */
 export function metasArg(metas: Readonly<Metas> | undefined): Metas | string | undefined {
   if (metas === JSON_METAS) return JSON_META_STRING;
+  if (metas === TEXT_METAS) return TEXT_META_STRING;
   if (metas === BINARY_METAS) return BINARY_META_STRING;
   return metas as Metas | undefined;
 }
@@ -50,13 +54,19 @@ export function mergeMetas(
 }
 
 /**
- * Default serializer: a Buffer or Uint8Array travels as raw bytes with
- * `Data-Type=application/octet-stream`; `undefined` as no data; anything else as JSON with
- * `Data-Type=application/json`. Throws on values JSON cannot encode (cycles, BigInt).
+ * Default serializer, so that upstream peers read each value as they expect it:
+ * - a string travels as its raw UTF-8 text with `Data-Type=text/plain` (an upstream handler's
+ *   `dataAsString()` reads `hi`, not `"hi"`);
+ * - a Buffer or Uint8Array as raw bytes with `Data-Type=application/octet-stream`;
+ * - `undefined` as no data;
+ * - anything else as JSON with `Data-Type=application/json`.
+ * {@link SocketDDeserializer} turns each back into the same kind of value. Throws on values
+ * JSON cannot encode (cycles, BigInt).
  */
 export class SocketDSerializer implements SocketDSerializerLike {
   serialize(value: unknown): SocketDEntity {
     if (value === undefined) return EMPTY_ENTITY;
+    if (typeof value === 'string') return { data: value, metas: TEXT_METAS };
     if (value instanceof Uint8Array) return { data: value, metas: BINARY_METAS };
     const json = JSON.stringify(value);
     // Functions and symbols have no JSON form: send them as "no value", like JSON.stringify in an object.

@@ -109,13 +109,18 @@ export abstract class SocketDServerCore extends Server<SocketDEvents, SocketDSta
   /**
    * Sends a Request to one session (a client) with this strategy's codec and resolves with its
    * answer (undefined for an empty one); rejects with the decoded error, as `SocketDClient`
-   * does. Also reachable from a handler as `ctx.request(...)`.
+   * does. A Request's first answer is its end: it waits for the smaller of the options'
+   * `requestTimeout` and `streamTimeout` (each defaulting to `timeout`), else the session's
+   * `requestTimeout`. Also reachable from a handler as `ctx.request(...)`.
    */
   async requestTo<T = unknown>(session: Session, pattern: string, data?: unknown, options: SocketDRecordOptions = {}): Promise<T> {
     const entity = await this.encodePayload(data);
+    const first = options.requestTimeout ?? options.timeout;
+    const end = options.streamTimeout ?? options.timeout;
+    const timeout = first === undefined ? end : end === undefined ? first : Math.min(first, end);
     let reply: ReceivedMessage;
     try {
-      reply = await session.request(pattern, entity.data, { metas: mergeMetas(entity.metas, undefined, options.metas), timeout: options.timeout });
+      reply = await session.request(pattern, entity.data, { metas: mergeMetas(entity.metas, undefined, options.metas), timeout });
     } catch (err) {
       throw decodeCallError(err);
     }
