@@ -7,23 +7,23 @@ import type { ClientOptions, ClientStatus, Session } from '../session/types.js';
 import { ClientCall, resolveCallMode, type CallSettings, type SocketDClientCallMode } from './socketd.client-call.js';
 import { sendEvent } from './socketd.client-event.js';
 import { InboundRouter, type SocketDInboundHandler } from './socketd.inbound-router.js';
-import { SOCKETD_DEFAULT_URL } from './socketd.constants.js';
 import { SocketDDeserializer, type SocketDDeserializerLike } from './socketd.deserializer.js';
 import { EmitOutcome } from './socketd.emit-outcome.js';
 import { engineOptions } from './socketd.engine-options.js';
 import { SocketDEventEmitter } from './socketd.event-emitter.js';
 import { SocketDStatus, type SocketDEvents } from './socketd.events.js';
+import { CLIENT_NEST_OPTION_NAMES, resolveSocketDUrl, validateClientOptions, type SocketDAddressOptions } from './socketd.options.js';
 import { SocketDSerializer, type SocketDSerializerLike } from './socketd.serializer.js';
 
 // Options only the client reads; the rest go to the engine.
-const NEST_ONLY_OPTIONS = ['url', 'serializer', 'deserializer', 'callMode'] as const;
+const NEST_ONLY_OPTIONS = CLIENT_NEST_OPTION_NAMES;
 
 /**
  * Options of {@link SocketDClient}: the URL, the engine's `ClientOptions` (connect metas,
  * timeouts, heartbeat, reconnect; its `onOpen`/`onClose`/... listeners run besides the
  * client's own) and the payload codec.
  */
-export interface SocketDClientOptions extends Omit<ClientOptions, 'onMessage'> {
+export interface SocketDClientOptions extends Omit<ClientOptions, 'onMessage'>, SocketDAddressOptions {
   /** `sd:tcp://host:port[/path][?k=v]` or `sd:ws://...`. Default `sd:tcp://127.0.0.1:8602`. */
   url?: string;
   /** Encodes request and event data. Default {@link SocketDSerializer}. */
@@ -67,7 +67,8 @@ export class SocketDClient extends ClientProxy<SocketDEvents> {
 
   constructor(protected readonly options: SocketDClientOptions = {}) {
     super();
-    this.url = this.getOptionsProp(options, 'url', SOCKETD_DEFAULT_URL);
+    validateClientOptions(options);
+    this.url = resolveSocketDUrl(options);
     this.callMode = resolveCallMode(options?.callMode);
     this.initializeSerializer(options);
     this.initializeDeserializer(options);
@@ -79,8 +80,9 @@ export class SocketDClient extends ClientProxy<SocketDEvents> {
     const engine = (this.engine ??= this.createEngine());
     const promise = engine.connect();
     this.connectionPromise = promise;
-    promise.catch(() => {
+    promise.catch((err: unknown) => {
       if (this.connectionPromise === promise) this.connectionPromise = undefined;
+      this.events.emit('error', err as Error);
     });
     return promise;
   }

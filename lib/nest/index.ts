@@ -26,3 +26,12 @@ export {
   NEST_ERROR_META,
   NO_MESSAGE_HANDLER,
 } from './socketd.constants.js';
+export {
+  SERVER_OPTION_NAMES,
+  CLIENT_OPTION_NAMES,
+  ENGINE_SERVER_OPTION_NAMES,
+  ENGINE_CLIENT_OPTION_NAMES,
+  type SocketDAddressOptions,
+} from './socketd.options.js';
+// nestjs-socketd/msgpack (SocketDMsgpackSerializer/Deserializer, needs msgpackr) and
+// nestjs-socketd/terminus (SocketDHealthIndicator, needs @nestjs/terminus) are entries of their own.

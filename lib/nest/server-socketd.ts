@@ -2,23 +2,23 @@ import { Logger } from '@nestjs/common';
 import type { CustomTransportStrategy } from '@nestjs/microservices';
 import { SdServer } from '../engine.js';
 import type { Metas, ServerOptions, Session } from '../session/types.js';
-import { NEST_STREAM_META, NEST_STREAM_VERSION, SOCKETD_DEFAULT_GRACE_PERIOD, SOCKETD_DEFAULT_URL, SOCKETD_TRANSPORT } from './socketd.constants.js';
+import { NEST_STREAM_META, NEST_STREAM_VERSION, SOCKETD_DEFAULT_GRACE_PERIOD, SOCKETD_TRANSPORT } from './socketd.constants.js';
 import { engineOptions } from './socketd.engine-options.js';
 import { SocketDStatus } from './socketd.events.js';
+import { resolveSocketDUrl, SERVER_NEST_OPTION_NAMES, validateServerOptions, type SocketDAddressOptions } from './socketd.options.js';
 import { mergeMetas } from './socketd.serializer.js';
 import { SocketDServerCore, type SocketDHandlingOptions } from './socketd.server-core.js';
+import { withServerHooks } from './socketd.server-hooks.js';
 
 // Options only the strategy reads; the rest go to the engine.
-const NEST_ONLY_OPTIONS = [
-  'url', 'serializer', 'deserializer', 'maxQueuedReplies', 'maxQueuedRepliesPerSession', 'maxQueuedRepliesPerServer', 'gracePeriod',
-] as const;
+const NEST_ONLY_OPTIONS = SERVER_NEST_OPTION_NAMES;
 
 /**
  * Options of {@link SocketDServer}: the URL, the engine's `ServerOptions` (timeouts, limits,
  * `onHandshake`, `onOpen`/`onClose`/... listeners, which run besides the strategy's own), and
  * how messages are handled.
  */
-export interface SocketDServerOptions extends Omit<ServerOptions, 'onMessage'>, SocketDHandlingOptions {
+export interface SocketDServerOptions extends Omit<ServerOptions, 'onMessage'>, SocketDHandlingOptions, SocketDAddressOptions {
   /**
    * Where to listen: `sd:tcp://host:port` or `sd:ws://host:port[/path]` (port 0 = a random
    * port, see {@link SocketDServer.address}). Default `sd:tcp://127.0.0.1:8602`.
@@ -60,12 +60,12 @@ export class SocketDServer extends SocketDServerCore implements CustomTransportS
   private closing: Promise<void> | undefined;
 
   constructor(protected readonly options: SocketDServerOptions = {}) {
-    super(options);
-    this.url = this.getOptionsProp(options, 'url', SOCKETD_DEFAULT_URL);
+    super(validateServerOptions(options));
+    this.url = resolveSocketDUrl(options);
     this.gracePeriod = this.getOptionsProp(options, 'gracePeriod', SOCKETD_DEFAULT_GRACE_PERIOD);
     this.engine = new SdServer(
       this.url,
-      engineOptions<ServerOptions>(announceStreams(options), NEST_ONLY_OPTIONS, (session, message) => this.handleMessage(session, message), this.events.emit),
+      engineOptions<ServerOptions>(withServerHooks(announceStreams(options), this.logger, this.events.emit), NEST_ONLY_OPTIONS, (session, message) => this.handleMessage(session, message), this.events.emit),
     );
   }
 
@@ -79,6 +79,7 @@ export class SocketDServer extends SocketDServerCore implements CustomTransportS
       },
       (err: unknown) => {
         this.setStatus(SocketDStatus.DISCONNECTED);
+        this.events.emit('error', err as Error);
         callback(err);
       },
     );
