@@ -28,6 +28,8 @@ export const ErrorCodes = {
   MESSAGE_TOO_LARGE: { code: 'SOCKETD_ERR_MESSAGE_TOO_LARGE', close: CloseCodes.ILLEGAL },
   /** A received sid, event or metaString holding a 00 byte: no answer could carry it back. */
   NUL_IN_FIELD: { code: 'SOCKETD_ERR_NUL_IN_FIELD', close: CloseCodes.ILLEGAL },
+  /** The peer sent a flood of Pings while not reading the Pongs (`MAX_UNANSWERED_PINGS`). */
+  PING_FLOOD: { code: 'SOCKETD_ERR_PING_FLOOD', close: CloseCodes.ILLEGAL },
   /** The engine could not encode or send an answer of its own (Connack, automatic Alarm). */
   ANSWER_FAILED: { code: 'SOCKETD_ERR_ANSWER_FAILED', close: CloseCodes.ILLEGAL },
   /**

@@ -11,6 +11,11 @@ import type { Metas, Payload } from './types.js';
 
 const PING = encodeFrame({ flag: Flags.Ping, sid: '', event: '', metaString: '', data: EMPTY_BUFFER });
 const PONG = encodeFrame({ flag: Flags.Pong, sid: '', event: '', metaString: '', data: EMPTY_BUFFER });
+/**
+ * Pings in a row that found bytes still queued for the peer (so got no Pong) before the peer
+ * counts as flooding: a heartbeat every few seconds never comes near it.
+ */
+export const MAX_UNANSWERED_PINGS = 1024;
 /** Data from this size on is written beside its frame's head rather than copied into one buffer. */
 const SPLIT_DATA_BYTES = 64 * 1024;
 
@@ -20,6 +25,8 @@ const SPLIT_DATA_BYTES = 64 * 1024;
  * and hands large data beside its encoded head (no copy on tcp).
  */
 export class FrameWriter {
+  private unansweredPings = 0;
+
   constructor(
     private readonly connection: Connection,
     private readonly fragmentSize: number,
@@ -54,8 +61,17 @@ export class FrameWriter {
     if (!this.connection.write(PING)) this.onBlocked();
   }
 
-  pong(): void {
+  /**
+   * Answers a Ping with a Pong, unless bytes are still queued for the peer: one that does not
+   * read needs no more Pongs (what is queued shows we are alive once it reads), and a flood of
+   * Pings then costs no memory. Returns false once `MAX_UNANSWERED_PINGS` Pings in a row found
+   * bytes queued: the peer floods Pings without reading.
+   */
+  pong(): boolean {
+    if (this.connection.bufferedAmount > 0) return ++this.unansweredPings <= MAX_UNANSWERED_PINGS;
+    this.unansweredPings = 0;
     if (!this.connection.write(PONG)) this.onBlocked();
+    return true;
   }
 
   /** A Close frame with `code`, unless the connection is already closing. */

@@ -14,7 +14,7 @@ import { InboundStreams } from './inbound-streams.js';
 import { MessageRouter } from './message-router.js';
 import { ServerHandshake, type ServerHandshakeConfig } from './server-handshake.js';
 import type { ResolvedSessionOptions } from './options.js';
-import { FrameWriter, metaStringOf, toBuffer } from './frame-writer.js';
+import { FrameWriter, MAX_UNANSWERED_PINGS, metaStringOf, toBuffer } from './frame-writer.js';
 import { IdleWatch } from './idle-watch.js';
 import { OutboundStreams, streamTimeout } from './outbound-streams.js';
 import { alarmMetaString, InboundMessage } from './received-message.js';
@@ -289,7 +289,7 @@ export class SocketDSession implements Session {
   private dispatch(frame: Frame): void {
     switch (frame.flag) {
       case Flags.Ping:
-        this.writer.pong();
+        if (!this.writer.pong()) throw socketDError('PING_FLOOD', `more than ${MAX_UNANSWERED_PINGS} Pings while not reading the answers`);
         return;
       case Flags.Pong:
         return;
