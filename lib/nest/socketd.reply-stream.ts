@@ -240,6 +240,7 @@ export class ReplyStream extends Subscriber<unknown> {
   }
 
   private overflow(why: string): void {
+    this.budget.markStalled(this.session);
     this.logger.warn(`Socket.D: stream '${this.message.event}' (sid ${this.message.sid}) ${why} for a slow client; failing it`);
     this.dropQueue();
     this.sendAlarm(STREAM_OVERFLOW);
