@@ -13,6 +13,7 @@ import {
   requestFrame,
   sleep,
   tally,
+  wsFrames,
   type AttackOutcome,
   type AttackPlan,
   type Schema,
@@ -105,21 +106,19 @@ async function sendMany(peer: RawPeer, count: number, make: (i: number) => Buffe
 function pingFlood(schema: Schema, scale: Scale): AttackPlan {
   return {
     name: 'ping flood, never reading',
-    spec: { kind: 'engine', schema, options: { ...BASE_OPTIONS } },
+    // Reading from a peer that does not read stops (bounded memory); its idle timeout, which
+    // nothing resets while reading is paused, then disconnects it.
+    spec: { kind: 'engine', schema, options: { ...BASE_OPTIONS, idleTimeout: 3_000 } },
     async run(child) {
       const peer = await handshaken(child);
       peer.pause();
-      const batch = Buffer.concat(Array.from({ length: 8192 }, () => PING));
+      // 8192 Pings per write on both transports (over ws as 8192 WebSocket messages).
+      const batch = schema === 'tcp' ? Buffer.concat(Array.from({ length: 8192 }, () => PING)) : wsFrames(PING, 8192);
       let pings = 0;
       const end = Date.now() + scale.floodMs;
       while (Date.now() < end && !peer.isClosed) {
-        if (schema === 'tcp') {
-          peer.write(batch);
-          pings += 8192;
-        } else {
-          for (let k = 0; k < 1024; k++) peer.write(PING);
-          pings += 1024;
-        }
+        peer.writeRawSocket(batch);
+        pings += 8192;
         // Our own queue stays bounded: a server that stopped reading stalls us here.
         while (peer.buffered > 4 * MB && !peer.isClosed && Date.now() < end) await peer.drained(50);
         await new Promise((r) => setImmediate(r));

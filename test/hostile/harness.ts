@@ -256,7 +256,9 @@ export class GoodClient {
   }
 
   private async run(): Promise<void> {
-    const payload = this.opts.payload ?? '"ping"';
+    // A JSON object: the same bytes back from an engine echo and from a Nest handler (a JSON
+    // string would come back from Nest as plain text).
+    const payload = this.opts.payload ?? '{"ping":1}';
     while (this.running) {
       const phase = this.current;
       const t0 = performance.now();
@@ -425,7 +427,8 @@ export class RawPeer {
   /** Bytes this side has queued but not yet handed to the kernel. */
   get buffered(): number {
     if (this.tcp) return this.tcp.writableLength;
-    return this.ws?.bufferedAmount ?? 0;
+    const raw = (this.ws as unknown as { _socket?: net.Socket })?._socket?.writableLength ?? 0;
+    return Math.max(this.ws?.bufferedAmount ?? 0, raw);
   }
 
   /** Sends bytes: tcp as they are; ws as one binary message (`fin: false` = a WS fragment of a message). */
@@ -434,6 +437,16 @@ export class RawPeer {
     if (this.tcp) return this.tcp.write(bytes);
     if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(bytes, { binary: true, fin }, () => undefined);
     return (this.ws?.bufferedAmount ?? 0) < MB;
+  }
+
+  /**
+   * Writes bytes straight onto the socket under a WebSocket, bypassing ws's sender: lets a
+   * ws attacker send pre-framed messages as fast as a tcp one (see `wsFrames`).
+   */
+  writeRawSocket(bytes: Buffer): boolean {
+    const s = this.tcp ?? (this.ws as unknown as { _socket?: net.Socket })?._socket;
+    if (this.isClosed || s === undefined) return false;
+    return s.write(bytes);
   }
 
   /** Resolves when this side's queue drained, the peer closed, or `ms` passed. */
@@ -620,3 +633,16 @@ export function tally(peers: RawPeer[], note: string, served = false): AttackOut
 }
 
 export { sleep };
+
+/**
+ * `count` client-to-server WebSocket binary messages, each carrying `payload`, framed by hand
+ * (RFC 6455 5.2: FIN + binary opcode, mask bit with an all-zero key, so the payload is sent as
+ * is). Only for payloads under 126 bytes.
+ */
+export function wsFrames(payload: Buffer, count: number): Buffer {
+  const one = Buffer.alloc(6 + payload.length);
+  one[0] = 0x82;
+  one[1] = 0x80 | payload.length;
+  payload.copy(one, 6);
+  return Buffer.concat(Array.from({ length: count }, () => one));
+}
