@@ -119,6 +119,8 @@ export class SdClient {
         connectTimeout,
         maxFrameSize: this.resolved.session.maxFrameSize,
         highWaterMark: this.resolved.session.highWaterMark,
+        maxWriteBufferSize: this.resolved.session.maxWriteBufferSize,
+        frameTimeout: this.resolved.session.frameTimeout,
         tls: this.options.tls,
       });
       session = new SocketDSession(connection, 'client', this.resolved.session, this.options);
