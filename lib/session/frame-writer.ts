@@ -1,5 +1,5 @@
 import { EMPTY_BUFFER, MetaKeys } from '../protocol/constants.js';
-import { socketDError } from '../protocol/errors.js';
+import { ErrorCodes, SocketDError, socketDError } from '../protocol/errors.js';
 import { Flags, isFragmentable } from '../protocol/flags.js';
 import type { Flag } from '../protocol/flags.js';
 import type { Frame } from '../protocol/frame.js';
@@ -32,10 +32,29 @@ export class FrameWriter {
     private readonly fragmentSize: number,
     /** Called when a write found the transport above its high-water mark. */
     private readonly onBlocked: () => void,
+    /** Largest payload sent (the session's `maxMessageSize`). */
+    private readonly maxMessageSize = Infinity,
   ) {}
+
+  /**
+   * Refuses a payload over `maxMessageSize` before anything is written: the call it belongs
+   * to fails alone, where the peer would otherwise drop or refuse the whole message.
+   *
+   * @throws SocketDError `SOCKETD_ERR_MESSAGE_TOO_LARGE` (no close code: nothing was sent).
+   */
+  checkSize(event: string, data: Buffer): void {
+    if (data.length <= this.maxMessageSize) return;
+    throw new SocketDError(
+      ErrorCodes.MESSAGE_TOO_LARGE.code,
+      `payload of '${event}' is ${data.length} bytes, over maxMessageSize ${this.maxMessageSize}; nothing was sent`,
+      undefined,
+      { event, size: data.length, maxMessageSize: this.maxMessageSize },
+    );
+  }
 
   /** Writes one message frame (fragmented when needed); false under backpressure. */
   write(flag: Flag, sid: string, event: string, metaString: string, data: Buffer): boolean {
+    this.checkSize(event, data);
     let ok: boolean;
     if (data.length > this.fragmentSize && isFragmentable(flag)) {
       ok = true;

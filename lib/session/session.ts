@@ -66,7 +66,7 @@ export class SocketDSession implements Session {
     serverHandshake?: ServerHandshakeConfig,
   ) {
     const log = this.log = options.logger;
-    this.writer = new FrameWriter(connection, options.fragmentSize, () => this.onWritesBlocked());
+    this.writer = new FrameWriter(connection, options.fragmentSize, () => this.onWritesBlocked(), options.maxMessageSize);
     // A timed-out stream is cancelled on the wire too, so the responder stops producing.
     this.outbound = new OutboundStreams(log, (sid, event) => this.sendCancel(sid, event));
     this.inbound = new InboundStreams(options.maxInboundStreams, log, () => this.router.partials);
@@ -331,6 +331,7 @@ export class SocketDSession implements Session {
       this.log.debug?.(`Socket.D session ${this.id}: ${flagName(flag)} to '${to.event}' (sid ${to.sid}) dropped: the stream has ended`);
       return false;
     }
+    this.writer.checkSize(to.event, data); // before the stream ends: its Alarm can still follow
     const ends = flag !== Flags.Reply || to.flag === Flags.Request;
     if (ends && to.isRequest) this.inbound.finish(to as InboundMessage);
     return this.writer.write(flag, to.sid, to.event, metaString, data);

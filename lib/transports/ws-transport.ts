@@ -81,6 +81,13 @@ function refuseUpgrade(socket: Duplex, status: number, reason: string, message: 
   socket.once('finish', () => socket.destroy());
 }
 
+/** Names the likely mistake when the server's answer to the upgrade was not HTTP at all. */
+function notHttpHint(err: Error): string {
+  const code = (err as { code?: unknown }).code;
+  const notHttp = (typeof code === 'string' && code.startsWith('HPE_')) || /Parse Error|Expected HTTP/i.test(err.message);
+  return notHttp ? ' (the server did not answer in HTTP: is it a Socket.D tcp server? Dial it with sd:tcp://)' : '';
+}
+
 /** Dials `sd:ws://` and `sd:wss://` URLs (spec section 3.2). */
 export class WsClientTransport implements ClientTransport {
   /**
@@ -110,7 +117,7 @@ export class WsClientTransport implements ClientTransport {
         clearTimeout(timer);
         if (settled) return;
         settled = true;
-        reject(socketDError('TRANSPORT', `WebSocket connect to ${target} failed: ${err.message}`, { cause: err }));
+        reject(socketDError('TRANSPORT', `WebSocket connect to ${target} failed: ${err.message}${notHttpHint(err)}`, { cause: err }));
       };
       ws.on('error', onError);
       ws.once('open', () => {
