@@ -54,8 +54,7 @@ export class SocketDSession implements Session {
   private drainWaiters: (() => void)[] = [];
   private readonly hold: FrameHold;
   private readonly serverHandshake: ServerHandshake | undefined;
-  // The client's handshake waiter.
-  private clientHandshake: { resolve(): void; reject(err: Error): void } | undefined;
+  private clientHandshake: { resolve(): void; reject(err: Error): void } | undefined; // client side
   private idle: IdleWatch | undefined;
 
   constructor(
