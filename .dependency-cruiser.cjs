@@ -2,6 +2,7 @@
  * The layering of lib/, checked in CI (`npm run lint:deps`):
  *
  *   protocol (pure)  <-  session (owns the Connection contract)  <-  transports  <-  nest
+ *                                   <-  broker (protocol + session only; loaded by the entries and nest)
  *
  * protocol imports only Node built-ins; session imports protocol; transports import protocol
  * and the session's Connection contract (lib/session/connection.ts) only; only nest imports
@@ -12,6 +13,7 @@ const LAYER = {
   session: '^lib/session/',
   transports: '^lib/transports/',
   nest: '^lib/nest/',
+  broker: '^lib/broker/',
 };
 const CONTRACT = '^lib/session/connection\\.ts$';
 
@@ -47,6 +49,20 @@ module.exports = {
         pathNot: [LAYER.protocol, CONTRACT, LAYER.transports, '^node_modules/ws/'],
         dependencyTypesNot: ['core'],
       },
+    },
+    {
+      name: 'broker-sees-protocol-and-session',
+      severity: 'error',
+      comment: 'lib/broker (spec section 10) imports lib/protocol, lib/session, itself and Node built-ins: never a transport, never Nest.',
+      from: { path: LAYER.broker },
+      to: { pathNot: [LAYER.protocol, LAYER.session, LAYER.broker], dependencyTypesNot: ['core'] },
+    },
+    {
+      name: 'only-entries-and-nest-import-the-broker',
+      severity: 'error',
+      comment: 'lib/broker is loaded by the entry points (lib/engine.ts, lib/index.ts) and lib/nest only.',
+      from: { path: '^lib/', pathNot: [LAYER.broker, LAYER.nest, '^lib/engine\\.ts$', '^lib/index\\.ts$'] },
+      to: { path: LAYER.broker },
     },
     {
       name: 'only-nest-imports-nest-and-rxjs',

@@ -14,6 +14,7 @@ registerTransport(wssTransport);
 
 export * from './protocol/index.js';
 export * from './session/index.js';
+export * from './broker/index.js';
 export {
   TcpConnection,
   WsConnection,

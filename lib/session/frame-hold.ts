@@ -11,6 +11,7 @@ import type { Connection } from './connection.js';
 export class FrameHold {
   private held: Frame[] | undefined;
   private waitingForDrain = false;
+  private outsideHolds = 0;
 
   constructor(
     private readonly connection: Connection,
@@ -48,11 +49,25 @@ export class FrameHold {
     this.hold();
   }
 
-  /** The connection drained: release what was held for it. */
+  /** The connection drained: release what was held for it (unless an outside hold remains). */
   drained(): void {
     if (!this.waitingForDrain) return;
     this.waitingForDrain = false;
-    this.release();
+    if (this.outsideHolds === 0) this.release();
+  }
+
+  /**
+   * Holds until `until` settles, for a reason outside this connection (a broker whose
+   * target of these frames is not reading); holds nest, the last one to settle releases.
+   */
+  holdUntil(until: Promise<unknown>): void {
+    this.outsideHolds++;
+    this.hold();
+    const done = (): void => {
+      this.outsideHolds--;
+      if (this.outsideHolds === 0 && !this.waitingForDrain) this.release();
+    };
+    until.then(done, done);
   }
 
   /** Delivers held frames in order and resumes reading, unless a delivery starts holding again. */

@@ -162,6 +162,11 @@ export class SocketDSession implements Session {
     if (this.stateValue === 'open' || this.stateValue === 'closing') this.writer.ping();
   }
 
+  /** See `Session.pauseUntil` (a broker passes a slow target's backpressure on to its source). */
+  pauseUntil(until: Promise<unknown>): void {
+    if (this.stateValue === 'open' || this.stateValue === 'closing') this.hold.holdUntil(until);
+  }
+
   preclose(): void {
     if (this.stateValue !== 'open' && this.stateValue !== 'closing') return;
     this.writer.close(CloseCodes.CLOSE_STARTING);

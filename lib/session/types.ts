@@ -137,6 +137,12 @@ export interface Session {
 
   /** Resolves once the transport's buffer is below its low-water mark (at once if it is). */
   drain(): Promise<void>;
+  /**
+   * Stops handling (and reading) the peer's frames until `until` settles; frames already read
+   * wait in order. Optional: sessions of this engine have it (a broker passes a slow target's
+   * backpressure on to the peer that feeds it).
+   */
+  pauseUntil?(until: Promise<unknown>): void;
   /** Close code 1000: ask the peer to start no new exchanges. */
   preclose(): void;
   /** Close code 1001 (or `code`), then close the transport once flushed. */

@@ -1,0 +1,63 @@
+import type { Handshake, ReceivedMessage, ServerOptions, Session } from '../session/types.js';
+
+/** Who may register a player name, and who may call one (both optional: default allow). */
+export interface BrokerAuthorize {
+  /**
+   * Runs during the handshake of a session that names itself (`?@=name`). False (or a
+   * rejection) refuses the handshake: Close 1001, the player's connect fails with
+   * SOCKETD_ERR_HANDSHAKE_REJECTED.
+   */
+  register?(name: string, handshake: Handshake, remoteAddress: string | undefined): boolean | Promise<boolean>;
+  /**
+   * Runs for every routed Message/Request/Subscribe with the target's name (`*` for a
+   * broadcast, without the `!`/`*` suffix otherwise). False answers the sender with an Alarm
+   * `Broker refused '@target' for this session` and forwards nothing.
+   */
+  call?(targetName: string, message: ReceivedMessage, from: Session): boolean;
+}
+
+/**
+ * Options of `SdBroker`: every engine server option (limits, timeouts, `fragmentSize` at which
+ * the broker re-fragments what it forwards, `highWaterMark`, logger, `onHandshake`, `onOpen`,
+ * `onClose`, ...) except `onMessage`/`onOrphanReply`, which are the broker's.
+ */
+export interface BrokerOptions extends Omit<ServerOptions, 'onMessage' | 'onOrphanReply'> {
+  /** Authorisation hooks (default: anyone may register any name and call anyone). */
+  authorize?: BrokerAuthorize;
+  /**
+   * Milliseconds a forwarded Request/Subscribe waits for the target's (final) answer before the
+   * requester gets an Alarm. Default: `streamTimeout` (2 h), as upstream.
+   */
+  forwardTimeout?: number;
+  /**
+   * Forwarded Request/Subscribe streams one session may have unanswered at once; one more is
+   * refused with an Alarm. Default 10 000.
+   */
+  maxForwardsPerSession?: number;
+  /**
+   * Bytes queued towards a target (its `bufferedAmount`) above which a new forward to it is
+   * refused with an Alarm instead of queued (the source is paused long before, at the
+   * target's `highWaterMark`; this bounds what many sources together can queue). Default 32 MiB.
+   */
+  maxTargetBufferedBytes?: number;
+}
+
+/** Defaults of the broker's own options. */
+export const BROKER_DEFAULTS = {
+  maxForwardsPerSession: 10_000,
+  maxTargetBufferedBytes: 32 * 1024 * 1024,
+} as const;
+
+/** Java's `String.hashCode` (spec section 10: `abs(h) % count`), so keys spread as upstream. */
+export function javaHash(text: string): number {
+  let h = 0;
+  for (let i = 0; i < text.length; i++) h = (Math.imul(31, h) + text.charCodeAt(i)) | 0;
+  return Math.abs(h);
+}
+
+/** The host part of a remote address (`1.2.3.4:5678`, `[::1]:5678`). */
+export function hostOf(remoteAddress: string | undefined): string {
+  if (remoteAddress === undefined) return '';
+  const m = /^\[(.*)\]:\d+$/.exec(remoteAddress) ?? /^(.*):\d+$/.exec(remoteAddress);
+  return m ? m[1]! : remoteAddress;
+}
