@@ -1,0 +1,108 @@
+/**
+ * The broker when players fail, over tcp and ws: a player killed with SIGKILL (a child process
+ * over dist/: `npm run build` first) and peers that stop reading their socket.
+ */
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { encodeFrame, Flags } from '../../lib/protocol/index.js';
+import type { SdBroker } from '../../lib/broker/index.js';
+import { player, RawPeer, requester, SCHEMAS, startBroker, until } from './broker-helpers.js';
+
+const PLAYER = fileURLToPath(new URL('./player-process.mjs', import.meta.url));
+const children: ChildProcess[] = [];
+const cleanups: (() => Promise<unknown> | void)[] = [];
+
+afterEach(async () => {
+  for (const child of children.splice(0)) child.kill('SIGKILL');
+  for (const fn of cleanups.splice(0).reverse()) await fn();
+});
+
+function spawnPlayer(url: string, name: string, id: number): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [PLAYER, JSON.stringify({ url, name, id })], { stdio: ['pipe', 'pipe', 'inherit'] });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => { if (chunk.toString().includes('READY')) resolve(child); });
+    child.once('exit', (code) => reject(new Error(`player exited with ${code}`)));
+  });
+}
+
+async function broker(schema: 'tcp' | 'ws', options = {}): Promise<{ broker: SdBroker; url: string; port: number }> {
+  const b = await startBroker(schema, options);
+  cleanups.push(() => b.broker.close());
+  return b;
+}
+
+describe.each(SCHEMAS)('broker failures over %s', (schema) => {
+  it('fails the forwards pending on a SIGKILLed player within a second and routes later calls to the survivor', async () => {
+    const { broker: b, url } = await broker(schema);
+    const p1 = await spawnPlayer(url, 'svc', 1);
+    await spawnPlayer(url, 'svc', 2);
+    const cli = await requester(url, 'cli', { requestTimeout: 20_000 });
+    cleanups.push(() => cli.close());
+    await until(() => b.players.get('svc')?.length === 2, 5000, 'players');
+    const pending = [0, 1].map((i) => cli.request('/never', `p${i}`, { metas: '@=svc' }).then(() => 'answered', (e: Error) => e.message));
+    const whoOf = async () => (await cli.request('/echo', 'x', { metas: '@=svc' })).meta('who');
+    const whos = [await whoOf(), await whoOf()];
+    expect(new Set(whos)).toEqual(new Set(['svc#1', 'svc#2']));
+    const killedAt = Date.now();
+    p1.kill('SIGKILL');
+    const first = await Promise.race(pending.map((p, i) => p.then((r) => ({ i, r }))));
+    expect(Date.now() - killedAt).toBeLessThan(1000);
+    expect(first.r).toMatch(/Broker lost the '@svc' session/);
+    expect(b.players.get('svc')!.length).toBe(1);
+    const after = await Promise.all([1, 2, 3, 4].map(() => whoOf()));
+    expect(new Set(after)).toEqual(new Set(['svc#2']));
+  });
+
+  it('bounds what it queues to a player that stops reading: the sender is paused instead', async () => {
+    const highWaterMark = 256 * 1024;
+    const { broker: b, url, port } = await broker(schema, { highWaterMark });
+    const slow = await RawPeer.open(schema, port, '?@=slow');
+    cleanups.push(() => slow.end());
+    slow.pause();
+    const cli = await requester(url, 'cli');
+    cleanups.push(() => cli.close());
+    const chunk = Buffer.alloc(64 * 1024, 7);
+    const count = 400; // 25 MiB
+    let max = 0;
+    const target = () => b.players.get('slow')![0]!;
+    const sampler = setInterval(() => { max = Math.max(max, target().bufferedAmount); }, 5);
+    try {
+      for (let i = 0; i < count; i++) await cli.send('/m', chunk, { metas: '@=slow' });
+      await new Promise((r) => setTimeout(r, 500));
+      max = Math.max(max, target().bufferedAmount);
+      expect(max).toBeLessThan(highWaterMark + 4 * chunk.length);
+      slow.resume();
+      await until(() => slow.frames.filter((f) => f.flag === Flags.Message).length === count, 20_000, 'every Message');
+    } finally {
+      clearInterval(sampler);
+    }
+    expect(max).toBeLessThan(highWaterMark + 4 * chunk.length);
+  });
+
+  it('bounds what it queues to a requester that stops reading a stream: the player is paused instead', async () => {
+    const highWaterMark = 256 * 1024;
+    const { broker: b, port, url } = await broker(schema, { highWaterMark });
+    const p = await player(url, 'svc', 1);
+    cleanups.push(() => p.client.close());
+    const slow = await RawPeer.open(schema, port, '?@=slowcli');
+    cleanups.push(() => slow.end());
+    const items = 30_000;
+    slow.write(encodeFrame({ flag: Flags.Subscribe, sid: 's1', event: '/count', metaString: '@=svc&pad=' + 'x'.repeat(900), data: Buffer.from(String(items)) }));
+    await until(() => slow.frames.some((f) => f.flag === Flags.Reply), 5000, 'first Reply');
+    slow.pause();
+    const me = () => [...b.sessions].find((s) => s.handshake.params['@'] === 'slowcli')!;
+    let max = 0;
+    for (let i = 0; i < 50; i++) {
+      max = Math.max(max, me().bufferedAmount);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(max).toBeLessThan(highWaterMark + 256 * 1024);
+    slow.resume();
+    await until(() => slow.frames.some((f) => f.flag === Flags.ReplyEnd), 20_000, 'ReplyEnd');
+    const replies = slow.frames.filter((f) => f.flag === Flags.Reply).map((f) => f.data.toString());
+    expect(replies.length).toBe(items);
+    expect(replies.every((v, i) => v === String(i))).toBe(true);
+  });
+});
