@@ -13,6 +13,7 @@ import { engineOptions } from './socketd.engine-options.js';
 import { SocketDEventEmitter } from './socketd.event-emitter.js';
 import { SocketDStatus, type SocketDEvents } from './socketd.events.js';
 import { CLIENT_NEST_OPTION_NAMES, resolveSocketDUrl, validateClientOptions, type SocketDAddressOptions } from './socketd.options.js';
+import { checkTarget } from './socketd.record-builder.js';
 import { SocketDSerializer, type SocketDSerializerLike } from './socketd.serializer.js';
 
 // Options only the client reads; the rest go to the engine.
@@ -39,6 +40,18 @@ export interface SocketDClientOptions extends Omit<ClientOptions, 'onMessage'>, 
    * - `subscribe`: always a Subscribe; `request`: always a Request (one answer).
    */
   callMode?: SocketDClientCallMode;
+  /**
+   * Talk to a service through a Socket.D broker: every `send()` and `emit()` carries meta
+   * `@=<target>` (`orders`: one player of that name, round-robin; `orders!`: one chosen by
+   * meta `X-Hash`; `orders*`: every player of that name; `*`: every player). A record's
+   * `setTarget()` wins. Default: none (talking to a server directly).
+   */
+  target?: string;
+  /**
+   * The broker target of `emit()` when it should differ from `target`, typically
+   * `'orders*'` so every instance of `orders` gets each event. Default: `target`.
+   */
+  eventTarget?: string;
 }
 
 /**
@@ -61,6 +74,9 @@ export class SocketDClient extends ClientProxy<SocketDEvents> {
   protected connectionPromise: Promise<Session> | undefined;
   /** How `send()` calls go out (option `callMode`). */
   protected readonly callMode: SocketDClientCallMode;
+  /** Broker target of `send()` (option `target`) and of `emit()` (option `eventTarget`, else `target`). */
+  protected readonly target: string | undefined;
+  protected readonly eventTarget: string | undefined;
   private callSettings: CallSettings | undefined;
   private readonly events = new SocketDEventEmitter(() => this.logger);
   private readonly inbound = new InboundRouter(() => this.logger);
@@ -70,6 +86,8 @@ export class SocketDClient extends ClientProxy<SocketDEvents> {
     validateClientOptions(options);
     this.url = resolveSocketDUrl(options);
     this.callMode = resolveCallMode(options?.callMode);
+    this.target = options?.target === undefined ? undefined : checkTarget(options.target, 'SocketDClient: target');
+    this.eventTarget = options?.eventTarget === undefined ? this.target : checkTarget(options.eventTarget, 'SocketDClient: eventTarget');
     this.initializeSerializer(options);
     this.initializeDeserializer(options);
   }
@@ -220,7 +238,7 @@ export class SocketDClient extends ClientProxy<SocketDEvents> {
   private dispatchEventNow(packet: ReadPacket): true | Promise<void> {
     const session = this.engine?.session;
     if (session === undefined) throw notConnected();
-    return sendEvent(session, this.eventOf(packet), packet, this.payloadSerializer);
+    return sendEvent(session, this.eventOf(packet), packet, this.payloadSerializer, this.eventTarget);
   }
 
   // The settings every call shares, rebuilt only if a subclass swapped the codec.
@@ -233,6 +251,7 @@ export class SocketDClient extends ClientProxy<SocketDEvents> {
       callMode: this.callMode,
       requestTimeout: this.options?.requestTimeout ?? DEFAULTS.requestTimeout,
       streamTimeout: this.options?.streamTimeout ?? DEFAULTS.streamTimeout,
+      target: this.target,
     });
   }
 

@@ -5,7 +5,8 @@ export { SocketDClientStrategy, type SocketDClientStrategyOptions } from './sock
 export { SocketDClient, type SocketDClientOptions } from './client-socketd.js';
 export type { SocketDInboundHandler } from './socketd.inbound-router.js';
 export { SocketDContext, type SocketDContextArgs, type SocketDPeer } from './socketd.context.js';
-export { SocketDRecord, SocketDRecordBuilder, type SocketDCallMode, type SocketDRecordOptions } from './socketd.record-builder.js';
+export { SocketDRecord, SocketDRecordBuilder, TARGET_META, type SocketDCallMode, type SocketDRecordOptions } from './socketd.record-builder.js';
+export { PLAYER_NAME_META, type SocketDPlayerOptions } from './socketd.player.js';
 export { SocketDStatus, SocketDEventsMap, type SocketDEvents } from './socketd.events.js';
 export { SocketDSerializer, type SocketDEntity, type SocketDSerializerLike } from './socketd.serializer.js';
 export { SocketDDeserializer, type SocketDDeserializerLike } from './socketd.deserializer.js';

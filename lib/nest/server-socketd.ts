@@ -1,12 +1,13 @@
 import { Logger } from '@nestjs/common';
 import type { CustomTransportStrategy } from '@nestjs/microservices';
 import { SdServer } from '../engine.js';
-import type { Metas, ServerOptions, Session } from '../session/types.js';
+import type { Metas, ReceivedMessage, ServerOptions, Session } from '../session/types.js';
 import { NEST_STREAM_META, NEST_STREAM_VERSION, SOCKETD_DEFAULT_GRACE_PERIOD, SOCKETD_TRANSPORT } from './socketd.constants.js';
 import { engineOptions } from './socketd.engine-options.js';
 import { SocketDStatus } from './socketd.events.js';
 import { resolveSocketDUrl, SERVER_NEST_OPTION_NAMES, validateServerOptions, type SocketDAddressOptions } from './socketd.options.js';
 import { mergeMetas } from './socketd.serializer.js';
+import { SocketDPlayerLinks, validatePlayerOptions, type SocketDPlayerOptions } from './socketd.player.js';
 import { SocketDServerCore, type SocketDHandlingOptions } from './socketd.server-core.js';
 import { withServerHooks } from './socketd.server-hooks.js';
 
@@ -21,9 +22,19 @@ const NEST_ONLY_OPTIONS = SERVER_NEST_OPTION_NAMES;
 export interface SocketDServerOptions extends Omit<ServerOptions, 'onMessage'>, SocketDHandlingOptions, SocketDAddressOptions {
   /**
    * Where to listen: `sd:tcp://host:port` or `sd:ws://host:port[/path]` (port 0 = a random
-   * port, see {@link SocketDServer.address}). Default `sd:tcp://127.0.0.1:8602`.
+   * port, see {@link SocketDServer.address}). Default `sd:tcp://127.0.0.1:8602`, unless
+   * `player` is given without any of `url`/`host`/`port`/`transport`: then the server does not
+   * listen at all, it only plays.
    */
   url?: string;
+  /**
+   * Broker player mode: `{ urls: 'sd:tcp://broker:8602', name: 'orders' }` connects OUT to
+   * each broker under that name (Connect meta `@`) and serves the Requests, Subscribes and
+   * Messages the brokers forward with the same handlers (and mapping, errors, cancellation)
+   * as the server's own clients. Links reconnect by themselves; `close()` closes them too.
+   * Default: no broker.
+   */
+  player?: SocketDPlayerOptions;
   /**
    * Runs on each client's Connect before it is accepted: return false (or throw, or reject)
    * to refuse it (Close 1001; the client's connect fails with
@@ -54,24 +65,34 @@ export interface SocketDServerOptions extends Omit<ServerOptions, 'onMessage'>, 
 export class SocketDServer extends SocketDServerCore implements CustomTransportStrategy {
   override transportId = SOCKETD_TRANSPORT;
   protected override readonly logger = new Logger(SocketDServer.name);
-  protected readonly url: string;
+  /** The URL listened on; undefined for a server that only plays (see `player`). */
+  protected readonly url: string | undefined;
   protected readonly gracePeriod: number;
-  protected readonly engine: SdServer;
+  /** The listener; undefined for a server that only plays. */
+  protected readonly engine: SdServer | undefined;
+  /** The broker links of player mode; undefined without `player`. */
+  protected readonly player: SocketDPlayerLinks | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(protected readonly options: SocketDServerOptions = {}) {
     super(validateServerOptions(options));
-    this.url = resolveSocketDUrl(options);
+    validatePlayerOptions(options.player);
+    const onMessage = (session: Session, message: ReceivedMessage): void => this.handleMessage(session, message);
+    this.url = options.player !== undefined && !hasAddress(options) ? undefined : resolveSocketDUrl(options);
     this.gracePeriod = this.getOptionsProp(options, 'gracePeriod', SOCKETD_DEFAULT_GRACE_PERIOD);
-    this.engine = new SdServer(
+    this.engine = this.url === undefined ? undefined : new SdServer(
       this.url,
-      engineOptions<ServerOptions>(withServerHooks(announceStreams(options), this.logger, this.events.emit), NEST_ONLY_OPTIONS, (session, message) => this.handleMessage(session, message), this.events.emit),
+      engineOptions<ServerOptions>(withServerHooks(announceStreams(options), this.logger, this.events.emit), NEST_ONLY_OPTIONS, onMessage, this.events.emit),
     );
+    this.player = options.player === undefined ? undefined : new SocketDPlayerLinks(options.player, onMessage, this.events.emit, this.logger);
   }
 
-  /** Starts listening; `callback(err)` when the address is unavailable. */
+  /**
+   * Starts listening and connects to the brokers (player mode); `callback(err)` when the
+   * address is unavailable or no broker could be reached.
+   */
   listen(callback: (err?: unknown, ...optionalParams: unknown[]) => void): void {
-    this.engine.listen().then(
+    this.start().then(
       () => {
         this.setStatus(SocketDStatus.CONNECTED);
         this.events.emit('listening');
@@ -94,19 +115,28 @@ export class SocketDServer extends SocketDServerCore implements CustomTransportS
     return (this.closing ??= this.shutdown());
   }
 
-  /** The native server: a `net.Server` (tcp) or a ws `WebSocketServer` (ws). */
+  /**
+   * The native server: a `net.Server` (tcp) or a ws `WebSocketServer` (ws). A server that only
+   * plays has none: it returns the broker links' engine clients (`SdClient[]`).
+   */
   unwrap<T>(): T {
+    if (this.engine === undefined) return (this.player?.links ?? []) as T;
     return this.engine.unwrap<T>();
   }
 
-  /** The open sessions: one per connected client. */
+  /** The open sessions: one per connected client (broker links are in {@link playerSessions}). */
   get sessions(): ReadonlySet<Session> {
-    return this.engine.sessions;
+    return this.engine?.sessions ?? new Set();
   }
 
-  /** The address listened on (the real port when the URL said port 0); undefined before `listen`. */
+  /** The open broker sessions of player mode (one per connected broker). */
+  get playerSessions(): readonly Session[] {
+    return this.player?.sessions ?? [];
+  }
+
+  /** The address listened on (the real port when the URL said port 0); undefined before `listen` or when only playing. */
   address(): { host: string; port: number } | undefined {
-    return this.engine.address();
+    return this.engine?.address();
   }
 
   /**
@@ -118,7 +148,7 @@ export class SocketDServer extends SocketDServerCore implements CustomTransportS
     const entity = await this.encodePayload(data);
     const allMetas = mergeMetas(entity.metas, undefined, metas);
     let count = 0;
-    for (const session of [...this.engine.sessions]) {
+    for (const session of [...this.sessions]) {
       if (!session.isOpen) continue;
       try {
         if (!session.send(event, entity.data, { metas: allMetas })) await session.drain();
@@ -130,18 +160,31 @@ export class SocketDServer extends SocketDServerCore implements CustomTransportS
     return count;
   }
 
+  // Listening first (a port in use fails fast), then the broker links.
+  private async start(): Promise<void> {
+    await this.engine?.listen();
+    try {
+      await this.player?.connect();
+    } catch (err) {
+      await this.engine?.close();
+      throw err;
+    }
+  }
+
   private async shutdown(): Promise<void> {
     try {
-      await this.engine.stopAccepting();
+      await this.engine?.stopAccepting();
     } catch (err) {
       this.logger.warn(`Socket.D: stopAccepting failed: ${String(err)}`);
     }
-    for (const session of this.engine.sessions) session.preclose();
+    // Close 1000 to clients and brokers alike: start nothing new on this server.
+    for (const session of this.sessions) session.preclose();
+    this.player?.preclose();
     const idle = await this.waitForIdle(this.gracePeriod);
     if (!idle) {
       this.logger.warn(`Socket.D: ${this.pendingHandlers} handler(s) still running after ${this.gracePeriod} ms; closing anyway`);
     }
-    await this.engine.close();
+    await Promise.all([this.engine?.close(), this.player?.close()]);
     this.setStatus(SocketDStatus.DISCONNECTED);
   }
 }
@@ -159,4 +202,9 @@ function announceStreams(options: SocketDServerOptions): SocketDServerOptions {
       return user?.(handshake, outMetas, remoteAddress);
     },
   };
+}
+
+// True when the options say where to listen (`url` or any of `host`/`port`/`transport`).
+function hasAddress(options: SocketDServerOptions): boolean {
+  return options.url !== undefined || options.host !== undefined || options.port !== undefined || options.transport !== undefined;
 }

@@ -4,7 +4,7 @@ import type { ReceivedMessage, Session, StreamHandle, StreamObserver } from '../
 import { NEST_STREAM_META, SOCKETD_MAX_TIMEOUT } from './socketd.constants.js';
 import { carriesValue, type SocketDDeserializerLike } from './socketd.deserializer.js';
 import { decodeCallError, describeError } from './socketd.error-codec.js';
-import { unwrapRecord, type SocketDCallMode, type SocketDRecordOptions } from './socketd.record-builder.js';
+import { callMetas, unwrapRecord, type SocketDCallMode, type SocketDRecordOptions } from './socketd.record-builder.js';
 import { isThenable, mergeMetas, type SocketDEntity, type SocketDSerializerLike } from './socketd.serializer.js';
 
 /**
@@ -22,6 +22,8 @@ export interface CallSettings {
   readonly requestTimeout: number;
   /** Milliseconds to a call's end. */
   readonly streamTimeout: number;
+  /** Broker target (meta `@`) of every call unless the record sets one; undefined: none. */
+  readonly target?: string | undefined;
 }
 
 /** Checks a client's `callMode` option; returns it (`auto` when undefined). */
@@ -104,7 +106,7 @@ export class ClientCall {
       : { name: 'streamTimeout', ms: streamTimeout };
     const replies = new ReplyDelivery(this.settings.deserializer, this.callback, () => this.abort());
     try {
-      const metas = mergeMetas(entity.metas, this.packet.metadata, options.metas);
+      const metas = mergeMetas(entity.metas, this.packet.metadata, callMetas(options, this.settings.target));
       const observer = this.observer(single, replies);
       this.handle = this.session.stream(kind, this.event, entity.data, observer, { metas, timeout: this.engineTimeout.ms });
     } catch (err) {

@@ -49,11 +49,11 @@ const ADDRESS_OPTION_NAMES = ['url', 'host', 'port', 'transport'] as const;
 /** Options {@link SocketDServer} reads itself (the rest go to the engine). */
 export const SERVER_NEST_OPTION_NAMES = [
   ...ADDRESS_OPTION_NAMES, 'serializer', 'deserializer', 'maxQueuedReplies', 'maxQueuedRepliesPerSession',
-  'maxQueuedRepliesPerServer', 'gracePeriod',
+  'maxQueuedRepliesPerServer', 'gracePeriod', 'player',
 ] as const;
 
 /** Options {@link SocketDClient} reads itself (the rest go to the engine). */
-export const CLIENT_NEST_OPTION_NAMES = [...ADDRESS_OPTION_NAMES, 'serializer', 'deserializer', 'callMode'] as const;
+export const CLIENT_NEST_OPTION_NAMES = [...ADDRESS_OPTION_NAMES, 'serializer', 'deserializer', 'callMode', 'target', 'eventTarget'] as const;
 
 // Engine options the Nest layer owns: handlers are the app's @MessagePattern/@EventPattern methods.
 const NOT_IN_NEST: Readonly<Record<string, string>> = {

@@ -34,7 +34,17 @@ export interface SocketDRecordOptions {
    * `emit()` (always a Message).
    */
   mode?: SocketDCallMode;
+  /**
+   * The broker target of this call, sent as meta `@` (spec section 10): `orders` (one player
+   * of that name, round-robin), `orders!` (one, sticky by meta `X-Hash`), `orders*` (every
+   * player of that name: for `emit()`), `*` (every player). Wins over the client's `target`
+   * / `eventTarget` and over a `@` in `metas`.
+   */
+  target?: string;
 }
+
+/** The meta carrying a broker target (spec section 10). */
+export const TARGET_META = '@';
 
 /**
  * A payload with Socket.D per-call options. Pass it as the data of `client.send()` or
@@ -64,6 +74,7 @@ export class SocketDRecordBuilder<TData = any> {
   private requestTimeout: number | undefined;
   private streamTimeout: number | undefined;
   private mode: SocketDCallMode | undefined;
+  private target: string | undefined;
 
   constructor(private data?: TData) {}
 
@@ -117,6 +128,17 @@ export class SocketDRecordBuilder<TData = any> {
     return this;
   }
 
+  /**
+   * Sends this call through a broker to `target` (meta `@`): `'orders'` one player of that
+   * name, `'orders!'` one chosen by meta `X-Hash` (set it with `setMeta`), `'orders*'` every
+   * player of that name (an `emit()` to all instances), `'*'` every player. Wins over the
+   * client's `target` / `eventTarget`.
+   */
+  setTarget(target: string): this {
+    this.target = checkTarget(target);
+    return this;
+  }
+
   /** Shorthand for `setMode('request')`. */
   asRequest(): this {
     return this.setMode('request');
@@ -129,6 +151,7 @@ export class SocketDRecordBuilder<TData = any> {
     if (this.requestTimeout !== undefined) options.requestTimeout = this.requestTimeout;
     if (this.streamTimeout !== undefined) options.streamTimeout = this.streamTimeout;
     if (this.mode !== undefined) options.mode = this.mode;
+    if (this.target !== undefined) options.target = this.target;
     return new SocketDRecord(this.data as TData, Object.freeze(options));
   }
 }
@@ -141,6 +164,24 @@ function checkTimeout(name: string, timeout: number): number {
     throw socketDError('INVALID_ARGUMENT', `${name} must be an integer in 1..${SOCKETD_MAX_TIMEOUT} (milliseconds), got ${String(timeout)}`);
   }
   return timeout;
+}
+
+/** Checks a broker target (`name`, `name!`, `name*` or `*`); returns it. */
+export function checkTarget(target: unknown, what = 'target'): string {
+  if (typeof target !== 'string' || target.length === 0 || /[&=,\s]/.test(target)) {
+    throw socketDError('INVALID_ARGUMENT', `${what} must be a player name ('orders', 'orders!', 'orders*' or '*'), got ${String(target)}`);
+  }
+  return target;
+}
+
+/**
+ * The per-call metas with the call's broker target as meta `@`: the record's `target`, else a
+ * `@` already in the record's metas, else the client's default (`fallback`).
+ */
+export function callMetas(options: Readonly<SocketDRecordOptions>, fallback: string | undefined): Readonly<Metas> | undefined {
+  const metas = options.metas;
+  const target = options.target ?? (metas?.[TARGET_META] !== undefined ? undefined : fallback);
+  return target === undefined ? metas : { ...metas, [TARGET_META]: target };
 }
 
 /** The data of a Nest packet and its per-call options (none unless it is a {@link SocketDRecord}). */

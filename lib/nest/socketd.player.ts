@@ -1,0 +1,150 @@
+import type { LoggerService } from '@nestjs/common';
+import { SdClient, socketDError } from '../engine.js';
+import type { ClientOptions, ReceivedMessage, Session } from '../session/types.js';
+import { engineOptions } from './socketd.engine-options.js';
+import type { SocketDEmit } from './socketd.event-emitter.js';
+import { describeError } from './socketd.error-codec.js';
+import { ENGINE_CLIENT_OPTION_NAMES, nearest } from './socketd.options.js';
+
+/** The handshake param (and Connect meta) that names a broker player (spec section 10). */
+export const PLAYER_NAME_META = '@';
+
+/**
+ * Option `player` of {@link SocketDServer}: connect OUT to one or more Socket.D brokers under
+ * a name and serve what they forward (the same handlers, mapping, errors and cancellation as
+ * for the server's own clients). Besides `urls` and `name` it takes the engine's client
+ * options for the broker links (`heartbeatInterval`, `reconnectDelay`, `maxReconnectDelay`,
+ * `connectTimeout`, `metas`, limits, `onOpen`/`onClose` listeners, ...).
+ */
+export interface SocketDPlayerOptions extends Omit<ClientOptions, 'onMessage' | 'autoReconnect'> {
+  /**
+   * The broker(s): `sd:tcp://broker:8602` or `sd:ws://...`, a list, or a comma-separated
+   * list. One link per URL, each reconnecting on its own.
+   */
+  urls: string | readonly string[];
+  /**
+   * The player name callers address (`@=name`, `name*`, `name!`): sent as the Connect meta
+   * `@`. Several servers with the same name share the load.
+   */
+  name: string;
+}
+
+// The keys of SocketDPlayerOptions the player reads itself.
+const PLAYER_OWN_OPTIONS = ['urls', 'name'] as const;
+const PLAYER_OPTION_NAMES: readonly string[] = [
+  ...PLAYER_OWN_OPTIONS,
+  ...ENGINE_CLIENT_OPTION_NAMES.filter((key) => key !== 'onMessage' && key !== 'autoReconnect'),
+];
+
+/** The broker URLs of `urls` (a list and/or comma-separated), trimmed, without empty entries. */
+export function playerUrls(urls: string | readonly string[]): string[] {
+  const list = typeof urls === 'string' ? [urls] : [...urls];
+  return list.flatMap((entry) => String(entry).split(',')).map((url) => url.trim()).filter((url) => url.length > 0);
+}
+
+/** Checks the `player` option of a {@link SocketDServer}; throws `SOCKETD_ERR_INVALID_ARGUMENT`. */
+export function validatePlayerOptions(player: unknown): void {
+  if (player === undefined) return;
+  if (player === null || typeof player !== 'object') {
+    throw socketDError('INVALID_ARGUMENT', `SocketDServer: 'player' must be an object { urls, name }, got ${String(player)}`);
+  }
+  for (const key of Object.keys(player)) {
+    if (PLAYER_OPTION_NAMES.includes(key)) continue;
+    const hint = key === 'autoReconnect' ? ' (broker links always reconnect)' : key === 'onMessage' ? ' (messages go to the app\'s handlers)' : '';
+    const near = hint === '' ? nearest(key, PLAYER_OPTION_NAMES) : undefined;
+    throw socketDError('INVALID_ARGUMENT', `SocketDServer: unknown player option '${key}'${hint}${near === undefined ? '' : ` — did you mean '${near}'?`}`);
+  }
+  const { urls, name } = player as Partial<SocketDPlayerOptions>;
+  if (typeof name !== 'string' || name.length === 0 || /[*!,&=]/.test(name)) {
+    throw socketDError('INVALID_ARGUMENT', `SocketDServer: player.name must be a non-empty name without '*', '!', ',', '&' or '=', got ${String(name)}`);
+  }
+  if (urls === undefined || (typeof urls !== 'string' && !Array.isArray(urls)) || playerUrls(urls).length === 0) {
+    throw socketDError('INVALID_ARGUMENT', 'SocketDServer: player.urls must name at least one broker URL');
+  }
+}
+
+/**
+ * The broker links of a {@link SocketDServer} in player mode: one engine client (`SdClient`,
+ * `autoReconnect` on) per broker URL, named by the Connect meta `@`. What a broker forwards
+ * goes to `onMessage` (the strategy's handler path).
+ *
+ * `connect()` resolves once every link is up. A link whose first connect fails retries in the
+ * background (the client's `reconnectDelay` doubling up to `maxReconnectDelay`) as long as
+ * another link is up; only when none came up does `connect()` reject (as a listen on a taken
+ * port does). After the first connect the engine reconnects a dropped link by itself.
+ */
+export class SocketDPlayerLinks {
+  readonly name: string;
+  private readonly clients: SdClient[];
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
+  private readonly firstDelay: number;
+  private readonly maxDelay: number;
+  private closed = false;
+
+  constructor(
+    options: SocketDPlayerOptions,
+    onMessage: (session: Session, message: ReceivedMessage) => void,
+    emit: SocketDEmit,
+    private readonly logger: LoggerService,
+  ) {
+    this.name = options.name;
+    const withName = { ...options, metas: { ...options.metas, [PLAYER_NAME_META]: options.name }, autoReconnect: true };
+    const engine = engineOptions<ClientOptions>(withName, PLAYER_OWN_OPTIONS, onMessage, emit);
+    this.clients = playerUrls(options.urls).map((url) => new SdClient(url, engine));
+    this.firstDelay = options.reconnectDelay ?? 200;
+    this.maxDelay = options.maxReconnectDelay ?? 10_000;
+  }
+
+  /** The open broker sessions (one per connected link). */
+  get sessions(): Session[] {
+    const open: Session[] = [];
+    for (const client of this.clients) {
+      const session = client.session;
+      if (session !== undefined && (session.state === 'open' || session.state === 'closing')) open.push(session);
+    }
+    return open;
+  }
+
+  /** The engine clients, one per broker URL. */
+  get links(): readonly SdClient[] {
+    return this.clients;
+  }
+
+  /** Connects every link; see the class comment for partial failures. */
+  async connect(): Promise<void> {
+    const results = await Promise.allSettled(this.clients.map((client) => client.connect()));
+    const failed = results.flatMap((result, i) => (result.status === 'rejected' ? [{ client: this.clients[i]!, err: result.reason as unknown }] : []));
+    if (failed.length === results.length) throw failed[0]!.err;
+    for (const { client, err } of failed) {
+      this.logger.warn(`Socket.D: player '${this.name}' cannot reach a broker yet (${describeError(err)}); retrying in the background`);
+      this.retry(client, this.firstDelay);
+    }
+  }
+
+  /** Close 1000 to every broker: start nothing new here (the server is stopping). */
+  preclose(): void {
+    for (const session of this.sessions) session.preclose();
+  }
+
+  /** Closes every link (Close 1001, no reconnect). */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const timer of this.retryTimers) clearTimeout(timer);
+    this.retryTimers.clear();
+    await Promise.all(this.clients.map((client) => client.close()));
+  }
+
+  // A first connect that failed: try again with backoff until it works or the links close.
+  private retry(client: SdClient, delay: number): void {
+    if (this.closed) return;
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(timer);
+      if (this.closed) return;
+      client.connect().then(
+        () => this.logger.log(`Socket.D: player '${this.name}' reached its broker`),
+        () => this.retry(client, Math.min(delay * 2, this.maxDelay)),
+      );
+    }, delay * (0.8 + Math.random() * 0.4));
+    this.retryTimers.add(timer);
+  }
+}
