@@ -1,26 +1,29 @@
 /**
  * `npm run sample`: for sd:tcp, then sd:ws, starts the server app, waits until it listens,
- * runs the client app against it and stops the server. Exits 1 if any round trip failed, an
- * app crashed, or the whole run took longer than RUN_TIMEOUT_MS.
+ * runs the client app against it and stops the server. Then the broker topology: a broker,
+ * two server instances playing under one name (separate processes), the client app calling
+ * through the broker; at the client's request one instance is SIGKILLed midway. Exits 1 if
+ * any round trip failed, an app crashed, or the whole run took longer than RUN_TIMEOUT_MS.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { URL_ENV } from './shared/contract.js';
+import { BROKER_ENV, INSTANCE_ENV, URL_ENV } from './shared/contract.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SERVER_MAIN = join(here, 'server/src/main.js');
 const CLIENT_MAIN = join(here, 'client/src/main.js');
+const BROKER_MAIN = join(here, 'broker/main.js');
 const RUN_TIMEOUT_MS = 60_000;
 const READY_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 10_000;
 
 const children = new Set<ChildProcess>();
 
-function start(file: string, url: string): ChildProcess {
-  const child = fork(file, { env: { ...process.env, [URL_ENV]: url }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+function start(file: string, url: string, env: Record<string, string> = {}): ChildProcess {
+  const child = fork(file, { env: { ...process.env, [URL_ENV]: url, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   children.add(child);
   child.once('exit', () => children.delete(child));
   return child;
@@ -89,6 +92,45 @@ async function pass(kind: 'tcp' | 'ws'): Promise<boolean> {
   }
 }
 
+/**
+ * The broker topology: broker, instances A and B playing under one name, the client through
+ * the broker. The client asks (IPC `{ kill: id }`) for an instance to be SIGKILLed and gets
+ * `{ killed: id }` once it is gone; the survivor must then answer every call.
+ */
+async function brokerPass(): Promise<boolean> {
+  const url = `sd:tcp://127.0.0.1:${await freePort()}`;
+  console.log(`\n── broker ── ${url}: instances A and B play 'sample', the client calls through the broker`);
+  const broker = start(BROKER_MAIN, url);
+  const instances = new Map<string, ChildProcess>();
+  try {
+    await ready(broker);
+    for (const id of ['A', 'B']) instances.set(id, start(SERVER_MAIN, url, { [BROKER_ENV]: url, [INSTANCE_ENV]: id }));
+    await Promise.all([...instances.values()].map(ready));
+    const client = start(CLIENT_MAIN, url, { [BROKER_ENV]: url });
+    client.on('message', (message: { kill?: string }) => {
+      const victim = message.kill === undefined ? undefined : instances.get(message.kill);
+      if (victim === undefined) return;
+      instances.delete(message.kill!);
+      victim.kill('SIGKILL');
+      exitCode(victim).then(() => client.connected && client.send({ killed: message.kill }));
+    });
+    const clientCode = await exitCode(client);
+    let ok = clientCode === 0;
+    for (const [id, instance] of instances) {
+      const code = await stop(instance);
+      if (code !== 0) console.log(`  ✗ instance ${id} did not shut down cleanly (exit ${code})`);
+      ok &&= code === 0;
+    }
+    return ok;
+  } catch (err) {
+    console.log(`  ✗ ${err instanceof Error ? err.message : String(err)}`);
+    return false;
+  } finally {
+    for (const instance of instances.values()) await stop(instance);
+    await stop(broker);
+  }
+}
+
 function killAll(): void {
   for (const child of children) child.kill('SIGKILL');
 }
@@ -105,11 +147,12 @@ async function main(): Promise<void> {
     process.exit(130);
   });
 
-  const results = { tcp: await pass('tcp'), ws: await pass('ws') };
+  const results = { tcp: await pass('tcp'), ws: await pass('ws'), broker: await brokerPass() };
   clearTimeout(timer);
-  const ok = results.tcp && results.ws;
+  const ok = results.tcp && results.ws && results.broker;
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
-  console.log(`\n${ok ? '✓' : '✗'} sample: tcp ${results.tcp ? 'ok' : 'FAILED'}, ws ${results.ws ? 'ok' : 'FAILED'} (${seconds} s)`);
+  const status = (passed: boolean): string => (passed ? 'ok' : 'FAILED');
+  console.log(`\n${ok ? '✓' : '✗'} sample: tcp ${status(results.tcp)}, ws ${status(results.ws)}, broker ${status(results.broker)} (${seconds} s)`);
   process.exitCode = ok ? 0 : 1;
 }
 

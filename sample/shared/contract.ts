@@ -12,7 +12,17 @@ export const Patterns = {
   greet: '/greet',
   /** Served by the client app: the server's callback. */
   whoAmI: '/client/whoami',
+  /** Request/reply: which server instance answered, and what it has seen (broker topology). */
+  instance: '/instance',
 } as const;
+
+/** What `/instance` answers: the instance's id and pid, its audit count, its running streams. */
+export interface InstanceInfo {
+  instance: string;
+  pid: number;
+  audits: number;
+  activeStreams: number;
+}
 
 export interface User {
   id: number;
@@ -32,6 +42,17 @@ export interface ClientIdentity {
 /** Env var through which run-sample.ts hands both apps the URL (`sd:tcp://...` or `sd:ws://...`). */
 export const URL_ENV = 'SOCKETD_URL';
 export const DEFAULT_URL = 'sd:tcp://127.0.0.1:8602';
+
+/**
+ * Broker topology (run-sample.ts, third pass): set on the server app, it plays under
+ * {@link PLAYER_NAME} at this broker URL instead of listening; set on the client app, it
+ * calls the players through that broker.
+ */
+export const BROKER_ENV = 'SOCKETD_BROKER';
+/** The server instance's id in the broker topology (`A`, `B`). */
+export const INSTANCE_ENV = 'SOCKETD_INSTANCE';
+/** The name the server instances play under at the broker (the `@` the client targets). */
+export const PLAYER_NAME = 'sample';
 
 /** The token the sample client presents (a real app would read it from its config). */
 export const SAMPLE_TOKEN = 'sample-token';

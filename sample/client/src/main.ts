@@ -2,7 +2,9 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { AsyncMicroserviceOptions } from '@nestjs/microservices';
 import { SocketDClient, SocketDClientStrategy } from 'nestjs-socketd';
+import { BROKER_ENV } from '../../shared/contract.js';
 import { AppModule } from './app.module.js';
+import { BrokerTripsService } from './broker-trips.service.js';
 import { SOCKETD } from './clients.js';
 import { RoundTripsService } from './round-trips.service.js';
 
@@ -16,7 +18,8 @@ async function main(): Promise<number> {
   });
   try {
     await app.listen();
-    const report = await app.get(RoundTripsService).run();
+    const trips = process.env[BROKER_ENV] === undefined ? app.get(RoundTripsService) : app.get(BrokerTripsService);
+    const report = await trips.run();
     console.log(`  ${report.passed} passed, ${report.failed} failed`);
     return report.failed === 0 ? 0 : 1;
   } finally {

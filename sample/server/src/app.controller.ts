@@ -1,8 +1,8 @@
 import { Controller, UseGuards } from '@nestjs/common';
 import { Ctx, EventPattern, MessagePattern, Payload, RpcException } from '@nestjs/microservices';
-import { interval, map, take, type Observable } from 'rxjs';
+import { finalize, interval, map, take, type Observable } from 'rxjs';
 import type { SocketDContext } from 'nestjs-socketd';
-import { Patterns, type AuditEntry, type ClientIdentity, type User } from '../../shared/contract.js';
+import { INSTANCE_ENV, Patterns, type AuditEntry, type ClientIdentity, type InstanceInfo, type User } from '../../shared/contract.js';
 import { AuditService } from './audit.service.js';
 import { TokenGuard } from './token.guard.js';
 
@@ -14,6 +14,8 @@ const USERS: readonly User[] = [
 @UseGuards(TokenGuard)
 @Controller()
 export class AppController {
+  private activeStreams = 0;
+
   constructor(private readonly audit: AuditService) {}
 
   /** Request/reply: a plain return value is the one reply. */
@@ -27,10 +29,19 @@ export class AppController {
   /** Stream: each value of the Observable is a Reply; completion is the ReplyEnd. */
   @MessagePattern(Patterns.ticks)
   ticks(@Payload() query: { count: number }): Observable<number> {
+    this.activeStreams++;
     return interval(10).pipe(
       take(query.count),
       map((i) => i + 1),
+      // Runs on completion and when the caller unsubscribes (the stream is cancelled).
+      finalize(() => this.activeStreams--),
     );
+  }
+
+  /** Which instance answered (broker topology: several instances play under one name). */
+  @MessagePattern(Patterns.instance)
+  instance(): InstanceInfo {
+    return { instance: process.env[INSTANCE_ENV] ?? 'direct', pid: process.pid, audits: this.audit.count, activeStreams: this.activeStreams };
   }
 
   /** Event: nothing goes back to the sender. */

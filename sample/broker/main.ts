@@ -1,0 +1,38 @@
+/**
+ * The sample's broker: the engine's SdBroker (no Nest needed). Server instances connect to it
+ * as players named `sample` (`@=sample`); the client app connects to it and addresses them
+ * with the meta `@` (SocketDClient option `target`).
+ */
+import { listenBroker, NEST_STREAM_META, NEST_STREAM_VERSION, type Handshake, type Metas } from 'nestjs-socketd';
+import { PLAYER_NAME, URL_ENV } from '../shared/contract.js';
+import { tokenOwner } from '../server/src/auth.js';
+
+const url = process.env[URL_ENV] ?? 'sd:tcp://127.0.0.1:8602';
+
+/**
+ * Players name themselves (`@`); every other session is a caller and needs a known token (the
+ * players' TokenGuard trusts the broker for that). Every player here is a Nest SocketDServer,
+ * so the Connack announces X-Nest-Stream: SocketDClients in `auto` call mode then send
+ * Subscribes, and streaming handlers stream through the broker.
+ */
+function admit(handshake: Handshake, outMetas: Metas): boolean {
+  outMetas[NEST_STREAM_META] = NEST_STREAM_VERSION;
+  if (handshake.params['@'] === PLAYER_NAME) return true;
+  return tokenOwner(handshake.params['token']) !== undefined;
+}
+
+async function main(): Promise<void> {
+  const broker = await listenBroker(url, { onHandshake: admit, logger: false });
+  const stop = (): void => {
+    broker.close().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  console.log(`[broker] listening on ${url}`);
+  process.send?.({ ready: url });
+}
+
+main().catch((err: unknown) => {
+  console.error('[broker] failed to start:', err);
+  process.exit(1);
+});
