@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { ClientProxy, type ReadPacket, type WritePacket } from '@nestjs/microservices';
 import { InvalidMessageException } from '@nestjs/microservices/errors/invalid-message.exception.js';
 import { Observable, throwError } from 'rxjs';
-import { DEFAULTS, SdClient, socketDError } from '../engine.js';
+import { DEFAULTS, SdClient, SdClusterClient, socketDError } from '../engine.js';
 import type { ClientOptions, ClientStatus, Session } from '../session/types.js';
 import { ClientCall, resolveCallMode, type CallSettings, type SocketDClientCallMode } from './socketd.client-call.js';
 import { sendEvent } from './socketd.client-event.js';
@@ -27,6 +27,13 @@ const NEST_ONLY_OPTIONS = CLIENT_NEST_OPTION_NAMES;
 export interface SocketDClientOptions extends Omit<ClientOptions, 'onMessage'>, SocketDAddressOptions {
   /** `sd:tcp://host:port[/path][?k=v]` or `sd:ws://...`. Default `sd:tcp://127.0.0.1:8602`. */
   url?: string;
+  /**
+   * Several servers of one service: a list, or one comma-separated string
+   * (`'sd:tcp://a:8602,sd:tcp://b:8602'`). The client then runs the engine's `SdClusterClient`
+   * (one connection per URL, each reconnecting on its own): every `send()` and `emit()` goes to
+   * one connected server, round-robin, skipping those that are down. Instead of `url`.
+   */
+  urls?: string | readonly string[];
   /** Encodes request and event data. Default {@link SocketDSerializer}. */
   serializer?: SocketDSerializerLike;
   /** Decodes replies. Default {@link SocketDDeserializer}. */
@@ -70,7 +77,7 @@ export class SocketDClient extends ClientProxy<SocketDEvents> {
   protected readonly url: string;
   protected payloadSerializer!: SocketDSerializerLike;
   protected payloadDeserializer!: SocketDDeserializerLike;
-  protected engine: SdClient | undefined;
+  protected engine: SdClient | SdClusterClient | undefined;
   protected connectionPromise: Promise<Session> | undefined;
   /** How `send()` calls go out (option `callMode`). */
   protected readonly callMode: SocketDClientCallMode;
@@ -120,7 +127,7 @@ export class SocketDClient extends ClientProxy<SocketDEvents> {
     this.events.on(event, callback);
   }
 
-  /** The engine client (`SdClient`). Throws before the first `connect()`. */
+  /** The engine client (`SdClient`; `SdClusterClient` with `urls`). Throws before the first `connect()`. */
   unwrap<T>(): T {
     if (!this.engine) throw new Error('Not initialized. Please call the "connect" method first.');
     return this.engine as T;
@@ -218,9 +225,9 @@ export class SocketDClient extends ClientProxy<SocketDEvents> {
   }
 
   protected publish(packet: ReadPacket, callback: (packet: WritePacket) => void): () => void {
-    const session = this.engine?.session;
-    if (session === undefined) {
-      callback({ err: notConnected() });
+    const session = this.callSession();
+    if (session instanceof Error) {
+      callback({ err: session });
       return noop;
     }
     const call = new ClientCall(session, this.eventOf(packet), packet, this.settings(), callback);
@@ -236,8 +243,8 @@ export class SocketDClient extends ClientProxy<SocketDEvents> {
 
   // See sendEvent(): true once the socket took the Message, else a promise of that.
   private dispatchEventNow(packet: ReadPacket): true | Promise<void> {
-    const session = this.engine?.session;
-    if (session === undefined) throw notConnected();
+    const session = this.callSession();
+    if (session instanceof Error) throw session;
     return sendEvent(session, this.eventOf(packet), packet, this.payloadSerializer, this.eventTarget);
   }
 
@@ -260,14 +267,26 @@ export class SocketDClient extends ClientProxy<SocketDEvents> {
     return typeof packet.pattern === 'string' ? packet.pattern : this.normalizePattern(packet.pattern);
   }
 
-  private createEngine(): SdClient {
+  // The session of one call: the open one, or with `urls` the next active one (round-robin).
+  private callSession(): Session | Error {
+    const engine = this.engine;
+    if (!(engine instanceof SdClusterClient)) return engine?.session ?? notConnected();
+    try {
+      return engine.sessionFor();
+    } catch (err) {
+      return err as Error;
+    }
+  }
+
+  private createEngine(): SdClient | SdClusterClient {
     const options = engineOptions<ClientOptions>(this.options, NEST_ONLY_OPTIONS, this.inbound.route, this.events.emit);
-    const engine = new SdClient(this.url, options);
+    const urls = this.options?.urls;
+    const engine = urls === undefined ? new SdClient(this.url, options) : new SdClusterClient(urls, options);
     engine.onStatus((status: ClientStatus) => this.engineStatus(engine, status));
     return engine;
   }
 
-  private engineStatus(engine: SdClient, status: ClientStatus): void {
+  private engineStatus(engine: SdClient | SdClusterClient, status: ClientStatus): void {
     if (this.engine !== engine) return;
     // A dropped connection: the next call goes through the engine's connect() again, which
     // waits for (or starts) the reconnect.

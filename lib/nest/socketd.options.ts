@@ -1,4 +1,4 @@
-import { socketDError } from '../engine.js';
+import { clusterUrls, socketDError } from '../engine.js';
 import type { ClientOptions, ServerOptions } from '../session/types.js';
 import { SOCKETD_DEFAULT_URL } from './socketd.constants.js';
 
@@ -53,7 +53,7 @@ export const SERVER_NEST_OPTION_NAMES = [
 ] as const;
 
 /** Options {@link SocketDClient} reads itself (the rest go to the engine). */
-export const CLIENT_NEST_OPTION_NAMES = [...ADDRESS_OPTION_NAMES, 'serializer', 'deserializer', 'callMode', 'target', 'eventTarget'] as const;
+export const CLIENT_NEST_OPTION_NAMES = [...ADDRESS_OPTION_NAMES, 'urls', 'serializer', 'deserializer', 'callMode', 'target', 'eventTarget'] as const;
 
 // Engine options the Nest layer owns: handlers are the app's @MessagePattern/@EventPattern methods.
 const NOT_IN_NEST: Readonly<Record<string, string>> = {
@@ -110,6 +110,13 @@ function validateKeys<T extends object>(
   const address = options as SocketDAddressOptions & { url?: unknown };
   if (address.url !== undefined && (address.host !== undefined || address.port !== undefined || address.transport !== undefined)) {
     throw socketDError('INVALID_ARGUMENT', `${owner}: give either 'url' or 'host'/'port'/'transport', not both`);
+  }
+  const { urls } = options as { urls?: unknown };
+  if (urls !== undefined) {
+    if (address.url !== undefined || address.host !== undefined || address.port !== undefined || address.transport !== undefined) {
+      throw socketDError('INVALID_ARGUMENT', `${owner}: give either 'urls' or 'url'/'host'/'port'/'transport', not both`);
+    }
+    clusterUrls(urls as string | readonly string[]); // throws naming what is wrong
   }
   return options;
 }
