@@ -20,14 +20,18 @@ export function relayed(written: boolean, to: Session, source: Session): void {
   if (!written && source.pauseUntil !== undefined) source.pauseUntil(to.drain());
 }
 
-/** The Alarm text and extra metas for a forward that failed with `err` (a target's `code` kept). */
-export function alarmFor(err: Error, target: string): { text: string; metas: string } {
+/**
+ * The Alarm text and extra metas for a forward that failed with `err`. A target's Alarm keeps
+ * its own metas (its `code`, and what else it added, such as a Nest server's exact error value),
+ * without the echo of the forwarded request's metas, which the requester's Alarm echoes anyway.
+ */
+export function alarmFor(err: Error, target: string, forwardedMetas: string): { text: string; metas: string } {
   const details = (err as SocketDError).details;
   const code = (err as SocketDError).code;
   if (code === 'SOCKETD_ERR_ALARM') {
-    const alarm = details?.['alarm'] as ReceivedMessage | undefined;
-    const alarmCode = alarm?.meta(MetaKeys.CODE);
-    return { text: err.message, metas: alarmCode !== undefined ? `${MetaKeys.CODE}=${alarmCode}` : '' };
+    const raw = (details?.['alarm'] as ReceivedMessage | undefined)?.metaString ?? '';
+    const own = forwardedMetas.length > 0 && raw.startsWith(forwardedMetas) ? raw.slice(forwardedMetas.length).replace(/^&/, '') : raw;
+    return { text: err.message, metas: own };
   }
   if (code === 'SOCKETD_ERR_CONNECTION_CLOSED') {
     return { text: `Broker lost the '@${target}' session before it answered (${err.message})`, metas: '' };
@@ -130,7 +134,7 @@ export class ForwardStream {
       this.from.replyEnd(this.message, undefined, '');
       return;
     }
-    const { text, metas } = alarmFor(this.lastError, this.target);
+    const { text, metas } = alarmFor(this.lastError, this.target, this.metaString);
     this.from.alarm(this.message, text, metas);
   }
 
