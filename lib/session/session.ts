@@ -15,7 +15,9 @@ import { MessageRouter } from './message-router.js';
 import { ServerHandshake, type ServerHandshakeConfig } from './server-handshake.js';
 import type { ResolvedSessionOptions } from './options.js';
 import { FrameWriter, MAX_UNANSWERED_PINGS, metaStringOf, toBuffer } from './frame-writer.js';
+import { ClientHandshake } from './client-handshake.js';
 import { IdleWatch } from './idle-watch.js';
+import { Waiters } from './waiters.js';
 import { OutboundStreams, streamTimeout } from './outbound-streams.js';
 import { alarmMetaString, InboundMessage } from './received-message.js';
 import type {
@@ -51,10 +53,10 @@ export class SocketDSession implements Session {
   private readonly writer: FrameWriter;
   private readonly log: EngineLogger;
   private readonly closeHooks: ((code: number, err?: Error) => void)[] = [];
-  private drainWaiters: (() => void)[] = [];
+  private readonly drainWaiters = new Waiters();
   private readonly hold: FrameHold;
   private readonly serverHandshake: ServerHandshake | undefined;
-  private clientHandshake: { resolve(): void; reject(err: Error): void } | undefined; // client side
+  private readonly clientHandshake = new ClientHandshake();
   private idle: IdleWatch | undefined;
 
   constructor(
@@ -97,11 +99,7 @@ export class SocketDSession implements Session {
 
   /** Sends Connect (client side); resolves on Connack, rejects on refusal or close. */
   startClient(linkUrl: string, metas: Metas | undefined): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.clientHandshake = { resolve, reject };
-      const metaString = appendMetas(metas ? serializeMetas(metas) : '', { [MetaKeys.VERSION]: PROTOCOL_VERSION });
-      this.writer.writeFrame({ flag: Flags.Connect, sid: newSid(), event: linkUrl, metaString, data: Buffer.from(linkUrl) });
-    });
+    return this.clientHandshake.start(this.writer, linkUrl, metas);
   }
 
   // ---- sending ------------------------------------------------------------------------
@@ -154,7 +152,7 @@ export class SocketDSession implements Session {
     if (this.stateValue === 'closed' || this.connection.bufferedAmount <= this.options.highWaterMark) {
       return Promise.resolve();
     }
-    return new Promise((resolve) => this.drainWaiters.push(resolve));
+    return this.drainWaiters.wait();
   }
 
   /** Sends a Ping (the client's heartbeat). */
@@ -209,10 +207,7 @@ export class SocketDSession implements Session {
 
   private handleDrain(): void {
     this.hold.drained();
-    const waiters = this.drainWaiters;
-    if (waiters.length === 0) return;
-    this.drainWaiters = [];
-    for (const resolve of waiters) resolve();
+    this.drainWaiters.release();
   }
 
   // ---- internals ---------------------------------------------------------------------
@@ -227,9 +222,7 @@ export class SocketDSession implements Session {
     } else if (frame.flag === Flags.Connack) {
       this.handshakeValue = buildHandshake(frame.data.length > 0 ? frame.data.toString('utf8') : frame.event, frame.metaString);
       this.open();
-      const waiter = this.clientHandshake;
-      this.clientHandshake = undefined;
-      waiter?.resolve();
+      this.clientHandshake.accepted();
       safeCall(this.log, 'onOpen listener', () => this.listener.onOpen?.(this));
     } else if (frame.flag === Flags.Close) {
       const err = socketDError('HANDSHAKE_REJECTED', 'connection request was rejected by the server (Close before Connack)');
@@ -386,9 +379,7 @@ export class SocketDSession implements Session {
     this.serverHandshake?.stop();
     this.idle?.stop();
     this.router.clear();
-    const waiter = this.clientHandshake;
-    this.clientHandshake = undefined;
-    waiter?.reject(err ?? socketDError('CONNECTION_CLOSED', `connection closed during the handshake (code ${code})`));
+    this.clientHandshake.failed(err ?? socketDError('CONNECTION_CLOSED', `connection closed during the handshake (code ${code})`));
     const closed = socketDError('CONNECTION_CLOSED', `connection closed (code ${code})`, { closeCode: code });
     this.outbound.failAll(closed);
     this.inbound.cancelAll();
