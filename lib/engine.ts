@@ -7,10 +7,12 @@
  */
 import { registerTransport } from './session/transport-registry.js';
 import { tcpTransport, wsTransport, wssTransport } from './transports/index.js';
+import { udpTransport } from './transports/udp-transport.js';
 
 registerTransport(tcpTransport);
 registerTransport(wsTransport);
 registerTransport(wssTransport);
+registerTransport(udpTransport);
 
 export * from './protocol/index.js';
 export * from './session/index.js';
@@ -27,3 +29,5 @@ export {
   wssTransport,
   SOCKETD_SUBPROTOCOL,
 } from './transports/index.js';
+export { UdpConnection, type UdpStats } from './transports/udp-connection.js';
+export { UdpClientTransport, UdpServerTransport, udpTransport, udpStats, type UdpServerOptions } from './transports/udp-transport.js';

@@ -12,8 +12,8 @@ export interface SocketDAddressOptions {
   host?: string;
   /** Port. Default 8602; 0 lets a server pick a free port. */
   port?: number;
-  /** Transport schema: `tcp`, `ws` or `wss` (or any registered schema). Default `tcp`. */
-  transport?: 'tcp' | 'ws' | 'wss' | (string & {});
+  /** Transport schema: `tcp`, `ws`, `wss` or `udp` (or any registered schema). Default `tcp`. */
+  transport?: 'tcp' | 'ws' | 'wss' | 'udp' | (string & {});
 }
 
 // The engine's option names, written once and held equal to the TS types below (a compile
@@ -21,7 +21,7 @@ export interface SocketDAddressOptions {
 // against the engine's DEFAULTS at run time).
 const SESSION_OPTION_NAMES = [
   'requestTimeout', 'streamTimeout', 'idleTimeout', 'fragmentSize', 'maxMessageSize', 'maxPendingFragmentBytes',
-  'maxFrameSize', 'maxPendingStreams', 'maxInboundStreams', 'highWaterMark', 'maxWriteBufferSize', 'frameTimeout', 'logger',
+  'maxFrameSize', 'maxPendingStreams', 'maxInboundStreams', 'highWaterMark', 'maxWriteBufferSize', 'frameTimeout', 'maxDatagramSize', 'logger',
   'onOpen', 'onMessage', 'onOrphanReply', 'onAlarm', 'onClosing', 'onClose',
 ] as const;
 

@@ -43,6 +43,11 @@ export const ErrorCodes = {
   PENDING_FRAME_BYTES: { code: 'SOCKETD_ERR_PENDING_FRAME_BYTES', close: CloseCodes.ILLEGAL },
   /** Too many concurrent streams (and partially received fragmented messages) started by the peer. */
   TOO_MANY_STREAMS: { code: 'SOCKETD_ERR_TOO_MANY_STREAMS', close: CloseCodes.ILLEGAL },
+  /**
+   * `sd:udp`: an outgoing frame longer than `maxDatagramSize` (spec 3.3: one frame per
+   * datagram, no fragmentation). The call fails alone; nothing was sent.
+   */
+  DATAGRAM_TOO_LARGE: { code: 'SOCKETD_ERR_DATAGRAM_TOO_LARGE', close: undefined },
   /** An outgoing field over its limit; nothing was written. */
   SIZE_LIMIT: { code: 'SOCKETD_ERR_SIZE_LIMIT', close: undefined },
   /** An invalid option or argument. */

@@ -1,4 +1,4 @@
-import { CloseCodes } from '../protocol/constants.js';
+import { CloseCodes, MAX_FRAGMENT_SIZE } from '../protocol/constants.js';
 import { isSocketDError, socketDError } from '../protocol/errors.js';
 import type { ParsedUrl } from './connection.js';
 import { safeCall } from './callbacks.js';
@@ -121,9 +121,13 @@ export class SdClient {
         highWaterMark: this.resolved.session.highWaterMark,
         maxWriteBufferSize: this.resolved.session.maxWriteBufferSize,
         frameTimeout: this.resolved.session.frameTimeout,
+        maxDatagramSize: this.resolved.session.maxDatagramSize,
         tls: this.options.tls,
       });
-      session = new SocketDSession(connection, 'client', this.resolved.session, this.options);
+      // Over a datagram transport a frame is never fragmented (spec 3.3): too large fails the call.
+      const sessionOptions = connection.maxDatagramSize === undefined ? this.resolved.session
+        : { ...this.resolved.session, fragmentSize: MAX_FRAGMENT_SIZE };
+      session = new SocketDSession(connection, 'client', sessionOptions, this.options);
       await withTimeout(session.startClient(this.url.linkUrl, this.options.metas), deadline - Date.now(), () => {
         connection.destroy();
         return socketDError('CONNECT_TIMEOUT', `no Connack from ${this.url.linkUrl} within ${connectTimeout} ms`);

@@ -24,6 +24,10 @@ export const DEFAULT_MAX_PENDING_FRAME_BYTES = 256 * 1024 * 1024;
 export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
 /** Default `maxConnectionsPerAddress`: open connections from one remote IP. */
 export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 256;
+/** Default `maxDatagramSize` of `sd:udp`: upstream's receive buffer (`maxUdpSize`, spec 3.3 and 11). */
+export const DEFAULT_MAX_DATAGRAM_SIZE = 2048;
+/** Largest `maxDatagramSize`: the largest UDP payload over IPv4. */
+export const MAX_DATAGRAM_SIZE = 65_507;
 
 /** What a connection reports to the session that owns it. */
 export interface ConnectionHandlers {
@@ -48,6 +52,12 @@ export interface Connection {
   readonly bufferedAmount: number;
   /** True once closed or destroyed. */
   readonly closed: boolean;
+  /**
+   * Datagram transports (`sd:udp`) only: the largest frame one write can carry. When set,
+   * sessions do not fragment on this connection (spec 3.3), and `write()`/`writeParts()`
+   * throw `SOCKETD_ERR_DATAGRAM_TOO_LARGE` (nothing sent) for a bigger frame.
+   */
+  readonly maxDatagramSize?: number;
   /**
    * Server side: when the transport accepted the connection (`performance.now()` ms), before
    * any transport-level handshake such as the WebSocket upgrade. The session's handshake
@@ -95,6 +105,11 @@ export interface TransportOptions {
    * the connection closes with 1002 (`SOCKETD_ERR_FRAME_TIMEOUT`).
    */
   frameTimeout?: number;
+  /**
+   * Datagram transports (`sd:udp`): the largest datagram sent or accepted, in bytes (default
+   * 2048, as upstream; at most 65 507). Bigger received datagrams are dropped (counted).
+   */
+  maxDatagramSize?: number;
 }
 
 /** Where a server transport reports what it cannot put on a connection. */
@@ -153,8 +168,10 @@ export interface ServerTransport {
   close(): Promise<void>;
   /** The bound address, once listening. */
   address(): { host: string; port: number } | undefined;
-  /** The native server (`net.Server`, `ws.WebSocketServer`). */
+  /** The native server (`net.Server`, `ws.WebSocketServer`, `dgram.Socket`). */
   unwrap(): unknown;
+  /** Counters of the transport, when it keeps any (`sd:udp`: datagrams dropped, Connects refused, ...). */
+  stats?(): Readonly<Record<string, number>>;
 }
 
 /**

@@ -9,6 +9,8 @@ import {
   DEFAULT_HANDSHAKE_TIMEOUT,
   DEFAULT_HIGH_WATER_MARK,
   DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+  DEFAULT_MAX_DATAGRAM_SIZE,
+  MAX_DATAGRAM_SIZE,
   DEFAULT_MAX_PENDING_FRAME_BYTES,
   DEFAULT_MAX_WRITE_BUFFER_SIZE,
 } from './connection.js';
@@ -29,6 +31,7 @@ export const DEFAULTS = {
   highWaterMark: DEFAULT_HIGH_WATER_MARK,
   maxWriteBufferSize: DEFAULT_MAX_WRITE_BUFFER_SIZE,
   frameTimeout: DEFAULT_FRAME_TIMEOUT,
+  maxDatagramSize: DEFAULT_MAX_DATAGRAM_SIZE,
   handshakeTimeout: DEFAULT_HANDSHAKE_TIMEOUT,
   requireSubprotocol: true,
   maxConnections: 10_000,
@@ -55,6 +58,7 @@ export interface ResolvedSessionOptions {
   readonly highWaterMark: number;
   readonly maxWriteBufferSize: number;
   readonly frameTimeout: number;
+  readonly maxDatagramSize: number;
   readonly logger: EngineLogger;
 }
 
@@ -81,6 +85,7 @@ export function resolveSessionOptions(options: SessionOptions = {}): ResolvedSes
     highWaterMark: positive('highWaterMark', options.highWaterMark ?? DEFAULTS.highWaterMark),
     maxWriteBufferSize: positive('maxWriteBufferSize', options.maxWriteBufferSize ?? DEFAULTS.maxWriteBufferSize),
     frameTimeout: positive('frameTimeout', options.frameTimeout ?? DEFAULTS.frameTimeout),
+    maxDatagramSize: datagramSize(options.maxDatagramSize ?? DEFAULTS.maxDatagramSize),
     logger: resolveLogger(options.logger),
   };
   if (resolved.maxWriteBufferSize < resolved.highWaterMark) {
@@ -112,6 +117,16 @@ export function resolveClientOptions(options: ClientOptions = {}) {
     reconnectDelay: positive('reconnectDelay', options.reconnectDelay ?? DEFAULTS.reconnectDelay),
     maxReconnectDelay: positive('maxReconnectDelay', options.maxReconnectDelay ?? DEFAULTS.maxReconnectDelay),
   };
+}
+
+/** Smallest `maxDatagramSize`: room for a Connect with a short URL. */
+const MIN_DATAGRAM_SIZE = 64;
+
+function datagramSize(value: number): number {
+  if (!Number.isInteger(value) || value < MIN_DATAGRAM_SIZE || value > MAX_DATAGRAM_SIZE) {
+    throw socketDError('INVALID_ARGUMENT', `maxDatagramSize must be an integer in ${MIN_DATAGRAM_SIZE}..${MAX_DATAGRAM_SIZE}, got ${value}`);
+  }
+  return value;
 }
 
 function positive(name: string, value: number): number {

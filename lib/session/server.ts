@@ -1,7 +1,8 @@
+import { MAX_FRAGMENT_SIZE } from '../protocol/constants.js';
 import type { Connection, ServerTransport } from './connection.js';
 import { createServerTransport } from './transport-registry.js';
 import { parseUrl } from './url.js';
-import { resolveServerOptions } from './options.js';
+import { resolveServerOptions, type ResolvedSessionOptions } from './options.js';
 import { SocketDSession } from './session.js';
 import type { ServerOptions, Session } from './types.js';
 
@@ -14,9 +15,12 @@ export class SdServer {
   private readonly all = new Set<SocketDSession>();
   private readonly resolved: ReturnType<typeof resolveServerOptions>;
   private listening = false;
+  /** Session options for datagram connections: no fragmentation (spec 3.3). */
+  private readonly datagramSession: ResolvedSessionOptions;
 
   constructor(url: string, private readonly options: ServerOptions = {}) {
     this.resolved = resolveServerOptions(options);
+    this.datagramSession = { ...this.resolved.session, fragmentSize: MAX_FRAGMENT_SIZE };
     const parsed = parseUrl(url);
     const { session, maxConnections, maxConnectionsPerAddress, maxPendingFrameBytes, handshakeTimeout } = this.resolved;
     this.transport = createServerTransport(parsed, {
@@ -24,6 +28,7 @@ export class SdServer {
       highWaterMark: session.highWaterMark,
       maxWriteBufferSize: session.maxWriteBufferSize,
       frameTimeout: session.frameTimeout,
+      maxDatagramSize: session.maxDatagramSize,
       maxConnections,
       maxConnectionsPerAddress,
       maxPendingFrameBytes,
@@ -54,9 +59,17 @@ export class SdServer {
     return this.transport.address();
   }
 
-  /** The native server: `net.Server` (tcp) or `WebSocketServer` (ws). */
+  /** The native server: `net.Server` (tcp), `WebSocketServer` (ws) or `dgram.Socket` (udp). */
   unwrap<T = unknown>(): T {
     return this.transport.unwrap() as T;
+  }
+
+  /**
+   * The transport's counters, when it keeps any: `sd:udp` counts its sessions and every
+   * datagram it dropped (garbage, strangers, oversize, refused Connects, ...). Undefined for tcp/ws.
+   */
+  transportStats(): Readonly<Record<string, number>> | undefined {
+    return this.transport.stats?.();
   }
 
   /** Stops accepting connections; open sessions stay up. */
@@ -83,7 +96,8 @@ export class SdServer {
   }
 
   private accept(connection: Connection): void {
-    const session = new SocketDSession(connection, 'server', this.resolved.session, this.options, {
+    const options = connection.maxDatagramSize === undefined ? this.resolved.session : this.datagramSession;
+    const session = new SocketDSession(connection, 'server', options, this.options, {
       onHandshake: this.options.onHandshake,
       handshakeTimeout: this.resolved.handshakeTimeout,
       // The transport's own handshake (the WebSocket upgrade) already used part of it.

@@ -205,6 +205,13 @@ export interface SessionOptions {
    */
   frameTimeout?: number;
   /**
+   * `sd:udp` only: the largest datagram sent or accepted, in bytes, 64..65 507. Default 2048
+   * (upstream's `maxUdpSize`). Over udp a frame is never fragmented: a send, request or reply
+   * whose frame would be longer fails alone with SOCKETD_ERR_DATAGRAM_TOO_LARGE (nothing sent),
+   * and longer datagrams received are dropped (counted in the server's `transportStats()`).
+   */
+  maxDatagramSize?: number;
+  /**
    * Engine logger. Default: warnings and errors to `process.stderr` (debug off); `false`
    * silences the engine.
    */
@@ -225,9 +232,16 @@ export interface ServerOptions extends SessionOptions, SessionListener {
   requireSubprotocol?: boolean;
   /** WebSocket: attach to this `http.Server` (or `https.Server`) instead of opening a port. */
   httpServer?: import('node:http').Server | import('node:https').Server;
-  /** Connections accepted at once; further ones are refused (and logged). Default 10 000. */
+  /**
+   * Connections accepted at once; further ones are refused (and logged). Default 10 000.
+   * Over `sd:udp` it bounds the sessions (remote addresses): further Connects are ignored
+   * and counted (`transportStats().refusedConnects`).
+   */
   maxConnections?: number;
-  /** Open connections from one remote IP; further ones are refused (and logged). Default 256. */
+  /**
+   * Open connections from one remote IP; further ones are refused (and logged). Default 256.
+   * Over `sd:udp`: sessions from one IP (any port).
+   */
   maxConnectionsPerAddress?: number;
   /**
    * Bytes of partial frames buffered over all the server's connections; the connection that

@@ -30,7 +30,7 @@ describe('parseUrl', () => {
     ['tcp:/h', 'expected'],
     ['127.0.0.1:8602', 'expected'],
     ['http://h', "unsupported schema 'http'"],
-    ['sd:udp://h:1', "unsupported schema 'udp'"],
+    ['sd:kcp://h:1', "unsupported schema 'kcp'"],
     ['tcps://h', "unsupported schema 'tcps'"],
     ['tcp://', 'missing host'],
     ['tcp:///path', 'missing host'],

@@ -1,0 +1,262 @@
+import { socketDError } from '../protocol/errors.js';
+import type { Frame } from '../protocol/frame.js';
+import { checkFrameLength, decodeFrameAt } from '../protocol/frame-codec.js';
+import {
+  DEFAULT_HIGH_WATER_MARK,
+  DEFAULT_MAX_DATAGRAM_SIZE,
+  DEFAULT_MAX_WRITE_BUFFER_SIZE,
+  type Connection,
+  type ConnectionHandlers,
+  type TransportOptions,
+} from '../session/connection.js';
+
+/** Frames a udp connection holds until its session attaches (more are dropped). */
+const MAX_HELD_FRAMES = 16;
+
+/**
+ * Counters of a udp endpoint (a server's socket, or a client's). Every datagram that is not
+ * handed to a session is counted once, under the reason it was dropped.
+ */
+export interface UdpStats {
+  /** Datagrams received (all of them). */
+  datagramsIn: number;
+  /** Datagrams handed to the socket. */
+  datagramsOut: number;
+  /** Received datagrams longer than `maxDatagramSize`. */
+  droppedOversize: number;
+  /** Received datagrams that are not one well-formed frame (spec 2.2). */
+  droppedGarbage: number;
+  /** Server: well-formed frames other than Connect from an address with no session. */
+  droppedStrangers: number;
+  /** Frames for a connection that was paused, or not yet attached and already holding 16. */
+  droppedPaused: number;
+  /** Server: Connects ignored because `maxConnections`/`maxConnectionsPerAddress` was reached or the server stopped accepting. */
+  refusedConnects: number;
+  /** Server: sessions replaced by a new Connect from the same address (spec 3.3). */
+  replacedSessions: number;
+  /** Server: a Connect repeated with the sid of the session's own Connect (a duplicated datagram), ignored. */
+  duplicateConnects: number;
+  /** Outgoing frames dropped because the socket's send queue was over `maxWriteBufferSize`. */
+  droppedSendQueueFull: number;
+  /** Sends the OS refused (server: counted and dropped; client: the connection fails). */
+  sendErrors: number;
+}
+
+/** Fresh zeroed counters. */
+export function newUdpStats(): UdpStats {
+  return {
+    datagramsIn: 0, datagramsOut: 0, droppedOversize: 0, droppedGarbage: 0, droppedStrangers: 0, droppedPaused: 0,
+    refusedConnects: 0, replacedSessions: 0, duplicateConnects: 0, droppedSendQueueFull: 0, sendErrors: 0,
+  };
+}
+
+/**
+ * The frame in one datagram (spec 3.3: one frame per datagram, its `len` prefix included).
+ * Bytes after `len` are ignored, as upstream decodes only the first frame.
+ *
+ * @throws SocketDError (close code 1002) when the datagram is not a well-formed frame.
+ */
+export function decodeDatagram(datagram: Buffer, maxFrameSize: number): Frame {
+  if (datagram.length < 8) throw socketDError('BAD_MESSAGE', `datagram of ${datagram.length} bytes holds no frame`);
+  const len = datagram.readInt32BE(0);
+  checkFrameLength(len, maxFrameSize);
+  if (len > datagram.length) throw socketDError('BAD_MESSAGE', `datagram of ${datagram.length} bytes holds a frame of length ${len}`);
+  return decodeFrameAt(datagram, 0, len);
+}
+
+/** Where a udp connection's datagrams go: the server's shared socket, or a client's own. */
+export interface UdpLink {
+  /** Counters of the socket. */
+  readonly counters: UdpStats;
+  /**
+   * Hands one datagram for `connection`'s peer to the socket. Once the OS took it (or refused
+   * it: the link counts or fails that), the link calls `checkDrain()` of every connection
+   * that asked for it with `waitDrain()`.
+   */
+  send(connection: UdpConnection, datagram: Buffer): void;
+  /** `connection` wrote above its high-water mark: call its `checkDrain()` after each send completes. */
+  waitDrain(connection: UdpConnection): void;
+  /** Bytes in the socket's send queue (`getSendQueueSize()`), shared by its connections. */
+  queuedBytes(): number;
+  /** `connection` closed: the server forgets its address; a client closes its socket. */
+  release(connection: UdpConnection, err: Error | undefined): void;
+}
+
+/** Options of one udp connection. */
+export interface UdpConnectionOptions extends TransportOptions {
+  /** Server side: when its first Connect arrived (`performance.now()`). */
+  acceptedAt?: number;
+}
+
+/**
+ * A Socket.D session's view of one remote `ip:port` over UDP (spec 3.3). There is no
+ * connection underneath: the server's socket (or the client's) hands it the frames of its
+ * peer's datagrams, and each written frame is one datagram.
+ *
+ * - `write()` is one `socket.send()` per frame; nothing is queued here. `bufferedAmount` is
+ *   the socket's send queue (shared by the server's connections); above `highWaterMark`
+ *   writes return false and `onDrain` follows once a send completes below it; a frame that
+ *   would bring it over `maxWriteBufferSize` is dropped (UDP may lose it anyway) and counted.
+ * - A frame longer than `maxDatagramSize` is refused: `write()` throws
+ *   `SOCKETD_ERR_DATAGRAM_TOO_LARGE` and sends nothing (no fragmentation over UDP).
+ * - `pause()` drops (and counts) the frames that arrive until `resume()`: UDP has no flow
+ *   control, and holding them would be an unbounded queue.
+ * - `end()`/`destroy()` send nothing themselves (the session's Close frame went before);
+ *   `onClose` follows asynchronously, once.
+ */
+export class UdpConnection implements Connection {
+  readonly acceptedAt: number | undefined;
+  readonly maxDatagramSize: number;
+  /** Server side: the sid of the Connect that opened it (a duplicated Connect datagram is ignored). */
+  connectSid: string | undefined;
+  private readonly highWaterMark: number;
+  private readonly maxWriteBufferSize: number;
+  private handlers: ConnectionHandlers | undefined;
+  private held: Frame[] | undefined = [];
+  private paused = false;
+  private closedValue = false;
+  private closeReported = false;
+  private drainWanted = false;
+  private error: Error | undefined;
+
+  constructor(
+    private readonly link: UdpLink,
+    /** `ip:port` (`[ip6]:port`) of the peer. */
+    readonly remoteAddress: string,
+    /** The peer's address and port, as the socket sends to them. */
+    readonly peer: { readonly address: string; readonly port: number },
+    options: UdpConnectionOptions = {},
+  ) {
+    this.acceptedAt = options.acceptedAt;
+    this.maxDatagramSize = options.maxDatagramSize ?? DEFAULT_MAX_DATAGRAM_SIZE;
+    this.highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+    this.maxWriteBufferSize = Math.max(options.maxWriteBufferSize ?? DEFAULT_MAX_WRITE_BUFFER_SIZE, this.highWaterMark);
+  }
+
+  /**
+   * Called by the link after a send completed: true (and `onDrain`) once the socket's queue
+   * is back under the high-water mark, or when the connection closed; false to be asked again.
+   */
+  checkDrain(): boolean {
+    if (this.closedValue) return true;
+    if (this.link.queuedBytes() > this.highWaterMark) return false;
+    this.drainWanted = false;
+    this.handlers?.onDrain();
+    return true;
+  }
+
+  get bufferedAmount(): number {
+    return this.link.queuedBytes();
+  }
+
+  get closed(): boolean {
+    return this.closedValue;
+  }
+
+  setHandlers(handlers: ConnectionHandlers): void {
+    if (this.handlers !== undefined) throw socketDError('INVALID_ARGUMENT', 'Connection handlers are already set');
+    this.handlers = handlers;
+    const held = this.held ?? [];
+    this.held = undefined;
+    if (this.closedValue) {
+      this.reportClose();
+      return;
+    }
+    for (const frame of held) this.receive(frame);
+  }
+
+  /** One frame from the peer's datagram (called by the socket's owner). */
+  receive(frame: Frame): void {
+    if (this.closedValue) return;
+    const handlers = this.handlers;
+    if (handlers === undefined) {
+      if (this.held!.length < MAX_HELD_FRAMES) this.held!.push(frame);
+      else this.link.counters.droppedPaused++;
+      return;
+    }
+    if (this.paused) {
+      this.link.counters.droppedPaused++;
+      return;
+    }
+    try {
+      handlers.onFrame(frame);
+    } catch (err) {
+      // A handler threw: never into the socket's 'message' event (the other peers share it).
+      this.destroy(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  write(frame: Buffer): boolean {
+    if (this.closedValue) return false;
+    this.checkSize(frame.length);
+    return this.sendDatagram(frame);
+  }
+
+  /** Joins head and data into one datagram (a frame never spans two). */
+  writeParts(head: Buffer, data: Buffer): boolean {
+    if (this.closedValue) return false;
+    this.checkSize(head.length + data.length);
+    return this.sendDatagram(Buffer.concat([head, data], head.length + data.length));
+  }
+
+  /** Drops the peer's frames until `resume()` (see the class comment). */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+  }
+
+  /** The session's Close frame (if any) was handed to the socket already: closed now. */
+  end(): void {
+    this.shut(undefined);
+  }
+
+  destroy(err?: Error): void {
+    this.shut(err);
+  }
+
+  private shut(err: Error | undefined): void {
+    if (this.closedValue) return;
+    this.closedValue = true;
+    this.error = err;
+    this.link.release(this, err);
+    // Asynchronous, as a socket's 'close' would be: the session is not re-entered from its own close().
+    setImmediate(() => this.reportClose());
+  }
+
+  private reportClose(): void {
+    if (this.closeReported || this.handlers === undefined) return;
+    this.closeReported = true;
+    this.handlers.onClose(this.error);
+  }
+
+  private checkSize(length: number): void {
+    if (length <= this.maxDatagramSize) return;
+    throw socketDError('DATAGRAM_TOO_LARGE',
+      `UDP ${this.remoteAddress}: a frame of ${length} bytes does not fit in one datagram of maxDatagramSize ${this.maxDatagramSize}; nothing was sent (UDP does not fragment)`,
+      { length, maxDatagramSize: this.maxDatagramSize });
+  }
+
+  private sendDatagram(datagram: Buffer): boolean {
+    const after = this.link.queuedBytes() + datagram.length;
+    if (after > this.maxWriteBufferSize) {
+      // The socket's queue is full: this datagram is lost, as the network could lose it.
+      this.link.counters.droppedSendQueueFull++;
+      this.wantDrain();
+      return false;
+    }
+    this.link.counters.datagramsOut++;
+    this.link.send(this, datagram);
+    if (after <= this.highWaterMark && !this.drainWanted) return true;
+    this.wantDrain();
+    return false;
+  }
+
+  private wantDrain(): void {
+    if (this.drainWanted) return;
+    this.drainWanted = true;
+    this.link.waitDrain(this);
+  }
+}
