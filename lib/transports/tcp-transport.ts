@@ -1,46 +1,65 @@
 import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { socketDError } from '../protocol/errors.js';
 import type { ConnectionOptions } from './base-connection.js';
 import { ByteBudget } from './byte-budget.js';
 import { AddressLimit } from './address-limit.js';
 import { TcpConnection } from './tcp-connection.js';
+import { TlsAcceptor } from './tls-acceptor.js';
+import { clientTlsError } from './tls-errors.js';
 import {
+  DEFAULT_HANDSHAKE_TIMEOUT,
   DEFAULT_MAX_PENDING_FRAME_BYTES,
-  type ClientTransport, type Connection, type ParsedUrl, type ServerTransport, type ServerTransportOptions, type Transport,
+  type ClientConnectOptions, type ClientTransport, type Connection, type ParsedUrl, type ServerTransport,
+  type ServerTransportOptions, type Transport,
 } from '../session/connection.js';
 
 /** Options of `TcpServerTransport`. */
 export interface TcpServerOptions extends ConnectionOptions,
-  Pick<ServerTransportOptions, 'maxConnectionsPerAddress' | 'maxPendingFrameBytes' | 'logger' | 'onError'> {
+  Pick<ServerTransportOptions, 'maxConnectionsPerAddress' | 'maxPendingFrameBytes' | 'logger' | 'onError' | 'tls' | 'handshakeTimeout'> {
   /** Sockets beyond this many open connections are closed at once, with a log line (default: unlimited). */
   maxConnections?: number;
   /** `listen()` backlog (default: Node's, 511). */
   backlog?: number;
 }
 
-/** Dials `sd:tcp://host:port` (spec section 3.1). */
+/**
+ * Dials `sd:tcp://host:port` (spec section 3.1), in TLS when the client has `tls` options or
+ * the transport always speaks it (`sd:tcps`). The frames are the same inside TLS.
+ */
 export class TcpClientTransport implements ClientTransport {
+  /** @param alwaysTls dial TLS even without `tls` options (`sd:tcps`: Node's root CAs then). */
+  constructor(private readonly alwaysTls = false) {}
+
   /**
-   * Opens a TCP connection to `url.host:url.port`. Rejects with `SOCKETD_ERR_TRANSPORT` when
-   * the socket fails and `SOCKETD_ERR_CONNECT_TIMEOUT` after `connectTimeout` ms.
+   * Opens a TCP (or TLS) connection to `url.host:url.port`. Rejects with `SOCKETD_ERR_TLS`
+   * for a TLS failure (untrusted certificate, hostname mismatch, a plain server, ...),
+   * `SOCKETD_ERR_TRANSPORT` when the socket fails and `SOCKETD_ERR_CONNECT_TIMEOUT` after
+   * `connectTimeout` ms.
    */
-  connect(url: ParsedUrl, options: ConnectionOptions & { connectTimeout: number }): Promise<Connection> {
+  connect(url: ParsedUrl, options: ConnectionOptions & Pick<ClientConnectOptions, 'connectTimeout' | 'tls'>): Promise<Connection> {
+    const useTls = this.alwaysTls || options.tls !== undefined;
+    const where = `${url.host}:${url.port}`;
+    const kind = useTls ? 'TLS' : 'TCP';
     return new Promise((resolve, reject) => {
-      const socket: Socket = netConnect({ host: url.host, port: url.port });
+      const socket: Socket = useTls
+        ? tlsConnect({ ...options.tls, host: url.host, port: url.port })
+        : netConnect({ host: url.host, port: url.port });
       const timer = setTimeout(() => {
         socket.destroy();
-        reject(socketDError('CONNECT_TIMEOUT', `TCP connect to ${url.host}:${url.port} timed out after ${options.connectTimeout} ms`));
+        reject(socketDError('CONNECT_TIMEOUT', `${kind} connect to ${where} timed out after ${options.connectTimeout} ms`));
       }, options.connectTimeout);
       const onError = (err: Error): void => {
         clearTimeout(timer);
-        reject(socketDError('TRANSPORT', `TCP connect to ${url.host}:${url.port} failed: ${err.message}`, { cause: err }));
+        reject((useTls ? clientTlsError(err, where, true) : undefined)
+          ?? socketDError('TRANSPORT', `${kind} connect to ${where} failed: ${err.message}`, { cause: err }));
       };
       socket.once('error', onError);
-      socket.once('connect', () => {
+      socket.once(useTls ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
         socket.off('error', onError);
-        resolve(new TcpConnection(socket, options));
+        resolve(new TcpConnection(socket, { ...options, client: true, overTls: useTls }));
       });
     });
   }
@@ -50,6 +69,7 @@ export class TcpClientTransport implements ClientTransport {
 export class TcpServerTransport implements ServerTransport {
   private readonly server: Server;
   private listening = false;
+  private onConnection: ((connection: Connection) => void) | undefined;
   private readonly perAddress: AddressLimit;
   /** Bytes of partial frames over all connections (`maxPendingFrameBytes`). */
   readonly pendingBudget: ByteBudget;
@@ -58,6 +78,13 @@ export class TcpServerTransport implements ServerTransport {
    * @param host interface to bind (e.g. `127.0.0.1`, `0.0.0.0`, `::`).
    * @param port port to bind; 0 picks a free one (see `address()`).
    */
+  /** Set when the server speaks TLS (`tls` option). */
+  private readonly tls: TlsAcceptor | undefined;
+
+  /**
+   * @throws SocketDError `SOCKETD_ERR_INVALID_ARGUMENT` for `tls` options without a
+   *   certificate or that node:tls rejects.
+   */
   constructor(
     private readonly host: string,
     private readonly port: number,
@@ -65,6 +92,10 @@ export class TcpServerTransport implements ServerTransport {
   ) {
     // pauseOnConnect: nothing is read before the session attaches its handlers.
     this.server = createServer({ pauseOnConnect: true, noDelay: true });
+    this.tls = options.tls === undefined ? undefined
+      : new TlsAcceptor(options.tls, options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT, options.logger, (socket: TLSSocket, acceptedAt) => {
+        this.onConnection?.(new TcpConnection(socket, { ...this.options, pendingBudget: this.pendingBudget, acceptedAt, overTls: true }));
+      });
     this.perAddress = new AddressLimit('TCP', options.maxConnectionsPerAddress, options.logger);
     this.pendingBudget = new ByteBudget(options.maxPendingFrameBytes ?? DEFAULT_MAX_PENDING_FRAME_BYTES);
     const max = options.maxConnections;
@@ -78,12 +109,14 @@ export class TcpServerTransport implements ServerTransport {
   }
 
   listen(onConnection: (connection: Connection) => void): Promise<void> {
+    this.onConnection = onConnection;
     return new Promise((resolve, reject) => {
       const server = this.server;
       server.on('connection', (socket: Socket) => {
         const acceptedAt = performance.now();
         if (!this.perAddress.admit(socket)) return;
-        onConnection(new TcpConnection(socket, { ...this.options, pendingBudget: this.pendingBudget, acceptedAt }));
+        if (this.tls !== undefined) this.tls.accept(socket, acceptedAt);
+        else onConnection(new TcpConnection(socket, { ...this.options, pendingBudget: this.pendingBudget, acceptedAt }));
       });
       const onError = (err: Error): void => {
         reject(socketDError('TRANSPORT', `TCP listen on ${this.host}:${this.port} failed: ${err.message}`, { cause: err }));
@@ -115,15 +148,37 @@ export class TcpServerTransport implements ServerTransport {
     return a === null || typeof a === 'string' ? undefined : { host: a.address, port: a.port };
   }
 
+  /** The listening `net.Server` (TLS is layered on its sockets; see `TlsAcceptor`). */
   unwrap(): Server {
     return this.server;
   }
 }
 
-/** `sd:tcp` (and the Java/Python aliases that name their implementation). */
+/**
+ * `sd:tcp` (and the Java/Python aliases that name their implementation): plain, or TLS when
+ * the server has a `tls` option and when the client is given `tls` options (as upstream Java,
+ * which speaks TLS on `sd:tcp` once an SSL context is set).
+ */
 export const tcpTransport: Transport = {
   schema: 'tcp',
   aliases: ['tcp-java', 'tcp-netty', 'tcp-smartsocket', 'tcp-python'],
   client: new TcpClientTransport(),
+  serverTls: true,
   createServer: (url: ParsedUrl, options: ServerTransportOptions) => new TcpServerTransport(url.host, url.port, options),
+};
+
+/**
+ * `sd:tcps` (Java's name for tcp in TLS): always TLS. A client trusts Node's root CAs unless
+ * given `tls.ca`; a server must be given `tls` (key and cert). Same frames as `sd:tcp`.
+ */
+export const tcpsTransport: Transport = {
+  schema: 'tcps',
+  client: new TcpClientTransport(true),
+  serverTls: true,
+  createServer: (url: ParsedUrl, options: ServerTransportOptions) => {
+    if (options.tls === undefined) {
+      throw socketDError('INVALID_ARGUMENT', 'sd:tcps needs the tls option with the server\'s key and cert (or pfx)');
+    }
+    return new TcpServerTransport(url.host, url.port, options);
+  },
 };
