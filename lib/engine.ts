@@ -7,12 +7,14 @@
  */
 import { registerTransport } from './session/transport-registry.js';
 import { tcpTransport, wsTransport, wssTransport } from './transports/index.js';
+import { tcpsTransport } from './transports/tcp-transport.js';
 import { udpTransport } from './transports/udp-transport.js';
 
 registerTransport(tcpTransport);
 registerTransport(wsTransport);
 registerTransport(wssTransport);
 registerTransport(udpTransport);
+registerTransport(tcpsTransport);
 
 export * from './protocol/index.js';
 export * from './session/index.js';
@@ -29,5 +31,7 @@ export {
   wssTransport,
   SOCKETD_SUBPROTOCOL,
 } from './transports/index.js';
+export { tcpsTransport } from './transports/tcp-transport.js';
+export type { TlsFailureReason } from './transports/tls-errors.js';
 export { UdpConnection, type UdpStats } from './transports/udp-connection.js';
 export { UdpClientTransport, UdpServerTransport, udpTransport, udpStats, type UdpServerOptions } from './transports/udp-transport.js';

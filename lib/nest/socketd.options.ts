@@ -12,8 +12,8 @@ export interface SocketDAddressOptions {
   host?: string;
   /** Port. Default 8602; 0 lets a server pick a free port. */
   port?: number;
-  /** Transport schema: `tcp`, `ws`, `wss` or `udp` (or any registered schema). Default `tcp`. */
-  transport?: 'tcp' | 'ws' | 'wss' | 'udp' | (string & {});
+  /** Transport schema: `tcp`, `tcps`, `ws`, `wss` or `udp` (or any registered schema). Default `tcp`. */
+  transport?: 'tcp' | 'tcps' | 'ws' | 'wss' | 'udp' | (string & {});
 }
 
 // The engine's option names, written once and held equal to the TS types below (a compile
@@ -29,7 +29,7 @@ const SESSION_OPTION_NAMES = [
 export const ENGINE_SERVER_OPTION_NAMES = [
   ...SESSION_OPTION_NAMES,
   'onHandshake', 'handshakeTimeout', 'requireSubprotocol', 'httpServer', 'maxConnections', 'maxConnectionsPerAddress',
-  'maxPendingFrameBytes', 'onError',
+  'maxPendingFrameBytes', 'onError', 'tls',
 ] as const;
 
 /** Every option name of the engine's `ClientOptions` (`SdClient`). */

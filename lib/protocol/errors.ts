@@ -74,6 +74,15 @@ export const ErrorCodes = {
   TOO_MANY_CONNECTIONS: { code: 'SOCKETD_ERR_TOO_MANY_CONNECTIONS', close: undefined },
   /** The transport failed (socket error, refused connection). */
   TRANSPORT: { code: 'SOCKETD_ERR_TRANSPORT', close: undefined },
+  /**
+   * TLS over tcp failed: the peer's certificate is not trusted or does not name the host, the
+   * server wants a client certificate, or one side speaks TLS and the other does not. The
+   * message names the cause and the fix; `details.reason` is one of `untrusted-certificate`,
+   * `hostname-mismatch`, `certificate-expired`, `client-certificate-required`,
+   * `client-certificate-refused`, `server-speaks-tls`, `server-not-tls`, `handshake-closed`,
+   * `handshake-failed`; `details.cause` is Node's error when there is one.
+   */
+  TLS: { code: 'SOCKETD_ERR_TLS', close: undefined },
 } as const;
 
 export type ErrorKind = keyof typeof ErrorCodes;

@@ -3,7 +3,7 @@ import type { SocketDError } from '../protocol/errors.js';
 
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
-import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
+import type { ConnectionOptions as TlsConnectionOptions, TlsOptions } from 'node:tls';
 
 /**
  * The Connection contract, owned by the session layer that uses it. A transport (tcp, ws,
@@ -117,14 +117,28 @@ export interface TransportLogger {
   warn(message: string): void;
 }
 
-/** TLS settings a client may pass to a TLS transport (`wss`): all optional. */
-export type TlsClientOptions = Pick<TlsConnectionOptions, 'ca' | 'cert' | 'key' | 'pfx' | 'passphrase' | 'rejectUnauthorized' | 'servername' | 'checkServerIdentity'>;
+/**
+ * TLS settings of a client (`wss`, `tcps`, or `tcp` with TLS): all optional. `ca` to trust a
+ * private CA, `cert`/`key` (or `pfx`) for a client certificate, `servername` for the name the
+ * server's certificate must carry when it is not the URL's host.
+ */
+export type TlsClientOptions = Pick<TlsConnectionOptions, 'ca' | 'cert' | 'key' | 'pfx' | 'passphrase' | 'rejectUnauthorized' | 'servername' | 'checkServerIdentity' | 'minVersion' | 'maxVersion' | 'ciphers'>;
+
+/**
+ * TLS settings of a tcp server (node:tls `TlsOptions`): `key` + `cert` (or `pfx`, or a
+ * `secureContext`/`SNICallback`) are required; `ca` + `requestCert` + `rejectUnauthorized`
+ * ask for and check client certificates (mutual TLS).
+ */
+export type TlsServerOptions = Pick<TlsOptions, 'key' | 'cert' | 'ca' | 'pfx' | 'passphrase' | 'crl' | 'requestCert' | 'rejectUnauthorized' | 'ciphers' | 'minVersion' | 'maxVersion' | 'ecdhCurve' | 'secureContext' | 'SNICallback' | 'sessionTimeout'>;
 
 /** What a client session hands its transport's `connect()`. */
 export interface ClientConnectOptions extends TransportOptions {
   /** Milliseconds for the whole transport connect (DNS, TCP, TLS, upgrade). */
   connectTimeout: number;
-  /** TLS settings for TLS transports; others ignore them. */
+  /**
+   * TLS settings for TLS transports (`wss`, `tcps`; `tcp` dials TLS when they are given);
+   * others ignore them.
+   */
   tls?: TlsClientOptions;
 }
 
@@ -136,6 +150,11 @@ export interface ServerTransportOptions extends TransportOptions {
   requireSubprotocol?: boolean;
   /** WebSocket: attach to this HTTP(S) server instead of opening a port. */
   httpServer?: HttpServer | HttpsServer;
+  /**
+   * tcp/tcps: serve TLS with these settings. Only transports registered with `serverTls`
+   * get it (`SdServer` refuses it for others rather than serve plain text).
+   */
+  tls?: TlsServerOptions;
   /** Open connections from one remote IP; further ones are refused (default 256). */
   maxConnectionsPerAddress?: number;
   /**
@@ -185,6 +204,12 @@ export interface Transport {
   readonly aliases?: readonly string[];
   /** Dials this transport's URLs. Shared by every client: keep no per-connection state in it. */
   readonly client: ClientTransport;
+  /**
+   * True when `createServer()` honours `ServerTransportOptions.tls`. `SdServer` refuses a `tls`
+   * option for a transport without it, so a server never runs in plain text while configured
+   * for TLS.
+   */
+  readonly serverTls?: boolean;
   /**
    * A server bound to `url.host:url.port` (port 0 = a free one). May throw a `SocketDError`
    * (`SOCKETD_ERR_INVALID_ARGUMENT`) for options it cannot work with.

@@ -105,6 +105,7 @@ export function resolveServerOptions(options: ServerOptions = {}) {
     maxConnections: positive('maxConnections', options.maxConnections ?? DEFAULTS.maxConnections),
     maxConnectionsPerAddress: positive('maxConnectionsPerAddress', options.maxConnectionsPerAddress ?? DEFAULTS.maxConnectionsPerAddress),
     maxPendingFrameBytes: positive('maxPendingFrameBytes', options.maxPendingFrameBytes ?? DEFAULTS.maxPendingFrameBytes),
+    tls: tlsObject('tls', options.tls),
   };
 }
 
@@ -116,7 +117,16 @@ export function resolveClientOptions(options: ClientOptions = {}) {
     autoReconnect: options.autoReconnect ?? DEFAULTS.autoReconnect,
     reconnectDelay: positive('reconnectDelay', options.reconnectDelay ?? DEFAULTS.reconnectDelay),
     maxReconnectDelay: positive('maxReconnectDelay', options.maxReconnectDelay ?? DEFAULTS.maxReconnectDelay),
+    tls: tlsObject('tls', options.tls),
   };
+}
+
+/** `tls` is absent or an object of node:tls options (not `true`: there is no default certificate). */
+function tlsObject<T>(name: string, value: T | undefined): T | undefined {
+  if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) {
+    throw socketDError('INVALID_ARGUMENT', `${name} must be an object of node:tls options (key, cert, ca, ...), got ${value === null ? 'null' : typeof value}`);
+  }
+  return value;
 }
 
 /** Smallest `maxDatagramSize`: room for a Connect with a short URL. */

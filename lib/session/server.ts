@@ -1,6 +1,7 @@
 import { MAX_FRAGMENT_SIZE } from '../protocol/constants.js';
 import type { Connection, ServerTransport } from './connection.js';
-import { createServerTransport } from './transport-registry.js';
+import { socketDError } from '../protocol/errors.js';
+import { createServerTransport, transportFor } from './transport-registry.js';
 import { parseUrl } from './url.js';
 import { resolveServerOptions, type ResolvedSessionOptions } from './options.js';
 import { SocketDSession } from './session.js';
@@ -22,6 +23,10 @@ export class SdServer {
     this.resolved = resolveServerOptions(options);
     this.datagramSession = { ...this.resolved.session, fragmentSize: MAX_FRAGMENT_SIZE };
     const parsed = parseUrl(url);
+    if (options.tls !== undefined && transportFor(parsed.schema).serverTls !== true) {
+      // Serving plain text to clients configured for TLS would fail far from the cause.
+      throw socketDError('INVALID_ARGUMENT', `the '${parsed.schema}' transport cannot serve TLS from the tls option: use sd:tcp:// or sd:tcps://${parsed.schema === 'ws' || parsed.schema === 'wss' ? ' (for wss pass an https.Server as httpServer)' : ''}`);
+    }
     const { session, maxConnections, maxConnectionsPerAddress, maxPendingFrameBytes, handshakeTimeout } = this.resolved;
     this.transport = createServerTransport(parsed, {
       maxFrameSize: session.maxFrameSize,
@@ -35,6 +40,7 @@ export class SdServer {
       handshakeTimeout,
       requireSubprotocol: this.resolved.requireSubprotocol,
       httpServer: options.httpServer,
+      tls: this.resolved.tls,
       logger: session.logger,
       onError: (err) => this.reportError(err),
     });

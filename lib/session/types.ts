@@ -1,7 +1,7 @@
 import type { Flag } from '../protocol/flags.js';
 
 import type { Metas } from '../protocol/metas.js';
-import type { TlsClientOptions } from './connection.js';
+import type { TlsClientOptions, TlsServerOptions } from './connection.js';
 /** Metadata of a message: `k=v` pairs (spec section 4). */
 export type { Metas };
 
@@ -233,6 +233,13 @@ export interface ServerOptions extends SessionOptions, SessionListener {
   /** WebSocket: attach to this `http.Server` (or `https.Server`) instead of opening a port. */
   httpServer?: import('node:http').Server | import('node:https').Server;
   /**
+   * `sd:tcp` / `sd:tcps`: serve TLS (node:tls options: `key` + `cert` or `pfx`; `ca`,
+   * `requestCert: true` and `rejectUnauthorized: true` for client certificates). Frames are
+   * the same inside TLS. Required by `sd:tcps`; refused by transports that cannot serve TLS
+   * (for wss pass an `https.Server` as `httpServer`). Default: none (plain tcp).
+   */
+  tls?: TlsServerOptions;
+  /**
    * Connections accepted at once; further ones are refused (and logged). Default 10 000.
    * Over `sd:udp` it bounds the sessions (remote addresses): further Connects are ignored
    * and counted (`transportStats().refusedConnects`).
@@ -269,6 +276,10 @@ export interface ClientOptions extends SessionOptions, SessionListener {
   reconnectDelay?: number;
   /** Largest reconnect delay. Default 10 000. */
   maxReconnectDelay?: number;
-  /** `wss://` only: TLS settings (`ca`, `cert`, `key`, `rejectUnauthorized`, `servername`, ...). */
+  /**
+   * TLS settings (`ca`, `cert`, `key`, `rejectUnauthorized`, `servername`, ...) for `wss://`
+   * and `tcps://`; given with an `sd:tcp://` URL they make it dial TLS too (as upstream Java
+   * does once an SSL context is set). Default: none (tcps then trusts Node's root CAs).
+   */
   tls?: TlsClientOptions;
 }

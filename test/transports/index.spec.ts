@@ -22,7 +22,7 @@ describe('transport registry', () => {
     expect(createClientTransport(schema)).toBeInstanceOf(type);
   });
 
-  it.each(['kcp', 'http', '', 'tcps'])('refuses client schema %j', (schema) => {
+  it.each(['kcp', 'http', '', 'quic'])('refuses client schema %j', (schema) => {
     expect(() => createClientTransport(schema)).toThrow(expect.objectContaining({ code: 'SOCKETD_ERR_BAD_URL' }));
   });
 

@@ -31,7 +31,7 @@ describe('parseUrl', () => {
     ['127.0.0.1:8602', 'expected'],
     ['http://h', "unsupported schema 'http'"],
     ['sd:kcp://h:1', "unsupported schema 'kcp'"],
-    ['tcps://h', "unsupported schema 'tcps'"],
+    ['quic://h', "unsupported schema 'quic'"],
     ['tcp://', 'missing host'],
     ['tcp:///path', 'missing host'],
     ['tcp://h:', 'empty port'],
