@@ -37,12 +37,22 @@ export class FrameWriter {
   ) {}
 
   /**
-   * Refuses a payload over `maxMessageSize` before anything is written: the call it belongs
+   * Refuses a message before anything is written when its payload is over `maxMessageSize`,
+   * or when its frame would not fit one datagram of a datagram transport: the call it belongs
    * to fails alone, where the peer would otherwise drop or refuse the whole message.
    *
-   * @throws SocketDError `SOCKETD_ERR_MESSAGE_TOO_LARGE` (no close code: nothing was sent).
+   * @throws SocketDError `SOCKETD_ERR_MESSAGE_TOO_LARGE` or `SOCKETD_ERR_DATAGRAM_TOO_LARGE`
+   *   (no close code: nothing was sent).
    */
-  checkSize(event: string, data: Buffer): void {
+  checkSize(event: string, data: Buffer, sid = '', metaString = ''): void {
+    const datagram = this.connection.maxDatagramSize;
+    if (datagram !== undefined) {
+      // len + flag + three fields with their 2-byte terminators + data (spec 2.1).
+      const length = 14 + Buffer.byteLength(sid) + Buffer.byteLength(event) + Buffer.byteLength(metaString) + data.length;
+      if (length > datagram) {
+        throw socketDError('DATAGRAM_TOO_LARGE', `'${event}': a frame of ${length} bytes does not fit in one datagram of maxDatagramSize ${datagram}; nothing was sent (UDP does not fragment)`, { length, maxDatagramSize: datagram });
+      }
+    }
     if (data.length <= this.maxMessageSize) return;
     throw new SocketDError(
       ErrorCodes.MESSAGE_TOO_LARGE.code,
@@ -54,7 +64,7 @@ export class FrameWriter {
 
   /** Writes one message frame (fragmented when needed); false under backpressure. */
   write(flag: Flag, sid: string, event: string, metaString: string, data: Buffer): boolean {
-    this.checkSize(event, data);
+    this.checkSize(event, data, sid, metaString);
     let ok: boolean;
     if (data.length > this.fragmentSize && isFragmentable(flag)) {
       ok = true;

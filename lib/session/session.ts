@@ -328,7 +328,7 @@ export class SocketDSession implements Session {
       this.log.debug?.(`Socket.D session ${this.id}: ${flagName(flag)} to '${to.event}' (sid ${to.sid}) dropped: the stream has ended`);
       return false;
     }
-    this.writer.checkSize(to.event, data); // before the stream ends: its Alarm can still follow
+    this.writer.checkSize(to.event, data, to.sid, metaString); // before the stream ends: its Alarm can follow
     const ends = flag !== Flags.Reply || to.flag === Flags.Request;
     if (ends && to.isRequest) this.inbound.finish(to as InboundMessage);
     return this.writer.write(flag, to.sid, to.event, metaString, data);

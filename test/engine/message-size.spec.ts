@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { isSocketDError, type SdServer } from '../../lib/engine.js';
+import { isSocketDError, SdServer } from '../../lib/engine.js';
 import { Clients, SCHEMAS, startServer } from '../support/engine.js';
 
 const MIB = 1024 * 1024;
@@ -47,6 +47,31 @@ describe.each(SCHEMAS)('a payload over maxMessageSize fails its own call alone, 
     const err = await client.request('huge').then(() => undefined, (e: unknown) => e);
     expect(isSocketDError(err, 'ALARM')).toBe(true);
     expect((err as Error).message).toContain('maxMessageSize');
+    expect((await client.request('small')).data.length).toBe(10);
+  });
+});
+
+describe('an answer that would not fit one datagram over udp', () => {
+  const clients = new Clients();
+  let server: SdServer | undefined;
+  afterEach(async () => {
+    await clients.closeAll();
+    await server?.close();
+  });
+
+  it('fails its request with an Alarm at once (not by the requester\'s timeout); the session goes on', async () => {
+    server = await new SdServer('sd:udp://127.0.0.1:0', {
+      logger: false,
+      onMessage: (session, message) => {
+        session.replyEnd(message, Buffer.alloc(message.event === 'huge' ? 3000 : 10));
+      },
+    }).listen();
+    const client = await clients.open(`sd:udp://127.0.0.1:${server.address()!.port}`, { logger: false, requestTimeout: 20_000 });
+    const started = Date.now();
+    const err = await client.request('huge').then(() => undefined, (e: unknown) => e);
+    expect(isSocketDError(err, 'ALARM')).toBe(true);
+    expect((err as Error).message).toContain('does not fit in one datagram');
+    expect(Date.now() - started).toBeLessThan(10_000);
     expect((await client.request('small')).data.length).toBe(10);
   });
 });
