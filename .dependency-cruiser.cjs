@@ -3,6 +3,7 @@
  *
  *   protocol (pure)  <-  session (owns the Connection contract)  <-  transports  <-  nest
  *                                   <-  broker (protocol + session only; loaded by the entries and nest)
+ *                                   <-  browser (protocol + session only, no Node built-ins: bundled by esbuild)
  *
  * protocol imports only Node built-ins; session imports protocol; transports import protocol
  * and the session's Connection contract (lib/session/connection.ts) only; only nest imports
@@ -14,6 +15,7 @@ const LAYER = {
   transports: '^lib/transports/',
   nest: '^lib/nest/',
   broker: '^lib/broker/',
+  browser: '^lib/browser/',
 };
 const CONTRACT = '^lib/session/connection\\.ts$';
 
@@ -58,6 +60,27 @@ module.exports = {
       to: { pathNot: [LAYER.protocol, LAYER.session, LAYER.broker], dependencyTypesNot: ['core'] },
     },
     {
+      name: 'browser-sees-protocol-and-session',
+      severity: 'error',
+      comment: 'lib/browser (the nestjs-socketd/browser bundle) imports lib/protocol, lib/session and itself: no Node built-in, no node-only transport, no Nest; rxjs only in its rx entry.',
+      from: { path: LAYER.browser },
+      to: { pathNot: [LAYER.protocol, LAYER.session, LAYER.browser, '^node_modules/rxjs/'] },
+    },
+    {
+      name: 'browser-rxjs-only-in-rx',
+      severity: 'error',
+      comment: 'The browser client itself has no runtime dependency; rxjs is an optional peer loaded by lib/browser/rx.ts alone.',
+      from: { path: LAYER.browser, pathNot: '^lib/browser/rx\\.ts$' },
+      to: { path: '^node_modules/rxjs/' },
+    },
+    {
+      name: 'browser-never-reaches-node-only-code',
+      severity: 'error',
+      comment: 'Nothing the browser entry loads, even indirectly, is a transport, the broker or Nest.',
+      from: { path: '^lib/browser/index\\.ts$' },
+      to: { path: [LAYER.transports, LAYER.nest, LAYER.broker, '^node_modules/@nestjs/', '^node_modules/ws/'], reachable: true },
+    },
+    {
       name: 'only-entries-and-nest-import-the-broker',
       severity: 'error',
       comment: 'lib/broker is loaded by the entry points (lib/engine.ts, lib/index.ts) and lib/nest only.',
@@ -68,7 +91,7 @@ module.exports = {
       name: 'only-nest-imports-nest-and-rxjs',
       severity: 'error',
       comment: 'Only lib/nest (and the root entry that re-exports it) may load @nestjs/* or rxjs.',
-      from: { path: '^lib/', pathNot: [LAYER.nest, '^lib/index\\.ts$'] },
+      from: { path: '^lib/', pathNot: [LAYER.nest, '^lib/index\\.ts$', '^lib/browser/rx\\.ts$'] },
       to: { path: ['^node_modules/@nestjs/', '^node_modules/rxjs/', LAYER.nest] },
     },
     {

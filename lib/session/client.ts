@@ -180,7 +180,8 @@ export class SdClient {
     const interval = this.resolved.heartbeatInterval;
     if (interval <= 0) return;
     this.heartbeatTimer = setInterval(() => this.current?.ping(), interval);
-    this.heartbeatTimer.unref();
+    // Browsers' timers are numbers: no unref there (and no process to keep alive).
+    this.heartbeatTimer.unref?.();
   }
 
   private stopHeartbeat(): void {

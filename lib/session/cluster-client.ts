@@ -222,7 +222,7 @@ export class SdClusterClient {
       if (!this.closed) this.connectOne(client).catch(() => undefined);
       this.refreshStatus();
     }, delay * (0.8 + Math.random() * 0.4));
-    timer.unref();
+    timer.unref?.();
     this.retryTimers.set(client, timer);
     this.refreshStatus();
   }

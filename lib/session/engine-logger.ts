@@ -30,5 +30,8 @@ export function resolveLogger(logger: EngineLogger | false | undefined): EngineL
 }
 
 function writeLine(level: string, message: string): void {
-  process.stderr.write(`${new Date().toISOString()} [Socket.D] ${level} ${message}\n`);
+  const line = `${new Date().toISOString()} [Socket.D] ${level} ${message}`;
+  // In a browser (the `nestjs-socketd/browser` bundle) there is no process: the console instead.
+  if (typeof process !== 'undefined' && process.stderr !== undefined) process.stderr.write(`${line}\n`);
+  else console.error(line);
 }

@@ -12,7 +12,7 @@ export class IdleWatch {
 
   constructor(idleTimeout: number, private readonly onIdle: () => void) {
     this.timer = setInterval(() => this.check(), Math.max(1, Math.floor(idleTimeout / 4)));
-    this.timer.unref();
+    this.timer.unref?.();
   }
 
   stop(): void {

@@ -39,7 +39,7 @@ export class ServerHandshake {
     const ms = config.handshakeTimeout;
     const left = config.startedAt === undefined ? ms : Math.max(0, ms - (performance.now() - config.startedAt));
     this.timer = setTimeout(() => host.timeOut(socketDError('HANDSHAKE_TIMEOUT', `no Connect within ${ms} ms`)), left);
-    this.timer.unref();
+    this.timer.unref?.();
   }
 
   /** The handshake is over (open or closed): the timer stops. */

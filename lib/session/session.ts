@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { CloseCodes, MetaKeys, PROTOCOL_VERSION } from '../protocol/constants.js';
 import { SocketDError, socketDError } from '../protocol/errors.js';
 import { Flags, flagName, type Flag } from '../protocol/flags.js';
@@ -28,6 +27,18 @@ const NO_HANDSHAKE: Handshake = Object.freeze({ url: '', path: '/', params: Obje
 /** Meta that marks a requester's Alarm as a cancel (our choice; upstream ignores it). */
 export const CANCEL_META = 'X-Cancel';
 const CANCEL_TEXT = Buffer.from('stream cancelled by the requester');
+
+/**
+ * A local session id (a UUID v4). Web Crypto's randomUUID is global in Node and in browsers'
+ * secure contexts; a page served over plain http from another host has only getRandomValues,
+ * so the id is then built from a stream id's 128 random bits.
+ */
+function sessionId(): string {
+  const crypto = globalThis.crypto as { randomUUID?: () => string };
+  if (crypto.randomUUID !== undefined) return crypto.randomUUID();
+  const hex = newSid();
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${(8 | (parseInt(hex[16]!, 16) & 3)).toString(16)}${hex.slice(17, 20)}-${hex.slice(20)}`;
+}
 /** Frames a client may send before its Connack while the server's async handshake hook runs. */
 const MAX_HELD_FRAMES = 1024;
 
@@ -42,7 +53,7 @@ const MAX_HELD_FRAMES = 1024;
  *   close: Close(1000) = "draining, start nothing new"; Close(>1000) = closed, transport ends.
  */
 export class SocketDSession implements Session {
-  readonly id = randomUUID();
+  readonly id = sessionId();
   readonly attrs = new Map<string, unknown>();
   private stateValue: SessionState = 'handshaking';
   private handshakeValue: Handshake = NO_HANDSHAKE;

@@ -1,8 +1,27 @@
-import { isIPv6 } from 'node:net';
 import { DEFAULT_PORT } from '../protocol/constants.js';
 import { socketDError } from '../protocol/errors.js';
 import type { ParsedUrl } from './connection.js';
 import { findTransport, registeredSchemas } from './transport-registry.js';
+
+// IPv6 literal, as node:net's isIPv6 (Node's own regex, zone id included): kept here so the
+// session layer runs in a browser too (the `nestjs-socketd/browser` bundle has no node:net).
+const V4_SEG = '(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])';
+const V4 = `(?:${V4_SEG}\\.){3}${V4_SEG}`;
+const V6_SEG = '(?:[0-9a-fA-F]{1,4})';
+const IPV6_RE = new RegExp('^(?:' +
+  `(?:${V6_SEG}:){7}(?:${V6_SEG}|:)|` +
+  `(?:${V6_SEG}:){6}(?:${V4}|:${V6_SEG}|:)|` +
+  `(?:${V6_SEG}:){5}(?::${V4}|(?::${V6_SEG}){1,2}|:)|` +
+  `(?:${V6_SEG}:){4}(?:(?::${V6_SEG}){0,1}:${V4}|(?::${V6_SEG}){1,3}|:)|` +
+  `(?:${V6_SEG}:){3}(?:(?::${V6_SEG}){0,2}:${V4}|(?::${V6_SEG}){1,4}|:)|` +
+  `(?:${V6_SEG}:){2}(?:(?::${V6_SEG}){0,3}:${V4}|(?::${V6_SEG}){1,5}|:)|` +
+  `(?:${V6_SEG}:){1}(?:(?::${V6_SEG}){0,4}:${V4}|(?::${V6_SEG}){1,6}|:)|` +
+  `(?::(?:(?::${V6_SEG}){0,5}:${V4}|(?::${V6_SEG}){1,7}|:))` +
+  ')(?:%[0-9a-zA-Z-.:]{1,})?$');
+
+function isIPv6(host: string): boolean {
+  return IPV6_RE.test(host);
+}
 
 // schema "://" authority [path] ["?" query]; the authority ends at the first '/', '?' or '#'.
 const URL_RE = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^?#]*)(?:\?([^#]*))?$/;

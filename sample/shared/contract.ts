@@ -16,6 +16,31 @@ export const Patterns = {
   instance: '/instance',
 } as const;
 
+/** What the browser page (sample/web) calls, served by WebController over sd:ws. */
+export const WebPatterns = {
+  /** Stream: counts up every `every` ms until `to` or until the caller cancels. */
+  counter: '/web/counter',
+  /** Request/reply: the counter's state on the server (`CounterState`). */
+  counterState: '/web/counter/state',
+  /** Request/reply: bytes in (fragmented by the page), `{ bytes, sha256 }` back. */
+  upload: '/web/upload',
+  /** Request/reply: `size` bytes of a known pattern back (fragmented by the server). */
+  download: '/web/download',
+  /** Request/reply: the server then pushes `count` Messages on `/web/news` to the caller. */
+  push: '/web/push',
+  /** Message from the server to the page. */
+  news: '/web/news',
+} as const;
+
+/** What `/web/counter/state` answers: is the server still counting, and how far it got. */
+export interface CounterState {
+  running: boolean;
+  count: number;
+}
+
+/** Env var: the HTTP port of the hybrid server's page (default 8080; 0 = any free port). */
+export const WEB_PORT_ENV = 'SOCKETD_WEB_PORT';
+
 /** What `/instance` answers: the instance's id and pid, its audit count, its running streams. */
 export interface InstanceInfo {
   instance: string;
