@@ -22,7 +22,8 @@ export interface TcpConnectionOptions extends ConnectionOptions {
  *
  * - Reading starts only once `setHandlers()` is called (the socket stays paused until then,
  *   so early frames wait in the kernel, not in memory).
- * - Frames written in one tick are corked and leave in one `writev` (uncorked in a microtask).
+ * - Frames written in one tick are corked and leave in one `writev` (uncorked in a microtask,
+ *   or as soon as `CORK_FLUSH_BYTES` (64 KiB) are corked).
  * - `onClose` fires exactly once, on the socket's `close` (after `end()` once the peer closed
  *   or the `endTimeout` elapsed; after `destroy()` at once).
  * - After `end()`, `destroy()` or a protocol error no more frames are delivered.

@@ -31,7 +31,7 @@ interface WsReceiverState {
  * - A text message, or a binary message that is not exactly one valid frame, is a protocol
  *   error (`SOCKETD_ERR_BAD_MESSAGE` / `_FRAME_LENGTH` / ..., close code 1002).
  * - Reading is paused until `setHandlers()`; frames written in one tick are corked on the
- *   underlying socket so they leave in one writev.
+ *   underlying socket so they leave in one writev (at most `CORK_FLUSH_BYTES`, 64 KiB, per writev).
  * - `end()` starts the WebSocket close handshake (code 1000); the socket is terminated if it
  *   has not closed after `endTimeout`. `onClose` fires once, on the WebSocket's `close`.
  * - A message over `maxFrameSize` is refused by ws itself (it closes with WS code 1009): that
