@@ -100,6 +100,9 @@ function cellText(c: CellResult | undefined, withLatency: boolean): string {
   if (c.unit === 'MB' && e.clientGrowthMB !== undefined) {
     return `+${e.clientGrowthMB.toFixed(0)} / +${e.serverGrowthMB!.toFixed(0)}`;
   }
+  if (c.unit === 'ms' && e.rttMs !== undefined) {
+    return `${fmtMs(c.median)} ms (${e.ratio!.toFixed(1)}x rtt ${fmtMs(e.rttMs)} ms)${c.failures ? ` ⁴ (${c.failures}/${c.failures + c.runs.length} runs failed)` : ''}`;
+  }
   let s = c.unit === 'MB/s' ? c.median.toFixed(0) : fmtCount(c.median);
   if (withLatency && e.p50Ms !== undefined && e.p99Ms !== undefined) s += ` (${fmtMs(e.p50Ms)} / ${fmtMs(e.p99Ms)} ms)`;
   if (c.failures) s += ` ⁴ (${c.failures}/${c.failures + c.runs.length} runs failed)`;
@@ -113,6 +116,8 @@ interface Target {
   /** ratio >= min, or for RSS: value < max */
   min?: number;
   max?: number;
+  /** Compare this key of the cell's `extra` (a ratio) against `max`, inclusive. */
+  extra?: string;
   flat?: boolean;
 }
 
@@ -123,7 +128,9 @@ const TARGETS: Target[] = [
   { label: '1 MiB echo@8 >= 5x Nest TCP', scenario: 'buf-1mib-8', base: 'nest-tcp', min: 5 },
   { label: '100k stream >= 30x Nest TCP', scenario: 'stream-100k', base: 'nest-tcp', min: 30 },
   { label: 'stream flat 10k -> 1M (1M >= 0.75x 10k items/s)', scenario: 'stream-1m', base: 'stream-10k', min: 0.75, flat: true },
+  { label: 'first item of a 1M stream <= 2x the round trip', scenario: 'first-item-1m', extra: 'ratio', max: 2 },
   { label: 'RSS growth < 64 MB, 1M-item slow stream', scenario: 'rss-stream-1m-slow', max: 64 },
+  { label: 'RSS growth < 64 MB, 1M-item synchronous burst, fast consumer', scenario: 'rss-stream-1m-fast', max: 64 },
   { label: 'RSS growth < 64 MB, 1 GiB transfer', scenario: 'rss-transfer-1gib', max: 64 },
 ];
 
@@ -144,7 +151,9 @@ export function renderMarkdown(r: Report): string {
   out.push(`| scenario | unit | ${names.join(' | ')} |`);
   out.push(`| --- | --- | ${names.map(() => '---:').join(' | ')} |`);
   for (const s of r.scenarios) {
-    const unit = s.unit === 'MB' ? 'RSS growth MB, client / server' : s.unit + (s.id.startsWith('echo') ? ' (p50 / p99)' : '');
+    const unit = s.unit === 'MB' ? 'RSS growth MB, client / server'
+      : s.unit === 'ms' ? 'ms from Subscribe to first Reply (x echo round trip)'
+        : s.unit + (s.id.startsWith('echo') ? ' (p50 / p99)' : '');
     const row = names.map((t) => cellText(get(s.id, t), s.id.startsWith('echo')));
     if (row.every((x) => x === '')) continue;
     out.push(`| ${s.title} | ${unit} | ${row.join(' | ')} |`);
@@ -179,6 +188,10 @@ export function renderMarkdown(r: Report): string {
       const cols = ours.map((o) => {
         const c = get(tg.scenario, o);
         if (!c || c.median === undefined) return '';
+        if (tg.extra !== undefined) {
+          const v = c.extra?.[tg.extra] ?? NaN;
+          return `${v.toFixed(2)}x ${v <= tg.max! ? 'PASS' : 'FAIL'}`;
+        }
         if (tg.max !== undefined) {
           const v = c.median;
           return `${v.toFixed(0)} MB ${v < tg.max ? 'PASS' : 'FAIL'}`;
@@ -240,8 +253,9 @@ export function renderMarkdown(r: Report): string {
   }
   out.push(
     'Units: MB = 10^6 bytes; 1 MiB echo MB/s counts the payload once per round trip; events/s and items/s are end to end ' +
-      '(until the server counted every event / the client received every item). RSS growth = peak minus the RSS measured ' +
-      'after connecting, per process.',
+      '(until the server counted every event / the client received every item); first item: median time from calling ' +
+      'stream(n) to its first item, and its ratio to the median echo round trip (1 in flight) measured just before on the ' +
+      'same connection. RSS growth = peak minus the RSS measured after connecting, per process.',
   );
   out.push('');
   return out.join('\n');

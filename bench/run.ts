@@ -26,6 +26,7 @@ import {
   runBulk,
   runEcho,
   runEvents,
+  runFirstItem,
   runStream,
   timedLoop,
   type RunResult,
@@ -144,7 +145,7 @@ class Bench {
   }
 
   async runCell(t: TransportEntry, s: Scenario, timeoutMs: number): Promise<RunResult> {
-    if (s.kind === 'rss-stream' || s.kind === 'rss-transfer') return this.runRss(t, s, this.rssN(t, s), timeoutMs);
+    if (s.kind.startsWith('rss')) return this.runRss(t, s, this.rssN(t, s), timeoutMs);
     const { server, client } = await this.conn(t);
     gc();
     const work = (): Promise<RunResult> => {
@@ -157,6 +158,8 @@ class Bench {
           return runBuf(client, s);
         case 'stream':
           return runStream(client, s, this.quick);
+        case 'first-item':
+          return runFirstItem(client, s, this.quick);
         case 'bulk':
           return runBulk(client, s);
         default:
@@ -168,7 +171,7 @@ class Bench {
 
   rssN(t: TransportEntry, s: Scenario): number {
     const max = t.limits?.maxStreamItems;
-    return s.kind === 'rss-stream' && max !== undefined && s.n > max ? max : s.n;
+    return (s.kind === 'rss-stream' || s.kind === 'rss-burst') && max !== undefined && s.n > max ? max : s.n;
   }
 
   /** Fresh server and client processes; both sample their RSS. */
@@ -283,10 +286,10 @@ async function main(): Promise<void> {
         cell.note = unavailable.get(t.name);
       } else if (t.skip?.includes(s.id) || (s.kind === 'bulk' && t.module !== 'raw-net')) {
         cell.status = 'n/a';
-      } else if (s.kind === 'stream' && max !== undefined && s.n > max) {
+      } else if ((s.kind === 'stream' || s.kind === 'first-item') && max !== undefined && s.n > max) {
         cell.status = 'skipped';
         cell.note = `not run with more than ${max} items: ${t.limits?.streamNote ?? 'limit'}`;
-      } else if (s.kind === 'rss-stream' && max !== undefined && s.n > max) {
+      } else if ((s.kind === 'rss-stream' || s.kind === 'rss-burst') && max !== undefined && s.n > max) {
         cell.note = `run with n=${max} instead of ${s.n}: ${t.limits?.streamNote ?? 'limit'}`;
       }
     }

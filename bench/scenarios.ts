@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { setImmediate as tick } from 'node:timers/promises';
 import type { BenchClient } from './types.js';
-import { MB, MiB, percentileSorted } from './stats.js';
+import { MB, MiB, median, percentileSorted } from './stats.js';
 
 /** ~100 B of JSON. */
 export const ECHO_PAYLOAD = {
@@ -17,7 +17,7 @@ export const ECHO_PAYLOAD = {
   score: 98.6,
 };
 
-export type ScenarioKind = 'echo' | 'events' | 'buf' | 'stream' | 'rss-stream' | 'rss-transfer' | 'bulk';
+export type ScenarioKind = 'echo' | 'events' | 'buf' | 'stream' | 'first-item' | 'rss-stream' | 'rss-burst' | 'rss-transfer' | 'bulk';
 
 export interface Scenario {
   readonly id: string;
@@ -49,10 +49,20 @@ export function buildScenarios(quick: boolean): Scenario[] {
     { id: 'stream-10k', title: `stream of ${q(10_000, 100)} items`, kind: 'stream', unit: 'items/s', n: q(10_000, 100) },
     { id: 'stream-100k', title: `stream of ${q(100_000, 1_000)} items`, kind: 'stream', unit: 'items/s', n: q(100_000, 1_000) },
     { id: 'stream-1m', title: `stream of ${q(1_000_000, 10_000)} items`, kind: 'stream', unit: 'items/s', n: q(1_000_000, 10_000) },
+    { id: 'first-item-10k', title: `first item of a ${q(10_000, 100)}-item stream`, kind: 'first-item', unit: 'ms', n: q(10_000, 100) },
+    { id: 'first-item-100k', title: `first item of a ${q(100_000, 1_000)}-item stream`, kind: 'first-item', unit: 'ms', n: q(100_000, 1_000) },
+    { id: 'first-item-1m', title: `first item of a ${q(1_000_000, 10_000)}-item stream`, kind: 'first-item', unit: 'ms', n: q(1_000_000, 10_000) },
     {
       id: 'rss-stream-1m-slow',
       title: `peak RSS: stream of ${q(1_000_000, 2_000)} items to a slow consumer`,
       kind: 'rss-stream',
+      unit: 'MB',
+      n: q(1_000_000, 2_000),
+    },
+    {
+      id: 'rss-stream-1m-fast',
+      title: `peak RSS: stream of ${q(1_000_000, 2_000)} items produced synchronously to a fast consumer`,
+      kind: 'rss-burst',
       unit: 'MB',
       n: q(1_000_000, 2_000),
     },
@@ -193,6 +203,47 @@ export async function runStream(client: BenchClient, s: Scenario, quick: boolean
   return { value: ((n * reps) / elapsedMs) * 1000, extra: { n, reps, elapsedMs } };
 }
 
+/**
+ * Time from sending the Subscribe (calling `stream(n)`) to the first Reply of an n-item stream,
+ * beside the transport's own round trip (echo of ~100 B JSON, 1 in flight) measured just
+ * before on the same connection. Each stream runs to its end before the next; the value is
+ * the median first-item time over `reps` streams (10k: 9, 100k: 5, 1M: 3).
+ *
+ * The server's handler produces synchronously as fast as it may (Nest rows: `range(0, n)`;
+ * engine rows: `session.reply()` in a loop until it returns false), so the number shows
+ * whether the transport sends while the producer is still producing.
+ */
+export async function runFirstItem(client: BenchClient, s: Scenario, quick: boolean): Promise<RunResult> {
+  const n = s.n;
+  for (let i = 0; i < 20; i++) await client.echo(ECHO_PAYLOAD);
+  const rtts: number[] = [];
+  for (let i = 0; i < (quick ? 5 : 50); i++) {
+    const t0 = performance.now();
+    await client.echo(ECHO_PAYLOAD);
+    rtts.push(performance.now() - t0);
+  }
+  await client.stream(Math.min(1000, n)); // warm-up
+  const reps = quick ? 1 : n <= 10_000 ? 9 : n <= 100_000 ? 5 : 3;
+  const firsts: number[] = [];
+  const totals: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    let first = NaN;
+    const t0 = performance.now();
+    const got = await client.stream(n, () => {
+      if (first !== first) first = performance.now() - t0; // NaN until the first item
+    });
+    totals.push(performance.now() - t0);
+    if (got !== n) throw new Error(`stream of ${n} delivered ${got} items`);
+    firsts.push(first);
+  }
+  const value = median(firsts);
+  const rttMs = median(rtts);
+  return {
+    value,
+    extra: { n, reps, rttMs, ratio: value / rttMs, firstMaxMs: Math.max(...firsts), streamMs: median(totals) },
+  };
+}
+
 export async function runBulk(client: BenchClient, s: Scenario): Promise<RunResult> {
   if (!client.bulk) throw new Error('no bulk()');
   const chunk = oneMiB();
@@ -220,8 +271,8 @@ export function slowConsumer(): () => void {
 export async function rssClientWork(client: BenchClient, kind: ScenarioKind, n: number): Promise<{ elapsedMs: number; count: number }> {
   const t0 = performance.now();
   let count = 0;
-  if (kind === 'rss-stream') {
-    count = await client.stream(n, slowConsumer());
+  if (kind === 'rss-stream' || kind === 'rss-burst') {
+    count = await client.stream(n, kind === 'rss-stream' ? slowConsumer() : undefined);
     if (count !== n) throw new Error(`stream of ${n} delivered ${count} items`);
   } else {
     const buf = oneMiB();
