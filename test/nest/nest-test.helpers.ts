@@ -1,3 +1,7 @@
+import { Flags } from '../../lib/protocol/flags.js';
+import { InboundMessage } from '../../lib/session/received-message.js';
+import type { Metas, ReceivedMessage } from '../../lib/session/types.js';
+
 /** Both transports every Nest test runs over. */
 export const KINDS = ['tcp', 'ws'] as const;
 export type Kind = (typeof KINDS)[number];
@@ -57,4 +61,11 @@ export async function errorOf(source: Promise<unknown>): Promise<unknown> {
     return err;
   }
   return 'NO ERROR';
+}
+
+/** A received Reply as the engine builds it (a real InboundMessage), for codec tests. */
+export function receivedMessage(data: Buffer | string, metas: Metas = {}): ReceivedMessage {
+  const metaString = Object.entries(metas).map(([k, v]) => `${k}=${v}`).join('&');
+  const buf = Buffer.isBuffer(data) ? data : Buffer.from(data);
+  return new InboundMessage({ flag: Flags.Reply, sid: 's', event: 'e', metaString, data: buf });
 }

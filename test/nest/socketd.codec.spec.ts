@@ -1,7 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { Flags } from '../../lib/protocol/flags.js';
 import { socketDError } from '../../lib/protocol/errors.js';
-import type { Metas, ReceivedMessage } from '../../lib/session/types.js';
+import type { Metas } from '../../lib/session/types.js';
 import {
   decodeCallError,
   encodeNestError,
@@ -10,16 +9,9 @@ import {
   SocketDRecordBuilder,
   SocketDSerializer,
 } from '../../lib/nest/index.js';
+import { receivedMessage } from './nest-test.helpers.js';
 
-function received(data: Buffer | string, metas: Metas = {}): ReceivedMessage {
-  const metaString = Object.entries(metas).map(([k, v]) => `${k}=${v}`).join('&');
-  const buf = Buffer.isBuffer(data) ? data : Buffer.from(data);
-  return {
-    flag: Flags.Reply, sid: 's', event: 'e', metaString, metas, data: buf,
-    meta: (name: string) => metas[name],
-    dataAsString: () => buf.toString('utf8'),
-  } as unknown as ReceivedMessage;
-}
+const received = receivedMessage;
 
 describe('SocketDSerializer / SocketDDeserializer', () => {
   const ser = new SocketDSerializer();

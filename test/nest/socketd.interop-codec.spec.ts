@@ -1,8 +1,7 @@
 /** Issue 9, unit level: text payloads, lossless unmarked data, Alarm codes, per-call timeouts, call kinds. */
 import { describe, expect, it } from '@jest/globals';
-import { Flags } from '../../lib/protocol/flags.js';
 import { isSocketDError, socketDError } from '../../lib/protocol/errors.js';
-import type { Metas, ReceivedMessage, Session } from '../../lib/session/types.js';
+import type { Metas, Session } from '../../lib/session/types.js';
 import {
   alarmCodeOf,
   decodeCallError,
@@ -11,17 +10,10 @@ import {
   SocketDRecordBuilder,
   SocketDSerializer,
 } from '../../lib/nest/index.js';
+import { receivedMessage } from './nest-test.helpers.js';
 import { callKind, resolveCallMode } from '../../lib/nest/socketd.client-call.js';
 
-function received(data: Buffer | string, metas: Metas = {}): ReceivedMessage {
-  const metaString = Object.entries(metas).map(([k, v]) => `${k}=${v}`).join('&');
-  const buf = Buffer.isBuffer(data) ? data : Buffer.from(data);
-  return {
-    flag: Flags.Reply, sid: 's', event: 'e', metaString, metas, data: buf,
-    meta: (name: string) => metas[name],
-    dataAsString: () => buf.toString('utf8'),
-  } as unknown as ReceivedMessage;
-}
+const received = receivedMessage;
 
 describe('strings on the wire', () => {
   const ser = new SocketDSerializer();
