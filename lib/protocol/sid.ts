@@ -26,3 +26,15 @@ export function newSid(): string {
   poolOffset += SID_BYTES;
   return sid;
 }
+
+/**
+ * A local session id (a UUID v4, never on the wire). Web Crypto's randomUUID is global in Node
+ * and in browsers' secure contexts; a page served over plain http from another host has only
+ * getRandomValues, so the id is then built from a stream id's 128 random bits.
+ */
+export function newSessionId(): string {
+  const crypto = globalThis.crypto as { randomUUID?: () => string };
+  if (crypto.randomUUID !== undefined) return crypto.randomUUID();
+  const hex = newSid();
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${(8 | (parseInt(hex[16]!, 16) & 3)).toString(16)}${hex.slice(17, 20)}-${hex.slice(20)}`;
+}

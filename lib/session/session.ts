@@ -4,7 +4,7 @@ import { Flags, flagName, type Flag } from '../protocol/flags.js';
 import type { Frame } from '../protocol/frame.js';
 import { checkReceivedFields } from '../protocol/frame-codec.js';
 import { appendMetas, serializeMetas } from '../protocol/metas.js';
-import { newSid } from '../protocol/sid.js';
+import { newSessionId, newSid } from '../protocol/sid.js';
 import type { Connection, ConnectionHandlers } from './connection.js';
 import { describeError, logFailure, safeCall } from './callbacks.js';
 import { buildHandshake } from './handshake.js';
@@ -28,17 +28,6 @@ const NO_HANDSHAKE: Handshake = Object.freeze({ url: '', path: '/', params: Obje
 export const CANCEL_META = 'X-Cancel';
 const CANCEL_TEXT = Buffer.from('stream cancelled by the requester');
 
-/**
- * A local session id (a UUID v4). Web Crypto's randomUUID is global in Node and in browsers'
- * secure contexts; a page served over plain http from another host has only getRandomValues,
- * so the id is then built from a stream id's 128 random bits.
- */
-function sessionId(): string {
-  const crypto = globalThis.crypto as { randomUUID?: () => string };
-  if (crypto.randomUUID !== undefined) return crypto.randomUUID();
-  const hex = newSid();
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${(8 | (parseInt(hex[16]!, 16) & 3)).toString(16)}${hex.slice(17, 20)}-${hex.slice(20)}`;
-}
 /** Frames a client may send before its Connack while the server's async handshake hook runs. */
 const MAX_HELD_FRAMES = 1024;
 
@@ -53,7 +42,7 @@ const MAX_HELD_FRAMES = 1024;
  *   close: Close(1000) = "draining, start nothing new"; Close(>1000) = closed, transport ends.
  */
 export class SocketDSession implements Session {
-  readonly id = sessionId();
+  readonly id = newSessionId();
   readonly attrs = new Map<string, unknown>();
   private stateValue: SessionState = 'handshaking';
   private handshakeValue: Handshake = NO_HANDSHAKE;
