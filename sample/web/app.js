@@ -14,6 +14,12 @@ function show(id, text, ok = true) {
   return ok;
 }
 
+/** A round trip in progress: its text, and a state that is neither 'ok' nor 'error' yet. */
+function busy(id, text) {
+  $(id).textContent = text;
+  $(id).dataset.state = 'busy';
+}
+
 async function sha256Hex(bytes) {
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
   return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
@@ -72,7 +78,7 @@ const actions = {
     const values = [];
     const bar = $('stream-progress');
     bar.value = 0;
-    show('stream-result', 'streaming...');
+    busy('stream-result', 'streaming...');
     const take = (m) => {
       values.push(m.json());
       bar.value = values.length;
@@ -92,7 +98,7 @@ const actions = {
   push: () => run('push-result', async () => {
     pushes = 0;
     $('push-list').replaceChildren();
-    show('push-result', 'waiting...');
+    busy('push-result', 'waiting...');
     const answer = (await client.request('/web/push', json({ count: 3 }))).text();
     $('push-result').textContent = `${answer}...`;
     for (let i = 0; i < 50 && pushes < 3; i++) await new Promise((r) => setTimeout(r, 50));
@@ -115,7 +121,7 @@ const actions = {
     const local = await sha256Hex(bytes);
     const bar = $('upload-progress');
     bar.max = bytes.length || 1;
-    show('upload-result', `uploading ${bytes.length} bytes in ${Math.ceil(bytes.length / FRAGMENT_SIZE)} fragments...`);
+    busy('upload-result', `uploading ${bytes.length} bytes in ${Math.ceil(bytes.length / FRAGMENT_SIZE)} fragments...`);
     const reply = await client.request('/web/upload', bytes, {
       metas: { 'Data-Type': 'application/octet-stream' },
       timeout: 60_000,

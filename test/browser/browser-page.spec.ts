@@ -51,9 +51,10 @@ afterAll(async () => {
   if (profile !== undefined) rmSync(profile, { recursive: true, force: true });
 });
 
-/** Waits until `#id` shows a result (data-state set) and returns its state and text. */
+/** Waits until `#id` shows a final result (data-state ok or error) and returns its state and text. */
 async function result(id: string, timeout = 15_000): Promise<{ state: string; text: string }> {
-  const el = page.locator(`#${id}[data-state]`);
+  // A final state only: 'busy' marks a round trip still in progress.
+  const el = page.locator(`#${id}[data-state="ok"], #${id}[data-state="error"]`);
   await el.waitFor({ timeout });
   return { state: (await el.getAttribute('data-state'))!, text: (await el.textContent())! };
 }
