@@ -1,7 +1,7 @@
 import { isSocketDError, socketDError, SocketDError } from '../protocol/errors.js';
 import { SdClient } from '../session/client.js';
 import type {
-  ClientOptions, ClientStatus, EngineLogger, Metas, ReceivedMessage, Session, StreamHandle,
+  ClientOptions, ClientStatus, Metas, ReceivedMessage, Session, StreamHandle,
 } from '../session/types.js';
 
 /** Bytes or text, as a browser has them. Text goes as UTF-8. */
@@ -65,16 +65,11 @@ export interface BrowserCallOptions {
 
 /**
  * Options of the browser client: the engine's client options (timeouts, heartbeat, reconnect,
- * fragmentSize, limits, metas sent in Connect) without the Node-only ones. The default logger
- * is the console (warnings and errors).
+ * fragmentSize, limits, metas sent in Connect) without the Node-only ones. No logger by
+ * default: pass `logger: console` (or any `{ log, warn, error }`) to see the engine's warnings.
  */
 export type BrowserClientOptions = Omit<ClientOptions, 'tls' | 'maxDatagramSize' | 'onMessage' | 'onOpen' | 'onOrphanReply' | 'onAlarm' | 'onClosing' | 'onClose'>;
 
-const CONSOLE_LOGGER: EngineLogger = {
-  log(): void {},
-  warn: (message) => console.warn(`[Socket.D] ${message}`),
-  error: (message, stack) => console.error(`[Socket.D] ${message}`, stack ?? ''),
-};
 const UTF8 = new TextDecoder();
 
 /**
@@ -90,7 +85,8 @@ export class SocketDBrowserClient {
   constructor(url: string, options: BrowserClientOptions = {}) {
     this.client = new SdClient(url, {
       ...options,
-      logger: options.logger ?? CONSOLE_LOGGER,
+      // Silent unless the page gives a logger (`logger: console` fits).
+      logger: options.logger ?? false,
       onMessage: (session, message) => this.dispatch(session, message),
     });
   }

@@ -31,7 +31,7 @@ export function resolveLogger(logger: EngineLogger | false | undefined): EngineL
 
 function writeLine(level: string, message: string): void {
   const line = `${new Date().toISOString()} [Socket.D] ${level} ${message}`;
-  // In a browser (the `nestjs-socketd/browser` bundle) there is no process: the console instead.
+  // In a browser (the `nestjs-socketd/browser` bundle) there is no stderr: the browser client
+  // passes the page's own logger, or none (see SocketDBrowserClient).
   if (typeof process !== 'undefined' && process.stderr !== undefined) process.stderr.write(`${line}\n`);
-  else console.error(line);
 }
