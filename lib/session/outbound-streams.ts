@@ -1,7 +1,7 @@
 import { Flags } from '../protocol/flags.js';
 import { socketDError } from '../protocol/errors.js';
 import type { InboundMessage } from './received-message.js';
-import { safeCall } from './callbacks.js';
+import { logFailure } from './callbacks.js';
 import type { ResolvedSessionOptions } from './options.js';
 import type { EngineLogger, ReceivedMessage, StreamObserver } from './types.js';
 
@@ -103,15 +103,29 @@ export class OutboundStreams {
     }
   }
 
+  // Observers are called per Reply: a plain try/catch, with the failure's text built only when
+  // one throws (no closure or string per message on the hot path).
   private next(stream: PendingStream, reply: ReceivedMessage): void {
-    safeCall(this.log, `observer.next of '${stream.event}'`, () => stream.observer.next(reply));
+    try {
+      stream.observer.next(reply);
+    } catch (err) {
+      logFailure(this.log, `observer.next of '${stream.event}'`, err);
+    }
   }
 
   private complete(stream: PendingStream, end: ReceivedMessage | undefined): void {
-    safeCall(this.log, `observer.complete of '${stream.event}'`, () => stream.observer.complete(end));
+    try {
+      stream.observer.complete(end);
+    } catch (err) {
+      logFailure(this.log, `observer.complete of '${stream.event}'`, err);
+    }
   }
 
   private error(stream: PendingStream, err: Error): void {
-    safeCall(this.log, `observer.error of '${stream.event}'`, () => stream.observer.error(err));
+    try {
+      stream.observer.error(err);
+    } catch (thrown) {
+      logFailure(this.log, `observer.error of '${stream.event}'`, thrown);
+    }
   }
 }
