@@ -52,16 +52,20 @@ type TimeoutName = 'requestTimeout' | 'streamTimeout';
 /**
  * One `send()` of a {@link SocketDClient}: encodes the data, opens a Subscribe or a Request
  * (see {@link callKind}) and hands the decoded replies to Nest's callback in arrival order.
- * `requestTimeout` bounds the wait for the first answer (the engine's timer for a Request, a
- * timer of this call for a Subscribe), `streamTimeout` the whole call (the engine's timer).
+ * `requestTimeout` bounds the wait for the first answer and `streamTimeout` the whole call,
+ * both kept by the engine (a Request's first answer is its end: it takes the smaller bound).
+ * The call is the stream's observer itself: nothing else is allocated per call.
  * `cancel` is the teardown Nest runs when the subscriber unsubscribes.
  */
-export class ClientCall {
+export class ClientCall implements StreamObserver {
   private handle: StreamHandle | undefined;
   private done = false;
-  private firstAnswerTimer: NodeJS.Timeout | undefined;
-  /** The bound the engine's timer enforces for this call, and its milliseconds. */
-  private engineTimeout: { name: TimeoutName; ms: number } | undefined;
+  private single = false;
+  private replies: ReplyDelivery | undefined;
+  /** The bound the engine's end timer enforces for this call, and its milliseconds. */
+  private endTimeout: { name: TimeoutName; ms: number } | undefined;
+  /** Milliseconds of the first-answer bound of a Subscribe (0: none). */
+  private firstTimeout = 0;
 
   constructor(
     private readonly session: Session,
@@ -93,86 +97,66 @@ export class ClientCall {
     this.abort();
   };
 
+  /** A Reply (a Request's only answer, or a Subscribe's next value). */
+  next(reply: ReceivedMessage): void {
+    if (this.single) this.done = true;
+    this.replies!.deliver(reply, this.single);
+  }
+
+  /** The ReplyEnd of a Subscribe (a Request is over with its `next`). */
+  complete(end: ReceivedMessage | undefined): void {
+    if (this.single) return;
+    this.done = true;
+    this.replies!.deliver(end, true);
+  }
+
+  /** An Alarm, a timeout, or the connection closed. */
+  error(err: Error): void {
+    this.done = true;
+    this.replies!.fail(this.callError(err));
+  }
+
   private open(entity: SocketDEntity, options: Readonly<SocketDRecordOptions>): void {
     if (this.done) return;
     const kind = callKind(this.session, options.mode, this.settings.callMode);
-    const single = kind === 'request';
+    const single = this.single = kind === 'request';
     const requestTimeout = options.requestTimeout ?? options.timeout ?? this.settings.requestTimeout;
     const streamTimeout = options.streamTimeout ?? options.timeout ?? this.settings.streamTimeout;
     // A Request's first answer is its end: the engine's timer takes the smaller bound. A
-    // Subscribe's engine timer is the whole stream; the first answer gets a timer of its own.
-    this.engineTimeout = single && requestTimeout <= streamTimeout
+    // Subscribe's engine timer is the whole stream; the first answer gets a bound of its own.
+    this.endTimeout = single && requestTimeout <= streamTimeout
       ? { name: 'requestTimeout', ms: requestTimeout }
       : { name: 'streamTimeout', ms: streamTimeout };
-    const replies = new ReplyDelivery(this.settings.deserializer, this.callback, () => this.abort());
+    if (!single && requestTimeout < streamTimeout && requestTimeout <= SOCKETD_MAX_TIMEOUT) this.firstTimeout = requestTimeout;
+    this.replies = new ReplyDelivery(this.settings.deserializer, this.callback, this);
     try {
       const metas = mergeMetas(entity.metas, this.packet.metadata, callMetas(options, this.settings.target));
-      const observer = this.observer(single, replies);
-      this.handle = this.session.stream(kind, this.event, entity.data, observer, { metas, timeout: this.engineTimeout.ms });
+      this.handle = this.session.stream(kind, this.event, entity.data, this, {
+        metas, timeout: this.endTimeout.ms, firstReplyTimeout: this.firstTimeout,
+      });
     } catch (err) {
       this.fail(err);
-      return;
     }
-    if (!single && !this.done && requestTimeout < streamTimeout && requestTimeout <= SOCKETD_MAX_TIMEOUT) {
-      this.firstAnswerTimer = setTimeout(() => this.firstAnswerMissed(requestTimeout, replies), requestTimeout);
-    }
-  }
-
-  // A Request ends with its first answer; a Subscribe with its ReplyEnd.
-  private observer(single: boolean, replies: ReplyDelivery): StreamObserver {
-    return {
-      next: (reply) => {
-        this.answered();
-        if (single) this.done = true;
-        replies.deliver(reply, single);
-      },
-      complete: (end) => {
-        this.answered();
-        if (single) return;
-        this.done = true;
-        replies.deliver(end, true);
-      },
-      error: (err) => {
-        this.answered();
-        this.done = true;
-        replies.fail(this.callError(err));
-      },
-    };
-  }
-
-  // The first answer came: only streamTimeout bounds the call from here on.
-  private answered(): void {
-    if (this.firstAnswerTimer === undefined) return;
-    clearTimeout(this.firstAnswerTimer);
-    this.firstAnswerTimer = undefined;
-  }
-
-  // No Reply, ReplyEnd or Alarm within requestTimeout: cancel the Subscribe (the server
-  // stops the handler) and fail the call.
-  private firstAnswerMissed(ms: number, replies: ReplyDelivery): void {
-    this.firstAnswerTimer = undefined;
-    if (this.done) return;
-    this.abort();
-    replies.fail(timeoutError('requestTimeout', ms, this.event, this.handle?.sid));
   }
 
   // The engine's timeout says which bound fired; an Alarm becomes the Nest error value.
   private callError(err: Error): unknown {
-    if (isSocketDError(err, 'TIMEOUT') && this.engineTimeout !== undefined) {
-      return timeoutError(this.engineTimeout.name, this.engineTimeout.ms, this.event, this.handle?.sid);
+    if (isSocketDError(err, 'TIMEOUT') && this.endTimeout !== undefined) {
+      const first = (err.details as { bound?: string } | undefined)?.bound === 'firstReply';
+      const name = first ? 'requestTimeout' : this.endTimeout.name;
+      return timeoutError(name, first ? this.firstTimeout : this.endTimeout.ms, this.event, this.handle?.sid);
     }
     return decodeCallError(err);
   }
 
-  private abort(): void {
+  /** Cancels the stream (after a reply that cannot be decoded, or an unsubscribe). */
+  abort(): void {
     this.done = true;
-    this.answered();
     this.handle?.cancel();
   }
 
   private fail(err: unknown): void {
     this.done = true;
-    this.answered();
     this.callback({ err });
   }
 }
@@ -198,8 +182,8 @@ class ReplyDelivery {
   constructor(
     private readonly deserializer: SocketDDeserializerLike,
     private readonly callback: (packet: WritePacket) => void,
-    /** Cancels the stream after a reply that cannot be decoded. */
-    private readonly abort: () => void,
+    /** The call, cancelled after a reply that cannot be decoded. */
+    private readonly call: { abort(): void },
   ) {}
 
   /** Decodes one reply (undefined: an end without one) and delivers it; `last` ends the call. */
@@ -208,7 +192,7 @@ class ReplyDelivery {
     try {
       value = message === undefined ? undefined : this.deserializer.deserialize(message);
     } catch (err) {
-      this.abort();
+      this.call.abort();
       this.failNow(new Error(`Socket.D: undecodable reply to this call: ${describeError(err)}`));
       return;
     }
@@ -220,7 +204,7 @@ class ReplyDelivery {
     this.tail = previous.then(() => value).then(
       (v) => this.emit(v, message, last),
       (err: unknown) => {
-        this.abort();
+        this.call.abort();
         this.failNow(err);
       },
     );

@@ -147,8 +147,20 @@ export function encodeFrameHead(frame: Frame): Buffer {
   return encode(frame, false);
 }
 
+/**
+ * Encodes a message frame whose data is text, writing the text as UTF-8 straight into the
+ * frame (one allocation, no interim Buffer of the text). `textBytes` is
+ * `Buffer.byteLength(text)`. Same checks and errors as {@link encodeFrame}.
+ */
+export function encodeTextFrame(flag: Flag, sid: string, event: string, metaString: string, text: string, textBytes: number): Buffer {
+  return encodeParts(flag, sid, event, metaString, text, textBytes, true);
+}
+
 function encode(frame: Frame, withData: boolean): Buffer {
-  const flag = frame.flag;
+  return encodeParts(frame.flag, frame.sid, frame.event, frame.metaString, frame.data, frame.data.length, withData);
+}
+
+function encodeParts(flag: Flag, sid: string, event: string, metaString: string, data: Buffer | string, dataBytes: number, withData: boolean): Buffer {
   if (isEmptyFrameFlag(flag)) {
     const buf = Buffer.allocUnsafe(EMPTY_FRAME_LENGTH);
     buf.writeInt32BE(EMPTY_FRAME_LENGTH, 0);
@@ -158,11 +170,9 @@ function encode(frame: Frame, withData: boolean): Buffer {
   if (!isKnownFlag(flag)) {
     throw socketDError('INVALID_ARGUMENT', `cannot encode unknown flag ${flag}`, { flag });
   }
-  const sidBytes = fieldBytes(frame.sid, MAX_SID_BYTES, 'sid');
-  const eventBytes = fieldBytes(frame.event, MAX_EVENT_BYTES, 'event');
-  const metaBytes = fieldBytes(frame.metaString, MAX_META_BYTES, 'metaString');
-  const data = frame.data;
-  const dataBytes = data.length;
+  const sidBytes = fieldBytes(sid, MAX_SID_BYTES, 'sid');
+  const eventBytes = fieldBytes(event, MAX_EVENT_BYTES, 'event');
+  const metaBytes = fieldBytes(metaString, MAX_META_BYTES, 'metaString');
   if (dataBytes > MAX_DATA_BYTES) {
     throw socketDError('SIZE_LIMIT', `data is ${dataBytes} bytes, over the limit of ${MAX_DATA_BYTES}`, { field: 'data', length: dataBytes, max: MAX_DATA_BYTES });
   }
@@ -170,10 +180,14 @@ function encode(frame: Frame, withData: boolean): Buffer {
   const buf = Buffer.allocUnsafe(withData ? len : len - dataBytes);
   buf.writeInt32BE(len, 0);
   buf.writeInt32BE(flag, 4);
-  let at = writeField(buf, frame.sid, sidBytes, HEADER_BYTES);
-  at = writeField(buf, frame.event, eventBytes, at);
-  at = writeField(buf, frame.metaString, metaBytes, at);
-  if (withData && dataBytes !== 0) buf.set(data, at);
+  let at = writeField(buf, sid, sidBytes, HEADER_BYTES);
+  at = writeField(buf, event, eventBytes, at);
+  at = writeField(buf, metaString, metaBytes, at);
+  if (withData && dataBytes !== 0) {
+    if (typeof data !== 'string') buf.set(data, at);
+    else if (HAS_FAST_UTF8) (buf as unknown as FastUtf8).utf8Write(data, at, dataBytes);
+    else buf.write(data, at, dataBytes, 'utf8');
+  }
   return buf;
 }
 

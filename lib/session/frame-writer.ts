@@ -3,7 +3,7 @@ import { ErrorCodes, SocketDError, socketDError } from '../protocol/errors.js';
 import { Flags, isFragmentable } from '../protocol/flags.js';
 import type { Flag } from '../protocol/flags.js';
 import type { Frame } from '../protocol/frame.js';
-import { encodeFrame, encodeFrameHead } from '../protocol/frame-codec.js';
+import { encodeFrame, encodeFrameHead, encodeTextFrame } from '../protocol/frame-codec.js';
 import { fragmentFrame } from '../protocol/fragments.js';
 import { serializeMetas } from '../protocol/metas.js';
 import type { Connection } from './connection.js';
@@ -44,33 +44,39 @@ export class FrameWriter {
    * @throws SocketDError `SOCKETD_ERR_MESSAGE_TOO_LARGE` or `SOCKETD_ERR_DATAGRAM_TOO_LARGE`
    *   (no close code: nothing was sent).
    */
-  checkSize(event: string, data: Buffer, sid = '', metaString = ''): void {
+  checkSize(event: string, dataBytes: number, sid = '', metaString = ''): void {
     const datagram = this.connection.maxDatagramSize;
     if (datagram !== undefined) {
       // len + flag + three fields with their 2-byte terminators + data (spec 2.1).
-      const length = 14 + Buffer.byteLength(sid) + Buffer.byteLength(event) + Buffer.byteLength(metaString) + data.length;
+      const length = 14 + Buffer.byteLength(sid) + Buffer.byteLength(event) + Buffer.byteLength(metaString) + dataBytes;
       if (length > datagram) {
         throw socketDError('DATAGRAM_TOO_LARGE', `'${event}': a frame of ${length} bytes does not fit in one datagram of maxDatagramSize ${datagram}; nothing was sent (UDP does not fragment)`, { length, maxDatagramSize: datagram });
       }
     }
-    if (data.length <= this.maxMessageSize) return;
+    if (dataBytes <= this.maxMessageSize) return;
     throw new SocketDError(
       ErrorCodes.MESSAGE_TOO_LARGE.code,
-      `payload of '${event}' is ${data.length} bytes, over maxMessageSize ${this.maxMessageSize}; nothing was sent`,
+      `payload of '${event}' is ${dataBytes} bytes, over maxMessageSize ${this.maxMessageSize}; nothing was sent`,
       undefined,
-      { event, size: data.length, maxMessageSize: this.maxMessageSize },
+      { event, size: dataBytes, maxMessageSize: this.maxMessageSize },
     );
   }
 
-  /** Writes one message frame (fragmented when needed); false under backpressure. */
-  write(flag: Flag, sid: string, event: string, metaString: string, data: Buffer): boolean {
-    this.checkSize(event, data, sid, metaString);
+  /**
+   * Writes one message frame (fragmented when needed); false under backpressure. Text data is
+   * encoded straight into the frame (no Buffer of it first) unless it must be fragmented.
+   */
+  write(flag: Flag, sid: string, event: string, metaString: string, data: Buffer | string, dataBytes = payloadBytes(data)): boolean {
+    this.checkSize(event, dataBytes, sid, metaString);
     let ok: boolean;
-    if (data.length > this.fragmentSize && isFragmentable(flag)) {
+    if (dataBytes > this.fragmentSize && isFragmentable(flag)) {
       ok = true;
-      for (const part of fragmentFrame({ flag, sid, event, metaString, data }, this.fragmentSize)) {
+      const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+      for (const part of fragmentFrame({ flag, sid, event, metaString, data: bytes }, this.fragmentSize)) {
         ok = this.writeFrame(part);
       }
+    } else if (typeof data === 'string') {
+      ok = this.connection.write(encodeTextFrame(flag, sid, event, metaString, data, dataBytes));
     } else {
       ok = this.writeFrame({ flag, sid, event, metaString, data });
     }
@@ -110,13 +116,21 @@ export class FrameWriter {
   }
 }
 
-/** A payload as bytes: Buffers as they are, Uint8Arrays without a copy, strings as UTF-8. */
-export function toBuffer(data: Payload | undefined): Buffer {
+/**
+ * A payload as the writer takes it: Buffers and strings as they are (a string is encoded
+ * straight into its frame), Uint8Arrays as a Buffer view without a copy.
+ */
+export function toPayload(data: Payload | undefined): Buffer | string {
   if (data === undefined) return EMPTY_BUFFER;
-  if (Buffer.isBuffer(data)) return data;
-  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+  if (typeof data === 'string' || Buffer.isBuffer(data)) return data;
   if (data instanceof Uint8Array) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   throw socketDError('INVALID_ARGUMENT', `payload must be a Buffer, Uint8Array or string, got ${typeof data}`);
+}
+
+/** UTF-8 bytes of a payload as {@link toPayload} returns it. */
+export function payloadBytes(data: Buffer | string): number {
+  if (typeof data !== 'string') return data.length;
+  return data.length === 0 ? 0 : Buffer.byteLength(data, 'utf8');
 }
 
 /** Metas as a meta string; a string is taken as already serialised (hot paths reuse one). */

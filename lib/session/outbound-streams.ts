@@ -2,6 +2,7 @@ import { Flags } from '../protocol/flags.js';
 import { socketDError } from '../protocol/errors.js';
 import type { InboundMessage } from './received-message.js';
 import { logFailure } from './callbacks.js';
+import { Deadlines, type Deadline } from './deadlines.js';
 import type { ResolvedSessionOptions } from './options.js';
 import type { EngineLogger, ReceivedMessage, StreamObserver } from './types.js';
 
@@ -17,19 +18,27 @@ export function streamTimeout(kind: 'request' | 'subscribe', timeout: number | u
 
 /** One Request or Subscribe this side started and still waits on (spec section 7.2). */
 interface PendingStream {
+  readonly sid: string;
   readonly kind: 'request' | 'subscribe';
   readonly event: string;
   readonly observer: StreamObserver;
-  timer: NodeJS.Timeout | undefined;
+  readonly timeout: number;
+  end: Deadline<PendingStream> | undefined;
+  /** Until the first answer of a Subscribe given a `firstReplyTimeout`. */
+  first: Deadline<PendingStream> | undefined;
+  readonly firstReplyTimeout: number;
 }
 
 /**
- * Streams this session started, keyed by sid. Each has a timer that starts at send and is
- * never refreshed by replies (as upstream); expiry fails the stream locally. Observer calls
- * are isolated: one that throws is logged and changes nothing for the other streams.
+ * Streams this session started, keyed by sid. Each has a deadline that starts at send and is
+ * never refreshed by replies (as upstream), and a Subscribe may have one for its first answer;
+ * expiry fails the stream locally. Observer calls are isolated: one that throws is logged and
+ * changes nothing for the other streams.
  */
 export class OutboundStreams {
   private readonly pending = new Map<string, PendingStream>();
+  private readonly ends = new Deadlines<PendingStream>((stream) => this.expire(stream, false));
+  private readonly firsts = new Deadlines<PendingStream>((stream) => this.expire(stream, true));
 
   /** `onExpired(sid, event)` runs after a stream timed out (the session tells the responder). */
   constructor(
@@ -41,14 +50,14 @@ export class OutboundStreams {
     return this.pending.size;
   }
 
-  add(sid: string, kind: 'request' | 'subscribe', event: string, observer: StreamObserver, timeout: number): void {
-    const stream: PendingStream = { kind, event, observer, timer: undefined };
-    stream.timer = setTimeout(() => {
-      if (this.pending.get(sid) !== stream) return;
-      this.pending.delete(sid);
-      this.onExpired(sid, event);
-      this.error(stream, socketDError('TIMEOUT', `${kind === 'request' ? 'Request' : 'Subscribe'} '${event}' got no ${kind === 'request' ? 'reply' : 'ReplyEnd'} within ${timeout} ms`, { sid, event }));
-    }, timeout);
+  /**
+   * Waits on a new stream: it fails after `timeout` ms, or after `firstReplyTimeout` ms
+   * (when given and smaller) without a first Reply, ReplyEnd or Alarm.
+   */
+  add(sid: string, kind: 'request' | 'subscribe', event: string, observer: StreamObserver, timeout: number, firstReplyTimeout = 0): void {
+    const stream: PendingStream = { sid, kind, event, observer, timeout, end: undefined, first: undefined, firstReplyTimeout };
+    stream.end = this.ends.add(stream, timeout);
+    if (firstReplyTimeout > 0 && firstReplyTimeout < timeout) stream.first = this.firsts.add(stream, firstReplyTimeout);
     this.pending.set(sid, stream);
   }
 
@@ -57,10 +66,8 @@ export class OutboundStreams {
     const stream = this.pending.get(message.sid);
     if (stream === undefined) return false;
     const ends = message.flag === Flags.ReplyEnd || stream.kind === 'request';
-    if (ends) {
-      this.pending.delete(message.sid);
-      clearTimeout(stream.timer);
-    }
+    if (ends) this.settle(stream);
+    else if (stream.first !== undefined) this.answered(stream);
     if (stream.kind === 'request') {
       // A Request is completed by its first Reply or ReplyEnd (spec 7.2).
       this.next(stream, message);
@@ -77,8 +84,7 @@ export class OutboundStreams {
   fail(sid: string, err: Error): boolean {
     const stream = this.pending.get(sid);
     if (stream === undefined) return false;
-    this.pending.delete(sid);
-    clearTimeout(stream.timer);
+    this.settle(stream);
     this.error(stream, err);
     return true;
   }
@@ -87,8 +93,7 @@ export class OutboundStreams {
   forget(sid: string): { event: string } | undefined {
     const stream = this.pending.get(sid);
     if (stream === undefined) return undefined;
-    this.pending.delete(sid);
-    clearTimeout(stream.timer);
+    this.settle(stream);
     return stream;
   }
 
@@ -97,10 +102,33 @@ export class OutboundStreams {
     if (this.pending.size === 0) return;
     const streams = [...this.pending.values()];
     this.pending.clear();
-    for (const stream of streams) {
-      clearTimeout(stream.timer);
-      this.error(stream, err);
-    }
+    this.ends.clear();
+    this.firsts.clear();
+    for (const stream of streams) this.error(stream, err);
+  }
+
+  private settle(stream: PendingStream): void {
+    this.pending.delete(stream.sid);
+    if (stream.end !== undefined) this.ends.remove(stream.end);
+    if (stream.first !== undefined) this.answered(stream);
+  }
+
+  private answered(stream: PendingStream): void {
+    this.firsts.remove(stream.first!);
+    stream.first = undefined;
+  }
+
+  private expire(stream: PendingStream, first: boolean): void {
+    if (this.pending.get(stream.sid) !== stream) return;
+    if (first) stream.first = undefined;
+    else stream.end = undefined;
+    this.settle(stream);
+    this.onExpired(stream.sid, stream.event);
+    const { kind, event, sid } = stream;
+    const ms = first ? stream.firstReplyTimeout : stream.timeout;
+    const what = first ? 'first answer' : kind === 'request' ? 'reply' : 'ReplyEnd';
+    this.error(stream, socketDError('TIMEOUT', `${kind === 'request' ? 'Request' : 'Subscribe'} '${event}' got no ${what} within ${ms} ms`,
+      { sid, event, bound: first ? 'firstReply' : 'end', ms }));
   }
 
   // Observers are called per Reply: a plain try/catch, with the failure's text built only when

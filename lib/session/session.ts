@@ -13,7 +13,7 @@ import { InboundStreams } from './inbound-streams.js';
 import { MessageRouter } from './message-router.js';
 import { ServerHandshake, type ServerHandshakeConfig } from './server-handshake.js';
 import type { ResolvedSessionOptions } from './options.js';
-import { FrameWriter, MAX_UNANSWERED_PINGS, metaStringOf, toBuffer } from './frame-writer.js';
+import { FrameWriter, MAX_UNANSWERED_PINGS, metaStringOf, payloadBytes, toPayload } from './frame-writer.js';
 import { ClientHandshake } from './client-handshake.js';
 import { IdleWatch } from './idle-watch.js';
 import { Waiters } from './waiters.js';
@@ -106,7 +106,7 @@ export class SocketDSession implements Session {
 
   send(event: string, data?: Payload, options?: SendOptions): boolean {
     this.assertCanStart();
-    return this.writer.write(Flags.Message, newSid(), event, metaStringOf(options?.metas), toBuffer(data));
+    return this.writer.write(Flags.Message, newSid(), event, metaStringOf(options?.metas), toPayload(data));
   }
 
   request(event: string, data?: Payload, options?: RequestOptions): Promise<ReceivedMessage> {
@@ -126,9 +126,9 @@ export class SocketDSession implements Session {
     }
     const sid = newSid();
     const timeout = streamTimeout(kind, options?.timeout, this.options);
-    this.outbound.add(sid, kind, event, observer, timeout);
+    this.outbound.add(sid, kind, event, observer, timeout, kind === 'subscribe' ? options?.firstReplyTimeout : undefined);
     try {
-      this.writer.write(kind === 'request' ? Flags.Request : Flags.Subscribe, sid, event, metaStringOf(options?.metas), toBuffer(data));
+      this.writer.write(kind === 'request' ? Flags.Request : Flags.Subscribe, sid, event, metaStringOf(options?.metas), toPayload(data));
     } catch (err) {
       this.outbound.forget(sid);
       throw err;
@@ -137,11 +137,11 @@ export class SocketDSession implements Session {
   }
 
   reply(to: ReceivedMessage, data?: Payload, metas?: Metas | string): boolean {
-    return this.answer(to, Flags.Reply, toBuffer(data), metaStringOf(metas));
+    return this.answer(to, Flags.Reply, toPayload(data), metaStringOf(metas));
   }
 
   replyEnd(to: ReceivedMessage, data?: Payload, metas?: Metas | string): boolean {
-    return this.answer(to, Flags.ReplyEnd, toBuffer(data), metaStringOf(metas));
+    return this.answer(to, Flags.ReplyEnd, toPayload(data), metaStringOf(metas));
   }
 
   alarm(to: ReceivedMessage, text: string, metas?: Metas | string): boolean {
@@ -323,15 +323,16 @@ export class SocketDSession implements Session {
     this.finalize(code);
   }
 
-  private answer(to: ReceivedMessage, flag: Flag, data: Buffer, metaString: string): boolean {
+  private answer(to: ReceivedMessage, flag: Flag, data: Buffer | string, metaString: string): boolean {
     if (to.isDone || this.stateValue === 'closed') {
       this.log.debug?.(`Socket.D session ${this.id}: ${flagName(flag)} to '${to.event}' (sid ${to.sid}) dropped: the stream has ended`);
       return false;
     }
-    this.writer.checkSize(to.event, data, to.sid, metaString); // before the stream ends: its Alarm can follow
+    const dataBytes = payloadBytes(data);
+    this.writer.checkSize(to.event, dataBytes, to.sid, metaString); // before the stream ends: its Alarm can follow
     const ends = flag !== Flags.Reply || to.flag === Flags.Request;
     if (ends && to.isRequest) this.inbound.finish(to as InboundMessage);
-    return this.writer.write(flag, to.sid, to.event, metaString, data);
+    return this.writer.write(flag, to.sid, to.event, metaString, data, dataBytes);
   }
 
   private cancelStream(sid: string): void {

@@ -70,6 +70,13 @@ export interface RequestOptions extends SendOptions {
    * `streamTimeout` (as upstream).
    */
   timeout?: number;
+  /**
+   * Milliseconds to the first Reply, ReplyEnd or Alarm of a Subscribe (a Request's first
+   * answer is its end: use `timeout`). When it passes first, the stream is cancelled at the
+   * peer and fails with SOCKETD_ERR_TIMEOUT, `details.bound` `'firstReply'` (`'end'` for
+   * `timeout`). Default 0: no such bound.
+   */
+  firstReplyTimeout?: number;
 }
 
 /** Callbacks of one outgoing Subscribe (also usable for a Request: see `Session.stream`). */
