@@ -1,10 +1,11 @@
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 import type { RawData, WebSocket } from 'ws';
 import { MAX_FRAME_LENGTH } from '../protocol/constants.js';
 import { socketDError } from '../protocol/errors.js';
 import { decodeFrame } from '../protocol/frame-codec.js';
 import { BaseConnection, type ConnectionOptions } from './base-connection.js';
 import type { ConnectionHandlers } from '../session/connection.js';
+import { WsStage } from './ws-stage.js';
 
 /** WebSocket subprotocol token offered by clients and required by servers (spec section 3.2). */
 export const SOCKETD_SUBPROTOCOL = 'Socket.D';
@@ -24,6 +25,11 @@ interface WsReceiverState {
   _messageLength: number;
 }
 
+/** ws' Sender (private in ws 8): every frame ws writes itself (pong, close, ping) goes through `sendFrame`. */
+interface WsSenderHook {
+  sendFrame(list: Buffer[], cb?: (err?: Error | null) => void): void;
+}
+
 /**
  * A Socket.D connection over a `ws` WebSocket (spec section 3.2): exactly one frame per binary
  * message, in both directions.
@@ -39,6 +45,9 @@ interface WsReceiverState {
  *   WebSocket is already closing.
  * - `pause()` takes effect at the next network chunk: messages already received in the current
  *   chunk are still delivered.
+ * - Server side, frames are framed here and leave in chunks of many messages (`WsStage`, see
+ *   ws-stage.ts for why); ws' own writes (pongs, close) flush the stage first. The client masks
+ *   its frames and writes them through `ws.send()`.
  */
 export class WsConnection extends BaseConnection {
   /**
@@ -51,6 +60,20 @@ export class WsConnection extends BaseConnection {
   private readonly receiver: WsReceiverState | undefined;
   /** Set by onMessage: a message completed during the current network chunk. */
   private messaged = false;
+  /** Server side: messages staged and written in chunks (undefined: through `ws.send()`). */
+  private readonly stage: WsStage | undefined;
+  private readonly uncorkSocket = this.uncork;
+  /** Every uncork of BaseConnection (end of tick, flush limits, end()) first hands the staged chunk to the socket. */
+  protected override readonly uncork = (): void => {
+    const stage = this.stage;
+    if (stage === undefined) {
+      this.uncorkSocket();
+      return;
+    }
+    stage.flush();
+    this.uncorkSocket();
+    stage.settle();
+  };
 
   private readonly onMessage = (data: RawData, isBinary: boolean): void => {
     this.messaged = true;
@@ -79,7 +102,9 @@ export class WsConnection extends BaseConnection {
         ? socketDError('FRAME_LENGTH', `WebSocket message over maxFrameSize ${this.maxFrameSize}`)
         : err);
     });
+    this.stage = this.createStage(ws);
     ws.on('close', () => {
+      this.stage?.discard();
       this.wsClosed = true;
       this.decoding = false;
       if (this.endTimer !== undefined) clearTimeout(this.endTimer);
@@ -94,8 +119,9 @@ export class WsConnection extends BaseConnection {
   }
 
   get bufferedAmount(): number {
-    // Includes the socket's write buffer and what ws queued itself.
-    return this.ws.bufferedAmount;
+    // Includes the socket's write buffer and what ws queued itself, and what is staged.
+    const stage = this.stage;
+    return stage === undefined ? this.ws.bufferedAmount : this.ws.bufferedAmount + stage.staged;
   }
 
   get closed(): boolean {
@@ -119,6 +145,7 @@ export class WsConnection extends BaseConnection {
     if (this.closed) return;
     this.ending = true;
     this.decoding = false;
+    this.stage?.flush();
     this.flushCorked();
     // Keep reading so the peer's close frame is seen and the handshake completes.
     this.ws.resume();
@@ -130,18 +157,54 @@ export class WsConnection extends BaseConnection {
   destroy(err?: Error): void {
     this.decoding = false;
     if (err !== undefined) this.recordError(err, true);
+    this.stage?.discard();
     if (!this.wsClosed) this.ws.terminate();
   }
 
   protected send(frame: Buffer, cb?: (err?: Error | null) => void): void {
-    this.ws.send(frame, SEND_OPTIONS, cb);
+    if (this.stage !== undefined) this.stage.write(frame, cb);
+    else this.ws.send(frame, SEND_OPTIONS, cb);
   }
 
   protected sendParts(head: Buffer, data: Buffer, cb?: (err?: Error | null) => void): void {
-    // Joined into one single-fragment message, as upstream peers send it. Sending head and data
-    // as two fragments of one message (RFC 6455 5.4) saved the copy but measured no faster,
-    // since the receiving ws joins the fragments again.
-    this.ws.send(Buffer.concat([head, data], head.length + data.length), SEND_OPTIONS, cb);
+    // One single-fragment message, as upstream peers send it. Sending head and data as two
+    // fragments of one message (RFC 6455 5.4) saved the copy but measured no faster, since the
+    // receiving ws joins the fragments again. The stage writes large data as is, after the
+    // header and head (no copy); ws.send() needs them joined.
+    if (this.stage !== undefined) this.stage.writeParts(head, data, cb);
+    else this.ws.send(Buffer.concat([head, data], head.length + data.length), SEND_OPTIONS, cb);
+  }
+
+  /**
+   * After each write of the stage completed. The socket's own 'drain' covers every crossing of
+   * the high-water mark as things are (the staged bytes a crossing counted reach the corked
+   * socket together at the next uncork, so they set its needDrain when over its own mark, and
+   * below it write() asks for a flush callback); this also reports the drain once all the
+   * stage wrote has left, should bytes ever reach the socket without crossing its mark.
+   */
+  private readonly onStageWritten = (): void => {
+    if (this.bufferedAmount === 0) this.fireDrain();
+  };
+
+  /**
+   * A stage for a server-side WebSocket on a `net.Socket` whose Sender can be hooked (ws 8);
+   * else undefined and frames go through `ws.send()`. A client must mask, which ws does.
+   */
+  private createStage(ws: WebSocket): WsStage | undefined {
+    const internals = ws as unknown as { _isServer?: unknown; _sender?: Partial<WsSenderHook> };
+    const socket = this.socket;
+    const sender = internals._sender;
+    if (internals._isServer !== true || !(socket instanceof Socket) || typeof sender?.sendFrame !== 'function') return undefined;
+    const stage = new WsStage(socket, this.onStageWritten);
+    // ws writes pongs and its close frame straight to the socket: what is staged goes first.
+    const sendFrame = sender.sendFrame;
+    sender.sendFrame = (list, cb) => {
+      stage.flush();
+      sendFrame.call(sender, list, cb);
+    };
+    // ws ends the socket on the peer's FIN without a close frame: the staged bytes go before.
+    socket.prependListener('end', () => stage.flush());
+    return stage;
   }
 
   protected pauseSource(): void {

@@ -1,0 +1,259 @@
+import type { Socket } from 'node:net';
+import { CORK_FLUSH_BYTES } from './base-connection.js';
+
+/**
+ * Server side of `sd:ws`: WebSocket messages framed here and written to the `net.Socket` in
+ * chunks of many messages, instead of one `ws.send()` each.
+ *
+ * Why: `ws.send()` writes each message as two socket writes (a 2-10 byte header Buffer, then
+ * the data), so a Socket.D frame of ~55 bytes waiting in the socket (corked for the tick, or
+ * behind a write the kernel has not taken yet) is two Buffer objects and two Writable requests
+ * on the JS heap, several times its bytes, which `bufferedAmount` (and so the high-water mark)
+ * does not see. Enough of them live through a scavenge or two to be promoted: streaming 1M
+ * items, `--trace-gc` showed ~3 MB promoted per scavenge over ws (~0 over tcp) and old space
+ * growing to ~90 MB before each mark-compact took it back to ~25 MB (server RSS +117 MB, sd:tcp
+ * +40 MB). One Buffer per message (header + frame) still measured +63 MB for the slow consumer.
+ *
+ * Here each frame is copied, behind its WebSocket header, into a 64 KiB slab, and what is
+ * staged is written as one chunk whenever BaseConnection uncorks (the end of the tick, or
+ * `CORK_FIRST_FLUSH_BYTES` / `CORK_FLUSH_BYTES` into a synchronous loop): the socket queues one
+ * request per chunk of hundreds of frames, and a tick still leaves in one writev. Slabs are
+ * recycled through a process-wide pool as soon as every chunk of them has left, so a long
+ * stream reuses the same few slabs instead of leaving a trail of buffers for the GC.
+ *
+ * On the wire nothing changes: one unmasked, unfragmented binary message per frame
+ * (RFC 6455 5.2; a server never masks), the header in its shortest form (7-bit, 16-bit or
+ * 64-bit length), as `ws` writes it.
+ */
+
+/** Bytes of one slab: one full chunk at most (`CORK_FLUSH_BYTES`). */
+export const WS_SLAB_BYTES = CORK_FLUSH_BYTES;
+/** Frames above this many bytes are not copied: their header is staged and the frame written as is, after the chunk. */
+export const WS_COPY_MAX_BYTES = 16 * 1024;
+/** Free slabs kept in the process-wide pool (2 MiB); more are left to the GC. */
+const MAX_FREE_SLABS = 32;
+/** Opcode byte of a final binary frame: FIN + opcode 2, no RSV bits. */
+const FIN_BINARY = 0x82;
+
+/** The WebSocket header bytes of an unmasked message of `length` bytes (RFC 6455 5.2). */
+export function wsHeaderLength(length: number): number {
+  return length < 126 ? 2 : length < 65536 ? 4 : 10;
+}
+
+/**
+ * Writes the header of an unmasked, final binary message of `length` bytes at `at`, in its
+ * shortest form; returns the offset after it.
+ */
+export function writeWsHeader(buf: Buffer, at: number, length: number): number {
+  buf[at] = FIN_BINARY;
+  if (length < 126) {
+    buf[at + 1] = length;
+    return at + 2;
+  }
+  if (length < 65536) {
+    buf[at + 1] = 126;
+    buf[at + 2] = length >>> 8;
+    buf[at + 3] = length & 0xff;
+    return at + 4;
+  }
+  buf[at + 1] = 127;
+  buf.writeUInt32BE(Math.floor(length / 0x1_0000_0000), at + 2);
+  buf.writeUInt32BE(length >>> 0, at + 6);
+  return at + 10;
+}
+
+/** One slab: used by one stage at a time; back to the pool once none of its chunks is pending. */
+interface Slab {
+  readonly buf: Buffer;
+  /** Chunks of this slab handed to the socket and not known to be written yet. */
+  pending: number;
+}
+
+/** Free slabs, shared by the stages of the process (LIFO: the slab just freed is reused, still in cache). */
+const freeSlabs: Slab[] = [];
+
+function takeSlab(): Slab {
+  return freeSlabs.pop() ?? { buf: Buffer.allocUnsafeSlow(WS_SLAB_BYTES), pending: 0 };
+}
+
+function releaseSlab(slab: Slab): void {
+  if (freeSlabs.length < MAX_FREE_SLABS) freeSlabs.push(slab);
+}
+
+/**
+ * Stages the messages of one server-side WebSocket and writes them to its socket in chunks
+ * (see the file comment). The owner calls `flush()` before the socket is uncorked and
+ * `settle()` after; and since the chunks go straight to the socket, `flush()` before whatever
+ * `ws` itself writes (pongs, its close frame, the end of the socket): WsConnection hooks that
+ * in, and falls back to `ws.send()` where it cannot.
+ *
+ * A slab is reused once every chunk of it was written: known from the chunk's write callback,
+ * or sooner from the socket's `writableLength` being 0 after an uncork (a synchronous writev
+ * took everything; its callbacks run only after the current tick, and a synchronous producer
+ * that the kernel keeps up with may write a whole stream in one tick).
+ *
+ * Only for a `net.Socket` (or `tls.TLSSocket`): once its write is done the bytes are in the
+ * kernel (or encrypted), so the slab may be overwritten. A generic Duplex may keep the chunk by
+ * reference after its callback.
+ */
+export class WsStage {
+  private slab: Slab | undefined;
+  /** Staged bytes are `slab.buf[start, end)`. */
+  private start = 0;
+  private end = 0;
+  /** The slab of each chunk handed to the socket whose write callback has not run, in write order. */
+  private readonly inflight: Slab[] = [];
+  /** Write callbacks still to come for chunks `settle()` already found written. */
+  private settledAhead = 0;
+  private discarded = false;
+
+  // Bound once: the callback of every chunk (Node calls them in write order).
+  private readonly chunkWritten = (): void => {
+    if (this.settledAhead > 0) this.settledAhead--;
+    else if (!this.discarded) {
+      const slab = this.inflight.shift();
+      if (slab !== undefined && --slab.pending === 0) this.idle(slab);
+    }
+    this.onWritten();
+  };
+  private readonly directWritten = (): void => this.onWritten();
+
+  constructor(
+    private readonly socket: Socket,
+    /** Runs after each write of the stage completed (the connection checks for its drain there). */
+    private readonly onWritten: () => void,
+  ) {}
+
+  /** Bytes staged and not yet handed to the socket. */
+  get staged(): number {
+    return this.end - this.start;
+  }
+
+  /** Stages `frame` as one binary message (its chunk written at once when `cb` is given). */
+  write(frame: Buffer, cb?: (err?: Error | null) => void): void {
+    if (this.discarded) return;
+    const n = frame.length;
+    if (n > WS_COPY_MAX_BYTES) {
+      this.writeDirect(n, undefined, frame, cb);
+      return;
+    }
+    const buf = this.reserve(wsHeaderLength(n) + n);
+    const at = writeWsHeader(buf, this.end, n);
+    buf.set(frame, at);
+    this.end = at + n;
+    if (cb !== undefined) this.flush(cb);
+  }
+
+  /** Stages `head` + `data` as one binary message (its chunk written at once when `cb` is given). */
+  writeParts(head: Buffer, data: Buffer, cb?: (err?: Error | null) => void): void {
+    if (this.discarded) return;
+    const n = head.length + data.length;
+    if (n > WS_COPY_MAX_BYTES) {
+      this.writeDirect(n, head, data, cb);
+      return;
+    }
+    const buf = this.reserve(wsHeaderLength(n) + n);
+    let at = writeWsHeader(buf, this.end, n);
+    buf.set(head, at);
+    at += head.length;
+    buf.set(data, at);
+    this.end = at + data.length;
+    if (cb !== undefined) this.flush(cb);
+  }
+
+  /** Hands what is staged to the socket as one chunk (before anything else is written to it). */
+  flush(cb?: (err?: Error | null) => void): void {
+    const slab = this.slab;
+    if (slab === undefined || this.end === this.start) return;
+    const chunk = slab.buf.subarray(this.start, this.end);
+    this.start = this.end;
+    // Ended or destroyed under us (ws ends the socket on the peer's FIN): nothing more leaves.
+    if (!this.socket.writable) return;
+    slab.pending++;
+    this.inflight.push(slab);
+    this.socket.write(chunk, cb === undefined ? this.chunkWritten : (err) => {
+      this.chunkWritten();
+      cb(err);
+    });
+  }
+
+  /**
+   * After the socket was uncorked: if it holds nothing, every chunk handed to it is in the
+   * kernel, and their slabs are free before their callbacks run.
+   */
+  settle(): void {
+    const inflight = this.inflight;
+    if (inflight.length === 0 || this.socket.writableLength !== 0 || this.discarded) return;
+    this.settledAhead += inflight.length;
+    // A slab's chunks are consecutive here (it is used until full, and reused only once free).
+    let last: Slab | undefined;
+    for (let i = 0; i < inflight.length; i++) {
+      const slab = inflight[i]!;
+      if (slab === last) continue;
+      last = slab;
+      slab.pending = 0;
+      this.idle(slab);
+    }
+    inflight.length = 0;
+  }
+
+  /**
+   * The connection closed: drops what is staged. Slabs with chunks still in the socket are
+   * left to the GC rather than pooled (a destroyed socket calls back in no set order).
+   */
+  discard(): void {
+    if (this.discarded) return;
+    this.discarded = true;
+    const slab = this.slab;
+    this.slab = undefined;
+    this.start = this.end = 0;
+    this.inflight.length = 0;
+    if (slab !== undefined && slab.pending === 0) releaseSlab(slab);
+  }
+
+  /** `slab` has no chunk pending: back to the pool, unless it is the current one with bytes staged. */
+  private idle(slab: Slab): void {
+    if (slab === this.slab) {
+      if (this.end !== this.start) return;
+      this.slab = undefined;
+      this.start = this.end = 0;
+    }
+    releaseSlab(slab);
+  }
+
+  /** A slab with `bytes` free after `end`; the current one is retired (flushed) if it has less. */
+  private reserve(bytes: number): Buffer {
+    let slab = this.slab;
+    if (slab !== undefined) {
+      if (WS_SLAB_BYTES - this.end >= bytes) return slab.buf;
+      this.flush();
+      this.slab = undefined;
+      // Back to the pool by idle() once its chunks are written.
+      if (slab.pending === 0) releaseSlab(slab);
+    }
+    slab = takeSlab();
+    this.slab = slab;
+    this.start = this.end = 0;
+    return slab.buf;
+  }
+
+  /** A large message: its header (and `head`) staged and flushed, then `data` written as is (no copy). */
+  private writeDirect(length: number, head: Buffer | undefined, data: Buffer, cb: ((err?: Error | null) => void) | undefined): void {
+    const headBytes = head === undefined || head.length > WS_COPY_MAX_BYTES ? 0 : head.length;
+    const buf = this.reserve(wsHeaderLength(length) + headBytes);
+    let at = writeWsHeader(buf, this.end, length);
+    if (headBytes !== 0) {
+      buf.set(head!, at);
+      at += headBytes;
+    }
+    this.end = at;
+    this.flush();
+    const socket = this.socket;
+    if (!socket.writable) return;
+    if (head !== undefined && headBytes === 0) socket.write(head);
+    socket.write(data, cb === undefined ? this.directWritten : (err) => {
+      cb(err);
+      this.onWritten();
+    });
+  }
+}
