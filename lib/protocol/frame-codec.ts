@@ -23,6 +23,7 @@ import {
 import { socketDError } from './errors.js';
 import { Flags, isKnownFlag, type Flag } from './flags.js';
 import type { Frame } from './frame.js';
+import { wrongProtocolHint } from './wrong-protocol.js';
 
 /** Bytes of `len` + `flag`. */
 const HEADER_BYTES = 8;
@@ -64,23 +65,6 @@ export function checkFrameLength(len: number, maxFrameSize: number = MAX_FRAME_L
   if (len > maxFrameSize) {
     throw socketDError('FRAME_LENGTH', `frame length ${len} exceeds ${maxFrameSize}${wrongProtocolHint(len)}`, { length: len, max: maxFrameSize });
   }
-}
-
-// The four bytes of a length prefix that another protocol would start with.
-const HTTP_RESPONSE = 0x48545450; // "HTTP"
-const HTTP_METHODS = new Set(['GET ', 'POST', 'PUT ', 'HEAD', 'OPTI', 'DELE', 'PATC', 'CONN', 'TRAC']);
-
-/**
- * Names the likely mistake when a length prefix is really the start of another protocol: an
- * HTTP answer (a tcp client dialled a WebSocket server), an HTTP request (a WebSocket or HTTP
- * client dialled a tcp server) or a TLS record (a TLS client dialled a plain one).
- */
-export function wrongProtocolHint(prefix: number): string {
-  if (prefix === HTTP_RESPONSE) return ': the peer answered in HTTP; is it a WebSocket server? Dial it with sd:ws:// (or sd:wss://)';
-  const text = String.fromCharCode((prefix >>> 24) & 0xff, (prefix >>> 16) & 0xff, (prefix >>> 8) & 0xff, prefix & 0xff);
-  if (HTTP_METHODS.has(text)) return `: the peer sent an HTTP request ("${text.trim()} ..."); this is a Socket.D tcp endpoint: dial it with sd:tcp://, or serve WebSocket clients on sd:ws://`;
-  if ((prefix >>> 24) === 0x16 && ((prefix >>> 16) & 0xff) === 0x03) return ': the peer sent a TLS handshake; this endpoint is plain tcp';
-  return '';
 }
 
 // ---------------------------------------------------------------------------------------
@@ -148,12 +132,67 @@ export function encodeFrameHead(frame: Frame): Buffer {
 }
 
 /**
- * Encodes a message frame whose data is text, writing the text as UTF-8 straight into the
- * frame (one allocation, no interim Buffer of the text). `textBytes` is
- * `Buffer.byteLength(text)`. Same checks and errors as {@link encodeFrame}.
+ * Encodes a message frame from its parts into one exactly-sized buffer. `data` may be text,
+ * written as UTF-8 straight into the frame (no interim Buffer of it); `dataBytes` is its
+ * UTF-8 length (`data.length` for bytes). With `heads`, the encoded sid, event and metaString
+ * of the previous frame are reused while they repeat (a stream's Replies: three fewer UTF-8
+ * encodings and checks per frame). Same checks and errors as {@link encodeFrame}.
  */
-export function encodeTextFrame(flag: Flag, sid: string, event: string, metaString: string, text: string, textBytes: number): Buffer {
-  return encodeParts(flag, sid, event, metaString, text, textBytes, true);
+export function encodeMessageFrame(
+  flag: Flag, sid: string, event: string, metaString: string, data: Buffer | string, dataBytes: number, heads?: HeadCache,
+): Buffer {
+  if (heads === undefined || isEmptyFrameFlag(flag) || !isKnownFlag(flag)) {
+    return encodeParts(flag, sid, event, metaString, data, dataBytes, true);
+  }
+  if (sid !== heads.sid || event !== heads.event || metaString !== heads.metaString) {
+    heads.sid = sid;
+    heads.event = event;
+    heads.metaString = metaString;
+    heads.fields = undefined;
+    return encodeParts(flag, sid, event, metaString, data, dataBytes, true);
+  }
+  // The same fields twice in a row: keep their encoding for the frames that follow.
+  const fields = heads.fields ??= encodeFields(sid, event, metaString);
+  if (dataBytes > MAX_DATA_BYTES) {
+    throw socketDError('SIZE_LIMIT', `data is ${dataBytes} bytes, over the limit of ${MAX_DATA_BYTES}`, { field: 'data', length: dataBytes, max: MAX_DATA_BYTES });
+  }
+  const len = HEADER_BYTES + fields.length + dataBytes;
+  const buf = Buffer.allocUnsafe(len);
+  buf.writeInt32BE(len, 0);
+  buf.writeInt32BE(flag, 4);
+  buf.set(fields, HEADER_BYTES);
+  writeData(buf, data, dataBytes, HEADER_BYTES + fields.length);
+  return buf;
+}
+
+/** The fields of the last message frame a writer encoded (see {@link encodeMessageFrame}). */
+export interface HeadCache {
+  sid: string | undefined;
+  event: string | undefined;
+  metaString: string | undefined;
+  /** Their encoding with terminators, once they repeated. */
+  fields: Buffer | undefined;
+}
+
+/** A new, empty {@link HeadCache}. */
+export function newHeadCache(): HeadCache {
+  return { sid: undefined, event: undefined, metaString: undefined, fields: undefined };
+}
+
+function encodeFields(sid: string, event: string, metaString: string): Buffer {
+  const sidBytes = fieldBytes(sid, MAX_SID_BYTES, 'sid');
+  const eventBytes = fieldBytes(event, MAX_EVENT_BYTES, 'event');
+  const metaBytes = fieldBytes(metaString, MAX_META_BYTES, 'metaString');
+  const buf = Buffer.allocUnsafe(TERMINATORS_BYTES + sidBytes + eventBytes + metaBytes);
+  writeField(buf, metaString, metaBytes, writeField(buf, event, eventBytes, writeField(buf, sid, sidBytes, 0)));
+  return buf;
+}
+
+function writeData(buf: Buffer, data: Buffer | string, dataBytes: number, at: number): void {
+  if (dataBytes === 0) return;
+  if (typeof data !== 'string') buf.set(data, at);
+  else if (HAS_FAST_UTF8) (buf as unknown as FastUtf8).utf8Write(data, at, dataBytes);
+  else buf.write(data, at, dataBytes, 'utf8');
 }
 
 function encode(frame: Frame, withData: boolean): Buffer {
@@ -183,11 +222,7 @@ function encodeParts(flag: Flag, sid: string, event: string, metaString: string,
   let at = writeField(buf, sid, sidBytes, HEADER_BYTES);
   at = writeField(buf, event, eventBytes, at);
   at = writeField(buf, metaString, metaBytes, at);
-  if (withData && dataBytes !== 0) {
-    if (typeof data !== 'string') buf.set(data, at);
-    else if (HAS_FAST_UTF8) (buf as unknown as FastUtf8).utf8Write(data, at, dataBytes);
-    else buf.write(data, at, dataBytes, 'utf8');
-  }
+  if (withData) writeData(buf, data, dataBytes, at);
   return buf;
 }
 
@@ -231,11 +266,13 @@ function findTerminator(buf: Buffer, start: number, end: number, limit: number, 
  *
  * A Ping/Pong with a body is accepted and its body ignored (spec section 5). A message flag
  * in an 8-byte frame decodes with empty fields, as upstream decodes it "with no message".
+ * With `fields` (one {@link FieldCache} per connection), fields equal to the previous frame's
+ * are taken from it instead of being scanned and decoded again.
  *
  * @throws `SOCKETD_ERR_UNKNOWN_FLAG`, `SOCKETD_ERR_NO_TERMINATOR`, `SOCKETD_ERR_FIELD_TOO_LONG`
  *   (all close code 1002).
  */
-export function decodeFrameAt(buf: Buffer, offset: number, len: number): Frame {
+export function decodeFrameAt(buf: Buffer, offset: number, len: number, fields?: FieldCache): Frame {
   const flag = buf.readInt32BE(offset + 4);
   if (!isKnownFlag(flag)) {
     throw socketDError('UNKNOWN_FLAG', `unknown flag ${flag}`, { flag });
@@ -245,6 +282,7 @@ export function decodeFrameAt(buf: Buffer, offset: number, len: number): Frame {
   }
   const end = offset + len;
   const sidStart = offset + HEADER_BYTES;
+  if (fields !== undefined) return decodeCached(buf, flag as Flag, sidStart, end, fields);
   const sidEnd = findTerminator(buf, sidStart, end, MAX_SID_BYTES, 'sid');
   const eventEnd = findTerminator(buf, sidEnd + 2, end, MAX_EVENT_BYTES, 'event');
   const metaEnd = findTerminator(buf, eventEnd + 2, end, MAX_META_BYTES, 'metaString');
@@ -260,6 +298,68 @@ export function decodeFrameAt(buf: Buffer, offset: number, len: number): Frame {
     metaString: sliceUtf8(buf, eventEnd + 2, metaEnd),
     data: dataBytes === 0 ? EMPTY_BUFFER : buf.subarray(dataStart, end),
   };
+}
+
+// decodeFrameAt's message part with a field cache: a field equal to the cached one (followed
+// by its terminator) is neither scanned nor decoded again.
+function decodeCached(buf: Buffer, flag: Flag, sidStart: number, end: number, fields: FieldCache): Frame {
+  let sid = fields.sid;
+  let sidEnd = sameField(buf, sidStart, end, sid);
+  if (sidEnd < 0) {
+    sidEnd = findTerminator(buf, sidStart, end, MAX_SID_BYTES, 'sid');
+    sid = fields.sid = sliceUtf8(buf, sidStart, sidEnd);
+  }
+  let event = fields.event;
+  let eventEnd = sameField(buf, sidEnd + 2, end, event);
+  if (eventEnd < 0) {
+    eventEnd = findTerminator(buf, sidEnd + 2, end, MAX_EVENT_BYTES, 'event');
+    event = fields.event = sliceUtf8(buf, sidEnd + 2, eventEnd);
+  }
+  let metaString = fields.metaString;
+  let metaEnd = sameField(buf, eventEnd + 2, end, metaString);
+  if (metaEnd < 0) {
+    metaEnd = findTerminator(buf, eventEnd + 2, end, MAX_META_BYTES, 'metaString');
+    metaString = fields.metaString = sliceUtf8(buf, eventEnd + 2, metaEnd);
+  }
+  const dataStart = metaEnd + 2;
+  const dataBytes = end - dataStart;
+  if (dataBytes > MAX_DATA_BYTES) {
+    throw socketDError('FIELD_TOO_LONG', `data is ${dataBytes} bytes, over the limit of ${MAX_DATA_BYTES}`, { field: 'data', length: dataBytes, max: MAX_DATA_BYTES });
+  }
+  return { flag, sid: sid!, event: event!, metaString: metaString!, data: dataBytes === 0 ? EMPTY_BUFFER : buf.subarray(dataStart, end) };
+}
+
+/**
+ * The last sid, event and metaString a stream decoder produced. The frames of one stream
+ * repeat them: comparing the bytes with the previous string spares scanning for the
+ * terminator, decoding (a call into C++) and a new string per field per frame.
+ */
+export interface FieldCache {
+  sid: string | undefined;
+  event: string | undefined;
+  metaString: string | undefined;
+}
+
+/** A new, empty {@link FieldCache}. */
+export function newFieldCache(): FieldCache {
+  return { sid: undefined, event: undefined, metaString: undefined };
+}
+
+/**
+ * Offset of the terminator when `buf[start..]` holds exactly `cached`'s characters followed by
+ * `00 0A`, else -1. Only bytes 01..7F match: a cached string that is not plain ASCII (or
+ * holds U+0000, which could hide an earlier terminator) never does, so the answer is exactly
+ * what findTerminator and decoding would give.
+ */
+function sameField(buf: Buffer, start: number, end: number, cached: string | undefined): number {
+  if (cached === undefined) return -1;
+  const stop = start + cached.length;
+  if (stop + 2 > end || buf[stop] !== TERMINATOR_0 || buf[stop + 1] !== TERMINATOR_1) return -1;
+  for (let i = start, j = 0; i < stop; i++, j++) {
+    const b = buf[i]!;
+    if (b !== cached.charCodeAt(j) || b === 0 || b >= 0x80) return -1;
+  }
+  return stop;
 }
 
 /**
@@ -281,11 +381,12 @@ export function checkReceivedFields(frame: Frame): void {
  * Decodes a buffer holding exactly one whole frame (a WebSocket binary message, spec 3.2).
  *
  * @param maxFrameSize largest accepted frame; default {@link MAX_FRAME_LENGTH} (17 MiB).
+ * @param fields a connection's {@link FieldCache} (its messages' fields often repeat).
  * @throws `SOCKETD_ERR_FRAME_LENGTH` for an illegal length field, `SOCKETD_ERR_BAD_MESSAGE`
  *   when the buffer is not exactly that long, and the errors of {@link decodeFrameAt};
  *   all with close code 1002.
  */
-export function decodeFrame(buf: Buffer, maxFrameSize: number = MAX_FRAME_LENGTH): Frame {
+export function decodeFrame(buf: Buffer, maxFrameSize: number = MAX_FRAME_LENGTH, fields?: FieldCache): Frame {
   if (buf.length < 4) {
     throw socketDError('BAD_MESSAGE', `message of ${buf.length} bytes is shorter than a length field`, { length: buf.length });
   }
@@ -294,5 +395,5 @@ export function decodeFrame(buf: Buffer, maxFrameSize: number = MAX_FRAME_LENGTH
   if (len !== buf.length) {
     throw socketDError('BAD_MESSAGE', `message of ${buf.length} bytes holds a frame of length ${len}`, { length: len, messageLength: buf.length });
   }
-  return decodeFrameAt(buf, 0, len);
+  return decodeFrameAt(buf, 0, len, fields);
 }

@@ -4,7 +4,7 @@
  */
 import { MAX_FRAME_LENGTH, MIN_MESSAGE_FRAME_LENGTH } from './constants.js';
 import { socketDError } from './errors.js';
-import { checkFrameLength, decodeFrameAt } from './frame-codec.js';
+import { checkFrameLength, decodeFrameAt, newFieldCache } from './frame-codec.js';
 import type { Frame } from './frame.js';
 
 /** Options of {@link FrameDecoder}. */
@@ -55,6 +55,8 @@ const MIN_ACCUMULATOR_BYTES = 256;
  */
 export class FrameDecoder {
   private readonly maxFrameSize: number;
+  /** The fields of the last frame: a stream's frames repeat them (see `FieldCache`). */
+  private readonly fields = newFieldCache();
   /** Chunks of the incomplete frame at the head of the stream (after `acc`'s bytes). */
   private chunks: Buffer[] = [];
   /** Bytes in `chunks`. */
@@ -135,7 +137,7 @@ export class FrameDecoder {
         this.expected = len;
         break;
       }
-      const frame = decodeFrameAt(chunk, offset, len);
+      const frame = decodeFrameAt(chunk, offset, len, this.fields);
       offset += len;
       this.onFrame(frame);
       if (this.epoch !== epoch) return;
@@ -185,7 +187,7 @@ export class FrameDecoder {
     this.clear();
 
     const epoch = this.epoch;
-    this.onFrame(decodeFrameAt(frameBuf, 0, len));
+    this.onFrame(decodeFrameAt(frameBuf, 0, len, this.fields));
     if (this.epoch === epoch && fromChunk < chunk.length) this.scan(chunk, fromChunk);
   }
 

@@ -4,6 +4,7 @@ export * from './constants.js';
 export * from './errors.js';
 export type { Frame } from './frame.js';
 export * from './frame-codec.js';
+export * from './wrong-protocol.js';
 export * from './frame-decoder.js';
 export * from './metas.js';
 export * from './sid.js';

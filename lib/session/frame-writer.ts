@@ -3,7 +3,7 @@ import { ErrorCodes, SocketDError, socketDError } from '../protocol/errors.js';
 import { Flags, isFragmentable } from '../protocol/flags.js';
 import type { Flag } from '../protocol/flags.js';
 import type { Frame } from '../protocol/frame.js';
-import { encodeFrame, encodeFrameHead, encodeTextFrame } from '../protocol/frame-codec.js';
+import { encodeFrame, encodeFrameHead, encodeMessageFrame, newHeadCache } from '../protocol/frame-codec.js';
 import { fragmentFrame } from '../protocol/fragments.js';
 import { serializeMetas } from '../protocol/metas.js';
 import type { Connection } from './connection.js';
@@ -26,6 +26,8 @@ const SPLIT_DATA_BYTES = 64 * 1024;
  */
 export class FrameWriter {
   private unansweredPings = 0;
+  /** The fields of the last frame written: a stream's Replies repeat them. */
+  private readonly heads = newHeadCache();
 
   constructor(
     private readonly connection: Connection,
@@ -75,10 +77,10 @@ export class FrameWriter {
       for (const part of fragmentFrame({ flag, sid, event, metaString, data: bytes }, this.fragmentSize)) {
         ok = this.writeFrame(part);
       }
-    } else if (typeof data === 'string') {
-      ok = this.connection.write(encodeTextFrame(flag, sid, event, metaString, data, dataBytes));
+    } else if (typeof data === 'string' || dataBytes < SPLIT_DATA_BYTES) {
+      ok = this.connection.write(encodeMessageFrame(flag, sid, event, metaString, data, dataBytes, this.heads));
     } else {
-      ok = this.writeFrame({ flag, sid, event, metaString, data });
+      ok = this.connection.writeParts(encodeFrameHead({ flag, sid, event, metaString, data }), data);
     }
     if (!ok) this.onBlocked();
     return ok;

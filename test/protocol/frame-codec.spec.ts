@@ -1,7 +1,7 @@
 import { describe, expect, it, jest } from '@jest/globals';
 import fc from 'fast-check';
 import { EMPTY_BUFFER, MAX_DATA_BYTES, MAX_FRAME_LENGTH } from '../../lib/protocol/constants.js';
-import { checkFrameLength, decodeFrame, decodeFrameAt, encodeFrame } from '../../lib/protocol/frame-codec.js';
+import { checkFrameLength, decodeFrame, decodeFrameAt, encodeFrame, encodeMessageFrame, newFieldCache, newHeadCache } from '../../lib/protocol/frame-codec.js';
 import { Flags, type Flag } from '../../lib/protocol/flags.js';
 import type { Frame } from '../../lib/protocol/frame.js';
 import { arbitraryFrame, expectSocketDError, hex, MESSAGE_FLAGS } from './helpers.js';
@@ -271,5 +271,45 @@ describe('properties', () => {
         expect((err as { code?: string }).code).toMatch(/^SOCKETD_ERR_(NO_TERMINATOR|FIELD_TOO_LONG)$/);
       }
     }), { numRuns: 300 });
+  });
+
+  // A sequence where fields repeat (stream Replies), change, and come back; non-ASCII included.
+  const sequence = fc.array(fc.tuple(arbitraryFrame, fc.integer({ min: 1, max: 4 }), fc.boolean()), { minLength: 1, maxLength: 12 });
+
+  it('encodeMessageFrame with a head cache writes the bytes of encodeFrame, whatever repeats', () => {
+    fc.assert(fc.property(sequence, (runs) => {
+      const heads = newHeadCache();
+      for (const [f, times, asText] of runs) {
+        for (let i = 0; i < times; i++) {
+          // The same fields with other data each time.
+          const bytes = f.data.subarray(Math.min(i, f.data.length));
+          const data = asText ? Buffer.from(bytes.toString('utf8')) : bytes;
+          const expected = encodeFrame({ ...f, data });
+          const payload = asText ? data.toString('utf8') : data;
+          expect(encodeMessageFrame(f.flag, f.sid, f.event, f.metaString, payload, data.length, heads).equals(expected)).toBe(true);
+        }
+      }
+    }), { numRuns: 300 });
+  });
+
+  it('decodeFrameAt with a field cache returns the fields decodeFrameAt returns without one', () => {
+    fc.assert(fc.property(sequence, (runs) => {
+      const fields = newFieldCache();
+      for (const [f, times] of runs) {
+        for (let i = 0; i < times; i++) {
+          const bytes = encodeFrame({ ...f, data: f.data.subarray(Math.min(i, f.data.length)) });
+          const cached = decodeFrameAt(bytes, 0, bytes.length, fields);
+          expectFrame(cached, decodeFrameAt(bytes, 0, bytes.length));
+        }
+      }
+    }), { numRuns: 300 });
+  });
+
+  it('a repeated field keeps its checks: a sid over 64 bytes or with U+0000 is refused on every frame', () => {
+    const heads = newHeadCache();
+    const ok = 's'.repeat(64);
+    for (let i = 0; i < 3; i++) encodeMessageFrame(Flags.Reply, ok, 'e', '', 'x', 1, heads);
+    for (let i = 0; i < 3; i++) expectSocketDError(() => encodeMessageFrame(Flags.Reply, ok + 's', 'e', '', 'x', 1, heads), 'SIZE_LIMIT');
+    for (let i = 0; i < 3; i++) expectSocketDError(() => encodeMessageFrame(Flags.Reply, 'a\u0000b', 'e', '', 'x', 1, heads), 'INVALID_ARGUMENT');
   });
 });
