@@ -3,13 +3,16 @@
 // backpressure.
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import type { Connection } from '../../lib/session/connection.js';
 import { encodeFrameHead } from '../../lib/protocol/frame-codec.js';
 import { Flags } from '../../lib/protocol/flags.js';
 import { WS_COPY_MAX_BYTES, WS_SLAB_BYTES } from '../../lib/transports/ws-stage.js';
-import { messageFrame, Queue, rawSocket, rawWs, Recorder, runCleanups, startWsServer } from './helpers.js';
+import { cleanups, dialWs, messageFrame, Queue, rawSocket, rawWs, Recorder, runCleanups, startWsServer } from './helpers.js';
 
 afterEach(runCleanups);
 
@@ -278,5 +281,39 @@ describe('sd:ws server backpressure', () => {
     }
     await received;
     expect(rec.drains).toBe(falses);
+  });
+});
+
+describe('sd:wss server frames', () => {
+  it('travel whole and in order over TLS under backpressure, small and large (the slabs are reused as TLS takes them)', async () => {
+    const cert = readFileSync(new URL('./fixtures/tls-cert.pem', import.meta.url));
+    const key = readFileSync(new URL('./fixtures/tls-key.pem', import.meta.url));
+    const https = createHttpsServer({ cert, key });
+    cleanups.push(() => https.close());
+    https.listen(0, '127.0.0.1');
+    await once(https, 'listening');
+    const { port, accepted } = await startWsServer({ httpServer: https });
+    const client = await dialWs(`sd:wss://127.0.0.1:${port}/`, { tls: { ca: cert } });
+    const server = await accepted.next();
+    const atServer = new Recorder(server);
+    const atClient = new Recorder(client);
+    const big = randomBytes(300_000);
+    const head = encodeFrameHead({ flag: Flags.Message, sid: 'big', event: '/e', metaString: '', data: big });
+    const n = 60_000;
+    let falses = 0;
+    for (let i = 0; i < n; i++) {
+      const ok = i % 10_000 === 5_000 ? server.writeParts(head, big) : server.write(messageFrame(i));
+      if (!ok) {
+        falses++;
+        await atServer.until(() => atServer.drains === falses);
+      }
+    }
+    await atClient.until(() => atClient.frames.length === n);
+    atClient.frames.forEach((f, i) => {
+      if (i % 10_000 === 5_000) {
+        if (f.sid !== 'big' || !f.data.equals(big)) throw new Error(`frame ${i}: the large frame differs`);
+      } else if (f.sid !== String(i) || f.data.toString() !== `payload-${i}`) throw new Error(`frame ${i} differs: ${f.sid}`);
+    });
+    expect(falses).toBeGreaterThan(0);
   });
 });
