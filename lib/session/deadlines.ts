@@ -96,15 +96,16 @@ export class Deadlines<T> {
   private fire(list: DeadlineList<T>): void {
     list.timer = undefined;
     const now = performance.now();
-    let node = list.head;
-    // Node timers may fire up to a millisecond early relative to performance.now().
-    while (node !== undefined && node.at <= now + 1) {
-      const item = node.item;
-      this.remove(node);
-      this.onExpire(item);
-      node = list.head;
+    try {
+      // Node timers may fire up to a millisecond early relative to performance.now().
+      for (let node = list.head; node !== undefined && node.at <= now + 1; node = list.head) {
+        this.remove(node);
+        this.onExpire(node.item);
+      }
+    } finally {
+      // Re-armed even if onExpire threw: the later deadlines must still pass.
+      if (list.head !== undefined) this.arm(list, list.head.at);
+      else if (this.lists.get(list.ms) === list) this.lists.delete(list.ms);
     }
-    if (node !== undefined) this.arm(list, node.at);
-    else this.lists.delete(list.ms);
   }
 }

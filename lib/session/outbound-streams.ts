@@ -123,8 +123,13 @@ export class OutboundStreams {
     if (first) stream.first = undefined;
     else stream.end = undefined;
     this.settle(stream);
-    this.onExpired(stream.sid, stream.event);
     const { kind, event, sid } = stream;
+    try {
+      this.onExpired(sid, event);
+    } catch (err) {
+      // Telling the peer failed (the cancel does not fit a datagram, ...): the stream still fails here.
+      logFailure(this.log, `cancelling the timed-out '${event}' at the peer`, err);
+    }
     const ms = first ? stream.firstReplyTimeout : stream.timeout;
     const what = first ? 'first answer' : kind === 'request' ? 'reply' : 'ReplyEnd';
     this.error(stream, socketDError('TIMEOUT', `${kind === 'request' ? 'Request' : 'Subscribe'} '${event}' got no ${what} within ${ms} ms`,
