@@ -88,7 +88,9 @@ export abstract class BaseConnection implements Connection {
   protected readonly uncork = (): void => {
     this.corked = false;
     this.corkedBytes = 0;
+    this.beforeUncork();
     this.socket?.uncork();
+    this.afterUncork();
   };
   private readonly onTickEnd = (): void => {
     this.tickEndQueued = false;
@@ -289,6 +291,12 @@ export abstract class BaseConnection implements Connection {
     this.corkLimit = CORK_FLUSH_BYTES;
     this.uncork();
   }
+
+  /** Runs before every uncork (end of tick, flush limits, `end()`): a subclass hands staged bytes to the socket. */
+  protected beforeUncork(): void {}
+
+  /** Runs after every uncork: the socket has written what it could. */
+  protected afterUncork(): void {}
 
   /** Flushes what is corked (before ending). */
   protected flushCorked(): void {

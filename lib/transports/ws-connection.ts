@@ -62,18 +62,14 @@ export class WsConnection extends BaseConnection {
   private messaged = false;
   /** Server side: messages staged and written in chunks (undefined: through `ws.send()`). */
   private readonly stage: WsStage | undefined;
-  private readonly uncorkSocket = this.uncork;
   /** Every uncork of BaseConnection (end of tick, flush limits, end()) first hands the staged chunk to the socket. */
-  protected override readonly uncork = (): void => {
-    const stage = this.stage;
-    if (stage === undefined) {
-      this.uncorkSocket();
-      return;
-    }
-    stage.flush();
-    this.uncorkSocket();
-    stage.settle();
-  };
+  protected override beforeUncork(): void {
+    this.stage?.flush();
+  }
+
+  protected override afterUncork(): void {
+    this.stage?.settle();
+  }
 
   private readonly onMessage = (data: RawData, isBinary: boolean): void => {
     this.messaged = true;
