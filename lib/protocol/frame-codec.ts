@@ -24,6 +24,7 @@ import { socketDError } from './errors.js';
 import { Flags, isKnownFlag, type Flag } from './flags.js';
 import type { Frame } from './frame.js';
 import { wrongProtocolHint } from './wrong-protocol.js';
+import type { CachedField, FieldCache } from './field-cache.js';
 
 /** Bytes of `len` + `flag`. */
 const HEADER_BYTES = 8;
@@ -303,61 +304,30 @@ export function decodeFrameAt(buf: Buffer, offset: number, len: number, fields?:
 // decodeFrameAt's message part with a field cache: a field equal to the cached one (followed
 // by its terminator) is neither scanned nor decoded again.
 function decodeCached(buf: Buffer, flag: Flag, sidStart: number, end: number, fields: FieldCache): Frame {
-  let sid = fields.sid;
-  let sidEnd = sameField(buf, sidStart, end, sid);
-  if (sidEnd < 0) {
-    sidEnd = findTerminator(buf, sidStart, end, MAX_SID_BYTES, 'sid');
-    sid = fields.sid = sliceUtf8(buf, sidStart, sidEnd);
-  }
-  let event = fields.event;
-  let eventEnd = sameField(buf, sidEnd + 2, end, event);
-  if (eventEnd < 0) {
-    eventEnd = findTerminator(buf, sidEnd + 2, end, MAX_EVENT_BYTES, 'event');
-    event = fields.event = sliceUtf8(buf, sidEnd + 2, eventEnd);
-  }
-  let metaString = fields.metaString;
-  let metaEnd = sameField(buf, eventEnd + 2, end, metaString);
-  if (metaEnd < 0) {
-    metaEnd = findTerminator(buf, eventEnd + 2, end, MAX_META_BYTES, 'metaString');
-    metaString = fields.metaString = sliceUtf8(buf, eventEnd + 2, metaEnd);
-  }
+  const sidEnd = cachedField(buf, sidStart, end, fields.sid, MAX_SID_BYTES, 'sid');
+  const eventEnd = cachedField(buf, sidEnd + 2, end, fields.event, MAX_EVENT_BYTES, 'event');
+  const metaEnd = cachedField(buf, eventEnd + 2, end, fields.metaString, MAX_META_BYTES, 'metaString');
   const dataStart = metaEnd + 2;
   const dataBytes = end - dataStart;
   if (dataBytes > MAX_DATA_BYTES) {
     throw socketDError('FIELD_TOO_LONG', `data is ${dataBytes} bytes, over the limit of ${MAX_DATA_BYTES}`, { field: 'data', length: dataBytes, max: MAX_DATA_BYTES });
   }
-  return { flag, sid: sid!, event: event!, metaString: metaString!, data: dataBytes === 0 ? EMPTY_BUFFER : buf.subarray(dataStart, end) };
+  return {
+    flag,
+    sid: fields.sid.text!,
+    event: fields.event.text!,
+    metaString: fields.metaString.text!,
+    data: dataBytes === 0 ? EMPTY_BUFFER : buf.subarray(dataStart, end),
+  };
 }
 
-/**
- * The last sid, event and metaString a stream decoder produced. The frames of one stream
- * repeat them: comparing the bytes with the previous string spares scanning for the
- * terminator, decoding (a call into C++) and a new string per field per frame.
- */
-export interface FieldCache {
-  sid: string | undefined;
-  event: string | undefined;
-  metaString: string | undefined;
-}
-
-/** A new, empty {@link FieldCache}. */
-export function newFieldCache(): FieldCache {
-  return { sid: undefined, event: undefined, metaString: undefined };
-}
-
-/**
- * Offset of the terminator when `buf[start..]` holds exactly `cached`'s characters followed by
- * `00 0A`, else -1. Only bytes 01..7F match: a cached string that is not plain ASCII (or
- * holds U+0000, which could hide an earlier terminator) never does, so the answer is exactly
- * what findTerminator and decoding would give.
- */
-function sameField(buf: Buffer, start: number, end: number, cached: string | undefined): number {
-  if (cached === undefined) return -1;
-  const stop = start + cached.length;
-  if (stop + 2 > end || buf[stop] !== TERMINATOR_0 || buf[stop + 1] !== TERMINATOR_1) return -1;
-  for (let i = start, j = 0; i < stop; i++, j++) {
-    const b = buf[i]!;
-    if (b !== cached.charCodeAt(j) || b === 0 || b >= 0x80) return -1;
+// The end of the field at `start`: the cached one when the bytes repeat it, else scanned,
+// decoded and cached.
+function cachedField(buf: Buffer, start: number, end: number, cache: CachedField, limit: number, name: string): number {
+  let stop = cache.match(buf, start, end);
+  if (stop < 0) {
+    stop = findTerminator(buf, start, end, limit, name);
+    cache.remember(buf, start, stop, sliceUtf8(buf, start, stop));
   }
   return stop;
 }

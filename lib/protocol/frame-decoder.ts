@@ -4,7 +4,8 @@
  */
 import { MAX_FRAME_LENGTH, MIN_MESSAGE_FRAME_LENGTH } from './constants.js';
 import { socketDError } from './errors.js';
-import { checkFrameLength, decodeFrameAt, newFieldCache } from './frame-codec.js';
+import { FieldCache } from './field-cache.js';
+import { checkFrameLength, decodeFrameAt } from './frame-codec.js';
 import type { Frame } from './frame.js';
 
 /** Options of {@link FrameDecoder}. */
@@ -56,7 +57,7 @@ const MIN_ACCUMULATOR_BYTES = 256;
 export class FrameDecoder {
   private readonly maxFrameSize: number;
   /** The fields of the last frame: a stream's frames repeat them (see `FieldCache`). */
-  private readonly fields = newFieldCache();
+  private readonly fields = new FieldCache();
   /** Chunks of the incomplete frame at the head of the stream (after `acc`'s bytes). */
   private chunks: Buffer[] = [];
   /** Bytes in `chunks`. */

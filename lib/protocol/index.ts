@@ -5,6 +5,7 @@ export * from './errors.js';
 export type { Frame } from './frame.js';
 export * from './frame-codec.js';
 export * from './wrong-protocol.js';
+export { FieldCache } from './field-cache.js';
 export * from './frame-decoder.js';
 export * from './metas.js';
 export * from './sid.js';

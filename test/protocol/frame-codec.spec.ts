@@ -1,7 +1,8 @@
 import { describe, expect, it, jest } from '@jest/globals';
 import fc from 'fast-check';
 import { EMPTY_BUFFER, MAX_DATA_BYTES, MAX_FRAME_LENGTH } from '../../lib/protocol/constants.js';
-import { checkFrameLength, decodeFrame, decodeFrameAt, encodeFrame, encodeMessageFrame, newFieldCache, newHeadCache } from '../../lib/protocol/frame-codec.js';
+import { checkFrameLength, decodeFrame, decodeFrameAt, encodeFrame, encodeMessageFrame, newHeadCache } from '../../lib/protocol/frame-codec.js';
+import { FieldCache } from '../../lib/protocol/field-cache.js';
 import { Flags, type Flag } from '../../lib/protocol/flags.js';
 import type { Frame } from '../../lib/protocol/frame.js';
 import { arbitraryFrame, expectSocketDError, hex, MESSAGE_FLAGS } from './helpers.js';
@@ -294,7 +295,7 @@ describe('properties', () => {
 
   it('decodeFrameAt with a field cache returns the fields decodeFrameAt returns without one', () => {
     fc.assert(fc.property(sequence, (runs) => {
-      const fields = newFieldCache();
+      const fields = new FieldCache();
       for (const [f, times] of runs) {
         for (let i = 0; i < times; i++) {
           const bytes = encodeFrame({ ...f, data: f.data.subarray(Math.min(i, f.data.length)) });
@@ -311,5 +312,19 @@ describe('properties', () => {
     for (let i = 0; i < 3; i++) encodeMessageFrame(Flags.Reply, ok, 'e', '', 'x', 1, heads);
     for (let i = 0; i < 3; i++) expectSocketDError(() => encodeMessageFrame(Flags.Reply, ok + 's', 'e', '', 'x', 1, heads), 'SIZE_LIMIT');
     for (let i = 0; i < 3; i++) expectSocketDError(() => encodeMessageFrame(Flags.Reply, 'a\u0000b', 'e', '', 'x', 1, heads), 'INVALID_ARGUMENT');
+  });
+
+  it('with a field cache, lone 00 and 0A bytes in repeated fields decode as without one, and a longer field is not taken for the cached one', () => {
+    const fields = new FieldCache();
+    const bodies = [
+      hex('61 00 00 0A 65 0A 00 0A 6B 3D 76 00 0A 01'), // sid "a\0", event "e\n", meta "k=v"
+      hex('61 00 00 0A 65 0A 00 0A 6B 3D 76 00 0A 02'),
+      hex('61 00 62 00 0A 65 0A 00 0A 6B 3D 76 26 78 00 0A 03'), // sid "a\0b", meta "k=v&x"
+      hex('61 00 00 0A 65 0A 00 0A 6B 3D 76 00 0A 04'),
+    ];
+    for (const body of bodies) {
+      const bytes = raw(Flags.Reply, body);
+      expectFrame(decodeFrameAt(bytes, 0, bytes.length, fields), decodeFrameAt(bytes, 0, bytes.length));
+    }
   });
 });

@@ -1,0 +1,50 @@
+/**
+ * The last sid, event and metaString a connection's decoder produced, with their bytes. The
+ * frames of one stream repeat them: comparing the bytes with the previous field's spares
+ * scanning for the terminator, decoding (a call into C++) and a new string per field per
+ * frame. Equal bytes followed by `00 0A` are exactly the previous field (its bytes held no
+ * terminator), so the result is what a full decode gives, whatever the encoding.
+ */
+export class FieldCache {
+  readonly sid = new CachedField();
+  readonly event = new CachedField();
+  readonly metaString = new CachedField();
+}
+
+/** Fields up to this many bytes are copied by a JS loop: cheaper than a call into C++. */
+const SMALL_COPY = 64;
+
+/** One field's last value and its bytes (see {@link FieldCache}). */
+export class CachedField {
+  text: string | undefined = undefined;
+  /** Grows to the largest field seen, which the field limits bound (64, 512, 4096 bytes). */
+  private bytes: Uint8Array = new Uint8Array(0);
+  private length = 0;
+
+  /** Offset of the terminator when `buf[start..]` repeats the cached bytes followed by `00 0A`, else -1. */
+  match(buf: Uint8Array, start: number, end: number): number {
+    if (this.text === undefined) return -1;
+    const n = this.length;
+    const stop = start + n;
+    if (stop + 2 > end || buf[stop] !== 0x00 || buf[stop + 1] !== 0x0a) return -1;
+    const bytes = this.bytes;
+    for (let i = 0; i < n; i++) {
+      if (buf[start + i] !== bytes[i]) return -1;
+    }
+    return stop;
+  }
+
+  /** Keeps `text`, decoded from `buf[start, stop)`, and a copy of those bytes. */
+  remember(buf: Uint8Array, start: number, stop: number, text: string): void {
+    const n = stop - start;
+    if (this.bytes.length < n) this.bytes = new Uint8Array(Math.max(n, 2 * this.bytes.length, 32));
+    const bytes = this.bytes;
+    if (n <= SMALL_COPY) {
+      for (let i = 0; i < n; i++) bytes[i] = buf[start + i]!;
+    } else {
+      bytes.set(buf.subarray(start, stop));
+    }
+    this.length = n;
+    this.text = text;
+  }
+}
