@@ -1,6 +1,7 @@
 import { MAX_FRAME_LENGTH } from '../protocol/constants.js';
 import { socketDError } from '../protocol/errors.js';
 import { decodeFrame } from '../protocol/frame-codec.js';
+import { FieldCache } from '../protocol/field-cache.js';
 import {
   DEFAULT_HIGH_WATER_MARK,
   DEFAULT_MAX_WRITE_BUFFER_SIZE,
@@ -41,6 +42,8 @@ export class BrowserWsConnection implements Connection {
   private readonly highWaterMark: number;
   private readonly maxWriteBufferSize: number;
   private readonly maxFrameSize: number;
+  /** The fields of the last message: a stream's messages repeat them (see `FieldCache`). */
+  private readonly fields = new FieldCache();
 
   constructor(private readonly ws: BrowserWebSocket, remoteAddress: string | undefined, options: TransportOptions = {}) {
     this.remoteAddress = remoteAddress;
@@ -136,7 +139,7 @@ export class BrowserWsConnection implements Connection {
       return;
     }
     try {
-      this.handlers!.onFrame(decodeFrame(Buffer.from(message), this.maxFrameSize));
+      this.handlers!.onFrame(decodeFrame(Buffer.from(message), this.maxFrameSize, this.fields));
     } catch (err) {
       this.failDecoding(err);
     }

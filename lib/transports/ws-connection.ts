@@ -3,6 +3,7 @@ import type { RawData, WebSocket } from 'ws';
 import { MAX_FRAME_LENGTH } from '../protocol/constants.js';
 import { socketDError } from '../protocol/errors.js';
 import { decodeFrame } from '../protocol/frame-codec.js';
+import { FieldCache } from '../protocol/field-cache.js';
 import { BaseConnection, type ConnectionOptions } from './base-connection.js';
 import type { ConnectionHandlers } from '../session/connection.js';
 import { WsStage } from './ws-stage.js';
@@ -56,6 +57,8 @@ export class WsConnection extends BaseConnection {
    */
   private held: (Buffer | undefined)[] | undefined;
   private readonly maxFrameSize: number;
+  /** The fields of the last message: a stream's messages repeat them (see `FieldCache`). */
+  private readonly fields = new FieldCache();
   private wsClosed = false;
   private readonly receiver: WsReceiverState | undefined;
   /** Set by onMessage: a message completed during the current network chunk. */
@@ -225,7 +228,7 @@ export class WsConnection extends BaseConnection {
       return;
     }
     try {
-      this.handlers!.onFrame(decodeFrame(message, this.maxFrameSize));
+      this.handlers!.onFrame(decodeFrame(message, this.maxFrameSize, this.fields));
     } catch (err) {
       this.failDecoding(err);
     }
