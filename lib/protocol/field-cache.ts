@@ -13,17 +13,29 @@ export class FieldCache {
 
 /** Fields up to this many bytes are copied by a JS loop: cheaper than a call into C++. */
 const SMALL_COPY = 64;
+/**
+ * Frames a field is not cached for after it changed twice in a row (the sids of Messages and
+ * Requests, new on every frame): the copy and the failed comparison then cost nothing.
+ */
+const REST_FRAMES = 16;
 
 /** One field's last value and its bytes (see {@link FieldCache}). */
 export class CachedField {
+  /** The field's text, from the last frame decoded. */
   text: string | undefined = undefined;
   /** Grows to the largest field seen, which the field limits bound (64, 512, 4096 bytes). */
   private bytes: Uint8Array = new Uint8Array(0);
   private length = 0;
+  /** False while `bytes` do not hold `text`'s bytes (resting, or nothing cached yet). */
+  private valid = false;
+  /** Misses in a row. */
+  private misses = 0;
+  /** Frames left to rest (see `REST_FRAMES`). */
+  private resting = 0;
 
   /** Offset of the terminator when `buf[start..]` repeats the cached bytes followed by `00 0A`, else -1. */
   match(buf: Uint8Array, start: number, end: number): number {
-    if (this.text === undefined) return -1;
+    if (!this.valid) return -1;
     const n = this.length;
     const stop = start + n;
     if (stop + 2 > end || buf[stop] !== 0x00 || buf[stop + 1] !== 0x0a) return -1;
@@ -31,11 +43,23 @@ export class CachedField {
     for (let i = 0; i < n; i++) {
       if (buf[start + i] !== bytes[i]) return -1;
     }
+    this.misses = 0;
     return stop;
   }
 
-  /** Keeps `text`, decoded from `buf[start, stop)`, and a copy of those bytes. */
+  /** After a miss: keeps `text`, decoded from `buf[start, stop)`, and (unless resting) a copy of those bytes. */
   remember(buf: Uint8Array, start: number, stop: number, text: string): void {
+    this.text = text;
+    if (this.resting > 0) {
+      this.resting--;
+      return;
+    }
+    if (++this.misses >= 2) {
+      this.misses = 0;
+      this.resting = REST_FRAMES;
+      this.valid = false;
+      return;
+    }
     const n = stop - start;
     if (this.bytes.length < n) this.bytes = new Uint8Array(Math.max(n, 2 * this.bytes.length, 32));
     const bytes = this.bytes;
@@ -45,6 +69,6 @@ export class CachedField {
       bytes.set(buf.subarray(start, stop));
     }
     this.length = n;
-    this.text = text;
+    this.valid = true;
   }
 }

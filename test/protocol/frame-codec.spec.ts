@@ -275,7 +275,8 @@ describe('properties', () => {
   });
 
   // A sequence where fields repeat (stream Replies), change, and come back; non-ASCII included.
-  const sequence = fc.array(fc.tuple(arbitraryFrame, fc.integer({ min: 1, max: 4 }), fc.boolean()), { minLength: 1, maxLength: 12 });
+  // Long enough for a field to miss twice, rest (16 frames uncached) and be cached again.
+  const sequence = fc.array(fc.tuple(arbitraryFrame, fc.integer({ min: 1, max: 4 }), fc.boolean()), { minLength: 1, maxLength: 40 });
 
   it('encodeMessageFrame with a head cache writes the bytes of encodeFrame, whatever repeats', () => {
     fc.assert(fc.property(sequence, (runs) => {
