@@ -1,7 +1,7 @@
 import type { ReadPacket, WritePacket } from '@nestjs/microservices';
 import { isSocketDError, socketDError } from '../engine.js';
 import type { ReceivedMessage, Session, StreamHandle, StreamObserver } from '../session/types.js';
-import { NEST_STREAM_META, SOCKETD_MAX_TIMEOUT } from './socketd.constants.js';
+import { NEST_STREAM_META } from './socketd.constants.js';
 import { carriesValue, type SocketDDeserializerLike } from './socketd.deserializer.js';
 import { decodeCallError, describeError } from './socketd.error-codec.js';
 import { callMetas, unwrapRecord, type SocketDCallMode, type SocketDRecordOptions } from './socketd.record-builder.js';
@@ -62,8 +62,8 @@ export class ClientCall implements StreamObserver {
   private done = false;
   private single = false;
   private replies: ReplyDelivery | undefined;
-  /** The bound the engine's end timer enforces for this call, and its milliseconds. */
-  private endTimeout: { name: TimeoutName; ms: number } | undefined;
+  /** The bound the engine's end timer enforces for this call. */
+  private endBound: TimeoutName = 'streamTimeout';
   /** Milliseconds of the first-answer bound of a Subscribe (0: none). */
   private firstTimeout = 0;
 
@@ -124,27 +124,24 @@ export class ClientCall implements StreamObserver {
     const streamTimeout = options.streamTimeout ?? options.timeout ?? this.settings.streamTimeout;
     // A Request's first answer is its end: the engine's timer takes the smaller bound. A
     // Subscribe's engine timer is the whole stream; the first answer gets a bound of its own.
-    this.endTimeout = single && requestTimeout <= streamTimeout
-      ? { name: 'requestTimeout', ms: requestTimeout }
-      : { name: 'streamTimeout', ms: streamTimeout };
-    if (!single && requestTimeout < streamTimeout && requestTimeout <= SOCKETD_MAX_TIMEOUT) this.firstTimeout = requestTimeout;
+    if (single && requestTimeout <= streamTimeout) this.endBound = 'requestTimeout';
+    if (!single && requestTimeout < streamTimeout) this.firstTimeout = requestTimeout;
     this.replies = new ReplyDelivery(this.settings.deserializer, this.callback, this);
     try {
       const metas = mergeMetas(entity.metas, this.packet.metadata, callMetas(options, this.settings.target));
       this.handle = this.session.stream(kind, this.event, entity.data, this, {
-        metas, timeout: this.endTimeout.ms, firstReplyTimeout: this.firstTimeout,
+        metas, timeout: this.endBound === 'requestTimeout' ? requestTimeout : streamTimeout, firstReplyTimeout: this.firstTimeout,
       });
     } catch (err) {
       this.fail(err);
     }
   }
 
-  // The engine's timeout says which bound fired; an Alarm becomes the Nest error value.
+  // The engine's timeout says which bound fired and its milliseconds; an Alarm becomes the Nest error value.
   private callError(err: Error): unknown {
-    if (isSocketDError(err, 'TIMEOUT') && this.endTimeout !== undefined) {
-      const first = (err.details as { bound?: string } | undefined)?.bound === 'firstReply';
-      const name = first ? 'requestTimeout' : this.endTimeout.name;
-      return timeoutError(name, first ? this.firstTimeout : this.endTimeout.ms, this.event, this.handle?.sid);
+    const details = isSocketDError(err, 'TIMEOUT') ? err.details as { bound?: string; ms?: number } | undefined : undefined;
+    if (details?.ms !== undefined) {
+      return timeoutError(details.bound === 'firstReply' ? 'requestTimeout' : this.endBound, details.ms, this.event, this.handle?.sid);
     }
     return decodeCallError(err);
   }

@@ -154,9 +154,7 @@ export function encodeMessageFrame(
   }
   // The same fields twice in a row: keep their encoding for the frames that follow.
   const fields = heads.fields ??= encodeFields(sid, event, metaString);
-  if (dataBytes > MAX_DATA_BYTES) {
-    throw socketDError('SIZE_LIMIT', `data is ${dataBytes} bytes, over the limit of ${MAX_DATA_BYTES}`, { field: 'data', length: dataBytes, max: MAX_DATA_BYTES });
-  }
+  checkDataBytes(dataBytes);
   const len = HEADER_BYTES + fields.length + dataBytes;
   const buf = Buffer.allocUnsafe(len);
   buf.writeInt32BE(len, 0);
@@ -189,6 +187,13 @@ function encodeFields(sid: string, event: string, metaString: string): Buffer {
   return buf;
 }
 
+// Refuses data over MAX_DATA_BYTES before anything is allocated, as upstream senders do.
+function checkDataBytes(dataBytes: number): void {
+  if (dataBytes > MAX_DATA_BYTES) {
+    throw socketDError('SIZE_LIMIT', `data is ${dataBytes} bytes, over the limit of ${MAX_DATA_BYTES}`, { field: 'data', length: dataBytes, max: MAX_DATA_BYTES });
+  }
+}
+
 function writeData(buf: Buffer, data: Buffer | string, dataBytes: number, at: number): void {
   if (dataBytes === 0) return;
   if (typeof data !== 'string') buf.set(data, at);
@@ -213,9 +218,7 @@ function encodeParts(flag: Flag, sid: string, event: string, metaString: string,
   const sidBytes = fieldBytes(sid, MAX_SID_BYTES, 'sid');
   const eventBytes = fieldBytes(event, MAX_EVENT_BYTES, 'event');
   const metaBytes = fieldBytes(metaString, MAX_META_BYTES, 'metaString');
-  if (dataBytes > MAX_DATA_BYTES) {
-    throw socketDError('SIZE_LIMIT', `data is ${dataBytes} bytes, over the limit of ${MAX_DATA_BYTES}`, { field: 'data', length: dataBytes, max: MAX_DATA_BYTES });
-  }
+  checkDataBytes(dataBytes);
   const len = HEADER_BYTES + TERMINATORS_BYTES + sidBytes + eventBytes + metaBytes + dataBytes;
   const buf = Buffer.allocUnsafe(withData ? len : len - dataBytes);
   buf.writeInt32BE(len, 0);
@@ -283,42 +286,27 @@ export function decodeFrameAt(buf: Buffer, offset: number, len: number, fields?:
   }
   const end = offset + len;
   const sidStart = offset + HEADER_BYTES;
-  if (fields !== undefined) return decodeCached(buf, flag as Flag, sidStart, end, fields);
+  if (fields !== undefined) {
+    // Fields equal to the cached ones (followed by their terminator) are neither scanned nor decoded again.
+    const sidEnd = cachedField(buf, sidStart, end, fields.sid, MAX_SID_BYTES, 'sid');
+    const eventEnd = cachedField(buf, sidEnd + 2, end, fields.event, MAX_EVENT_BYTES, 'event');
+    const metaEnd = cachedField(buf, eventEnd + 2, end, fields.metaString, MAX_META_BYTES, 'metaString');
+    return messageFrame(buf, flag as Flag, fields.sid.text!, fields.event.text!, fields.metaString.text!, metaEnd + 2, end);
+  }
   const sidEnd = findTerminator(buf, sidStart, end, MAX_SID_BYTES, 'sid');
   const eventEnd = findTerminator(buf, sidEnd + 2, end, MAX_EVENT_BYTES, 'event');
   const metaEnd = findTerminator(buf, eventEnd + 2, end, MAX_META_BYTES, 'metaString');
-  const dataStart = metaEnd + 2;
-  const dataBytes = end - dataStart;
-  if (dataBytes > MAX_DATA_BYTES) {
-    throw socketDError('FIELD_TOO_LONG', `data is ${dataBytes} bytes, over the limit of ${MAX_DATA_BYTES}`, { field: 'data', length: dataBytes, max: MAX_DATA_BYTES });
-  }
-  return {
-    flag: flag as Flag,
-    sid: sliceUtf8(buf, sidStart, sidEnd),
-    event: sliceUtf8(buf, sidEnd + 2, eventEnd),
-    metaString: sliceUtf8(buf, eventEnd + 2, metaEnd),
-    data: dataBytes === 0 ? EMPTY_BUFFER : buf.subarray(dataStart, end),
-  };
+  return messageFrame(buf, flag as Flag, sliceUtf8(buf, sidStart, sidEnd), sliceUtf8(buf, sidEnd + 2, eventEnd),
+    sliceUtf8(buf, eventEnd + 2, metaEnd), metaEnd + 2, end);
 }
 
-// decodeFrameAt's message part with a field cache: a field equal to the cached one (followed
-// by its terminator) is neither scanned nor decoded again.
-function decodeCached(buf: Buffer, flag: Flag, sidStart: number, end: number, fields: FieldCache): Frame {
-  const sidEnd = cachedField(buf, sidStart, end, fields.sid, MAX_SID_BYTES, 'sid');
-  const eventEnd = cachedField(buf, sidEnd + 2, end, fields.event, MAX_EVENT_BYTES, 'event');
-  const metaEnd = cachedField(buf, eventEnd + 2, end, fields.metaString, MAX_META_BYTES, 'metaString');
-  const dataStart = metaEnd + 2;
+// The decoded frame, its data a view of buf[dataStart, end) once checked against the limit.
+function messageFrame(buf: Buffer, flag: Flag, sid: string, event: string, metaString: string, dataStart: number, end: number): Frame {
   const dataBytes = end - dataStart;
   if (dataBytes > MAX_DATA_BYTES) {
     throw socketDError('FIELD_TOO_LONG', `data is ${dataBytes} bytes, over the limit of ${MAX_DATA_BYTES}`, { field: 'data', length: dataBytes, max: MAX_DATA_BYTES });
   }
-  return {
-    flag,
-    sid: fields.sid.text!,
-    event: fields.event.text!,
-    metaString: fields.metaString.text!,
-    data: dataBytes === 0 ? EMPTY_BUFFER : buf.subarray(dataStart, end),
-  };
+  return { flag, sid, event, metaString, data: dataBytes === 0 ? EMPTY_BUFFER : buf.subarray(dataStart, end) };
 }
 
 // The end of the field at `start`: the cached one when the bytes repeat it, else scanned,

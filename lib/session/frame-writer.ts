@@ -68,8 +68,14 @@ export class FrameWriter {
    * Writes one message frame (fragmented when needed); false under backpressure. Text data is
    * encoded straight into the frame (no Buffer of it first) unless it must be fragmented.
    */
-  write(flag: Flag, sid: string, event: string, metaString: string, data: Buffer | string, dataBytes = payloadBytes(data)): boolean {
+  write(flag: Flag, sid: string, event: string, metaString: string, data: Buffer | string): boolean {
+    const dataBytes = payloadBytes(data);
     this.checkSize(event, dataBytes, sid, metaString);
+    return this.writeChecked(flag, sid, event, metaString, data, dataBytes);
+  }
+
+  /** {@link write} for a message whose size `checkSize` already passed (`dataBytes` of `data`). */
+  writeChecked(flag: Flag, sid: string, event: string, metaString: string, data: Buffer | string, dataBytes: number): boolean {
     let ok: boolean;
     if (dataBytes > this.fragmentSize && isFragmentable(flag)) {
       ok = true;

@@ -332,7 +332,7 @@ export class SocketDSession implements Session {
     this.writer.checkSize(to.event, dataBytes, to.sid, metaString); // before the stream ends: its Alarm can follow
     const ends = flag !== Flags.Reply || to.flag === Flags.Request;
     if (ends && to.isRequest) this.inbound.finish(to as InboundMessage);
-    return this.writer.write(flag, to.sid, to.event, metaString, data, dataBytes);
+    return this.writer.writeChecked(flag, to.sid, to.event, metaString, data, dataBytes);
   }
 
   private cancelStream(sid: string): void {

@@ -1,4 +1,6 @@
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { connect as netConnect, type Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import type { Frame } from '../../lib/protocol/frame.js';
@@ -168,4 +170,18 @@ export function spyWrites(c: Connection): { calls: number; chunks: number } {
     origWrite(chunk, enc, cb);
   };
   return stats;
+}
+
+/**
+ * An https.Server on 127.0.0.1 with the self-signed test certificate of `fixtures/` (for
+ * 127.0.0.1/localhost, valid 100 years), closed by `runCleanups`; `cert` is the CA to trust.
+ */
+export async function listenHttpsWithTestCert(): Promise<{ https: HttpsServer; cert: Buffer }> {
+  const cert = readFileSync(new URL('./fixtures/tls-cert.pem', import.meta.url));
+  const key = readFileSync(new URL('./fixtures/tls-key.pem', import.meta.url));
+  const https = createHttpsServer({ cert, key });
+  cleanups.push(() => https.close());
+  https.listen(0, '127.0.0.1');
+  await once(https, 'listening');
+  return { https, cert };
 }

@@ -3,16 +3,13 @@
 // backpressure.
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
-import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import type { Connection } from '../../lib/session/connection.js';
 import { encodeFrameHead } from '../../lib/protocol/frame-codec.js';
 import { Flags } from '../../lib/protocol/flags.js';
 import { WS_COPY_MAX_BYTES, WS_SLAB_BYTES } from '../../lib/transports/ws-stage.js';
-import { cleanups, dialWs, messageFrame, Queue, rawSocket, rawWs, Recorder, runCleanups, startWsServer } from './helpers.js';
+import { cleanups, dialWs, listenHttpsWithTestCert, messageFrame, Queue, rawSocket, rawWs, Recorder, runCleanups, startWsServer } from './helpers.js';
 
 afterEach(runCleanups);
 
@@ -286,12 +283,7 @@ describe('sd:ws server backpressure', () => {
 
 describe('sd:wss server frames', () => {
   it('travel whole and in order over TLS under backpressure, small and large (the slabs are reused as TLS takes them)', async () => {
-    const cert = readFileSync(new URL('./fixtures/tls-cert.pem', import.meta.url));
-    const key = readFileSync(new URL('./fixtures/tls-key.pem', import.meta.url));
-    const https = createHttpsServer({ cert, key });
-    cleanups.push(() => https.close());
-    https.listen(0, '127.0.0.1');
-    await once(https, 'listening');
+    const { https, cert } = await listenHttpsWithTestCert();
     const { port, accepted } = await startWsServer({ httpServer: https });
     const client = await dialWs(`sd:wss://127.0.0.1:${port}/`, { tls: { ca: cert } });
     const server = await accepted.next();

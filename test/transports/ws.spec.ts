@@ -1,14 +1,13 @@
 // What only the WebSocket transport does; the Connection contract both transports share is in connection.spec.ts.
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { createServer, get as httpGet, type Server as HttpServer } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer } from 'node:net';
 import { isSocketDError } from '../../lib/protocol/errors.js';
 import {
   cleanups,
   dialWs as dial,
+  listenHttpsWithTestCert,
   messageFrame,
   Queue,
   rawWs,
@@ -145,13 +144,7 @@ describe('WsServerTransport / WsClientTransport', () => {
   });
 
   it('serves wss:// on an https.Server; the client trusts a private CA through tls', async () => {
-    // Self-signed test-only certificate for 127.0.0.1/localhost (valid 100 years).
-    const cert = readFileSync(new URL('./fixtures/tls-cert.pem', import.meta.url));
-    const key = readFileSync(new URL('./fixtures/tls-key.pem', import.meta.url));
-    const https = createHttpsServer({ cert, key });
-    cleanups.push(() => https.close());
-    https.listen(0, '127.0.0.1');
-    await once(https, 'listening');
+    const { https, cert } = await listenHttpsWithTestCert();
     const { port, accepted } = await startServer({ httpServer: https });
     await expect(dial(`sd:wss://127.0.0.1:${port}/x`)).rejects.toMatchObject({ code: 'SOCKETD_ERR_TRANSPORT' });
     const client = await dial(`sd:wss://127.0.0.1:${port}/x`, { tls: { ca: cert } });
