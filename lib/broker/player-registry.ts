@@ -1,5 +1,6 @@
 import type { ReceivedMessage, Session } from '../session/types.js';
-import { hostOf, javaHash } from './broker-options.js';
+import { hashIndex } from '../session/cluster-balance.js';
+import { hostOf } from './broker-options.js';
 
 /** How a `@` value addresses players (spec section 10). */
 export type Route =
@@ -68,7 +69,7 @@ export class PlayerRegistry {
       }
       case 'hash': {
         const key = message.meta('X-Hash') ?? hostOf(from.remoteAddress);
-        return [list[javaHash(key) % list.length]!];
+        return [list[hashIndex(key, list.length)]!];
       }
       case 'every':
         return list.filter((s) => s !== from);

@@ -3,6 +3,7 @@ import { ClientProxy, type ReadPacket, type WritePacket } from '@nestjs/microser
 import { InvalidMessageException } from '@nestjs/microservices/errors/invalid-message.exception.js';
 import { Observable, throwError } from 'rxjs';
 import { DEFAULTS, SdClient, SdClusterClient, socketDError } from '../engine.js';
+import { resolveClientOptions } from '../session/options.js';
 import type { ClientOptions, ClientStatus, Session } from '../session/types.js';
 import { ClientCall, resolveCallMode, type CallSettings, type SocketDClientCallMode } from './socketd.client-call.js';
 import { sendEvent } from './socketd.client-event.js';
@@ -91,6 +92,7 @@ export class SocketDClient extends ClientProxy<SocketDEvents> {
   constructor(protected readonly options: SocketDClientOptions = {}) {
     super();
     validateClientOptions(options);
+    resolveClientOptions(options); // a bad timeout fails here, not at the first call
     this.url = resolveSocketDUrl(options);
     this.callMode = resolveCallMode(options?.callMode);
     this.target = options?.target === undefined ? undefined : checkTarget(options.target, 'SocketDClient: target');
@@ -112,12 +114,14 @@ export class SocketDClient extends ClientProxy<SocketDEvents> {
     return promise;
   }
 
-  /** Closes the connection (Close 1001, no reconnect); a later call connects anew. */
+  /** Closes the connection (Close 1001, no reconnect) and reports `closed`; a later call connects anew. */
   async close(): Promise<void> {
     const engine = this.engine;
     this.engine = undefined;
     this.connectionPromise = undefined;
-    if (engine) await engine.close();
+    if (engine === undefined) return;
+    await engine.close();
+    this.publishStatus(SocketDStatus.CLOSED);
   }
 
   override on<EventKey extends keyof SocketDEvents = keyof SocketDEvents, EventCallback extends SocketDEvents[EventKey] = SocketDEvents[EventKey]>(
@@ -291,8 +295,13 @@ export class SocketDClient extends ClientProxy<SocketDEvents> {
     // A dropped connection: the next call goes through the engine's connect() again, which
     // waits for (or starts) the reconnect.
     if (status !== 'connected' && status !== 'connecting') this.connectionPromise = undefined;
-    this._status$.next(status as SocketDStatus);
-    this.events.emit('status', status as SocketDStatus);
+    // `closed` is published by close() itself, after the engine is detached.
+    if (status !== 'closed') this.publishStatus(status as SocketDStatus);
+  }
+
+  private publishStatus(status: SocketDStatus): void {
+    this._status$.next(status);
+    this.events.emit('status', status);
   }
 }
 

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { CustomTransportStrategy } from '@nestjs/microservices';
 import { SdServer } from '../engine.js';
+import { milliseconds } from '../session/options.js';
 import type { Metas, ReceivedMessage, ServerOptions, Session } from '../session/types.js';
 import { NEST_STREAM_META, NEST_STREAM_VERSION, SOCKETD_DEFAULT_GRACE_PERIOD, SOCKETD_TRANSPORT } from './socketd.constants.js';
 import { engineOptions } from './socketd.engine-options.js';
@@ -79,7 +80,7 @@ export class SocketDServer extends SocketDServerCore implements CustomTransportS
     validatePlayerOptions(options.player);
     const onMessage = (session: Session, message: ReceivedMessage): void => this.handleMessage(session, message);
     this.url = options.player !== undefined && !hasAddress(options) ? undefined : resolveSocketDUrl(options);
-    this.gracePeriod = this.getOptionsProp(options, 'gracePeriod', SOCKETD_DEFAULT_GRACE_PERIOD);
+    this.gracePeriod = milliseconds('gracePeriod', this.getOptionsProp(options, 'gracePeriod', SOCKETD_DEFAULT_GRACE_PERIOD), 0);
     this.engine = this.url === undefined ? undefined : new SdServer(
       this.url,
       engineOptions<ServerOptions>(withServerHooks(announceStreams(options), this.logger, this.events.emit), NEST_ONLY_OPTIONS, onMessage, this.events.emit),

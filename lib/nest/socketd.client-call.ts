@@ -1,9 +1,9 @@
 import type { ReadPacket, WritePacket } from '@nestjs/microservices';
-import { isSocketDError, socketDError } from '../engine.js';
+import { describeError, isSocketDError, socketDError } from '../engine.js';
 import type { ReceivedMessage, Session, StreamHandle, StreamObserver } from '../session/types.js';
 import { NEST_STREAM_META } from './socketd.constants.js';
 import { carriesValue, type SocketDDeserializerLike } from './socketd.deserializer.js';
-import { decodeCallError, describeError } from './socketd.error-codec.js';
+import { decodeCallError } from './socketd.error-codec.js';
 import { callMetas, unwrapRecord, type SocketDCallMode, type SocketDRecordOptions } from './socketd.record-builder.js';
 import { isThenable, mergeMetas, type SocketDEntity, type SocketDSerializerLike } from './socketd.serializer.js';
 

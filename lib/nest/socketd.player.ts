@@ -1,9 +1,8 @@
 import type { LoggerService } from '@nestjs/common';
-import { SdClient, socketDError } from '../engine.js';
+import { clusterUrls, describeError, SdClient, socketDError } from '../engine.js';
 import type { ClientOptions, ReceivedMessage, Session } from '../session/types.js';
 import { engineOptions } from './socketd.engine-options.js';
 import type { SocketDEmit } from './socketd.event-emitter.js';
-import { describeError } from './socketd.error-codec.js';
 import { ENGINE_CLIENT_OPTION_NAMES, nearest } from './socketd.options.js';
 
 /** The handshake param (and Connect meta) that names a broker player (spec section 10). */
@@ -36,12 +35,6 @@ const PLAYER_OPTION_NAMES: readonly string[] = [
   ...ENGINE_CLIENT_OPTION_NAMES.filter((key) => key !== 'onMessage' && key !== 'autoReconnect'),
 ];
 
-/** The broker URLs of `urls` (a list and/or comma-separated), trimmed, without empty entries. */
-export function playerUrls(urls: string | readonly string[]): string[] {
-  const list = typeof urls === 'string' ? [urls] : [...urls];
-  return list.flatMap((entry) => String(entry).split(',')).map((url) => url.trim()).filter((url) => url.length > 0);
-}
-
 /** Checks the `player` option of a {@link SocketDServer}; throws `SOCKETD_ERR_INVALID_ARGUMENT`. */
 export function validatePlayerOptions(player: unknown): void {
   if (player === undefined) return;
@@ -58,8 +51,17 @@ export function validatePlayerOptions(player: unknown): void {
   if (typeof name !== 'string' || name.length === 0 || /[*!,&=]/.test(name)) {
     throw socketDError('INVALID_ARGUMENT', `SocketDServer: player.name must be a non-empty name without '*', '!', ',', '&' or '=', got ${String(name)}`);
   }
-  if (urls === undefined || (typeof urls !== 'string' && !Array.isArray(urls)) || playerUrls(urls).length === 0) {
+  if (urls === undefined || (typeof urls !== 'string' && !Array.isArray(urls)) || !hasUrl(urls)) {
     throw socketDError('INVALID_ARGUMENT', 'SocketDServer: player.urls must name at least one broker URL');
+  }
+}
+
+// The broker URLs parse as a cluster's (a comma inside a URL's query stays in that URL).
+function hasUrl(urls: string | readonly string[]): boolean {
+  try {
+    return clusterUrls(urls).length > 0;
+  } catch {
+    return false;
   }
 }
 
@@ -90,7 +92,7 @@ export class SocketDPlayerLinks {
     this.name = options.name;
     const withName = { ...options, metas: { ...options.metas, [PLAYER_NAME_META]: options.name }, autoReconnect: true };
     const engine = engineOptions<ClientOptions>(withName, PLAYER_OWN_OPTIONS, onMessage, emit);
-    this.clients = playerUrls(options.urls).map((url) => new SdClient(url, engine));
+    this.clients = clusterUrls(options.urls).map((url) => new SdClient(url, engine));
     this.firstDelay = options.reconnectDelay ?? 200;
     this.maxDelay = options.maxReconnectDelay ?? 10_000;
   }

@@ -177,6 +177,7 @@ export class SdClient {
   }
 
   private startHeartbeat(): void {
+    this.stopHeartbeat(); // one timer per client, whatever the reconnects
     const interval = this.resolved.heartbeatInterval;
     if (interval <= 0) return;
     this.heartbeatTimer = setInterval(() => this.current?.ping(), interval);

@@ -39,6 +39,11 @@ export class InboundStreams {
     this.open.set(message.sid, message);
   }
 
+  /** The open stream on `sid`, if any. */
+  get(sid: string): InboundMessage | undefined {
+    return this.open.get(sid);
+  }
+
   /** Removes and returns the stream on `sid` (the requester cancelled it), if any. */
   take(sid: string): InboundMessage | undefined {
     const message = this.open.get(sid);

@@ -8,7 +8,7 @@ import { describeError, logFailure, safeCall } from './callbacks.js';
 import type { InboundStreams } from './inbound-streams.js';
 import type { ResolvedSessionOptions } from './options.js';
 import type { OutboundStreams } from './outbound-streams.js';
-import { InboundMessage } from './received-message.js';
+import { CANCEL_META, InboundMessage } from './received-message.js';
 import type { EngineLogger, ReceivedMessage, Session, SessionListener } from './types.js';
 
 /**
@@ -70,8 +70,19 @@ export class MessageRouter {
   onAlarm(frame: Frame): void {
     const message = new InboundMessage(frame);
     if (frame.flag === Flags.Alarm && frame.sid.length > 0) {
-      // The requester gave up on a stream we are answering (our cancel, or any upstream alarm).
-      if (this.inbound.cancel(frame.sid)) return;
+      const answering = this.inbound.get(frame.sid);
+      if (answering !== undefined) {
+        // Only a requester's cancel (X-Cancel) ends a stream we answer; another Alarm on it is
+        // news for its handler (onAlarm hooks) and the session's onAlarm listener.
+        if (message.meta(CANCEL_META) !== undefined) {
+          this.inbound.cancel(frame.sid);
+          return;
+        }
+        this.log.warn(`Socket.D session ${this.session.id}: the requester of '${answering.event}' (sid ${frame.sid}) sent an Alarm: ${message.dataAsString()}`);
+        answering.alarmed(message, this.log);
+        safeCall(this.log, 'onAlarm listener', () => this.listener.onAlarm?.(this.session, message));
+        return;
+      }
       const alarmCode = parseInt(message.meta(MetaKeys.CODE) ?? '', 10) || 0;
       const err = socketDError('ALARM', message.dataAsString(), { alarm: message, alarmCode });
       if (this.outbound.fail(frame.sid, err)) return;

@@ -18,14 +18,13 @@ import { ClientHandshake } from './client-handshake.js';
 import { IdleWatch } from './idle-watch.js';
 import { Waiters } from './waiters.js';
 import { OutboundStreams, streamTimeout } from './outbound-streams.js';
-import { alarmMetaString, InboundMessage } from './received-message.js';
+import { alarmMetaString, CANCEL_META, InboundMessage } from './received-message.js';
 import type {
   EngineLogger, Handshake, Metas, Payload, ReceivedMessage, RequestOptions, SendOptions, Session, SessionListener, SessionState, StreamHandle, StreamObserver,
 } from './types.js';
 
 const NO_HANDSHAKE: Handshake = Object.freeze({ url: '', path: '/', params: Object.freeze({}), version: undefined });
-/** Meta that marks a requester's Alarm as a cancel (our choice; upstream ignores it). */
-export const CANCEL_META = 'X-Cancel';
+export { CANCEL_META } from './received-message.js';
 const CANCEL_TEXT = Buffer.from('stream cancelled by the requester');
 
 /** Frames a client may send before its Connack while the server's async handshake hook runs. */
@@ -157,7 +156,8 @@ export class SocketDSession implements Session {
 
   /** Sends a Ping (the client's heartbeat). */
   ping(): void {
-    if (this.stateValue === 'open' || this.stateValue === 'closing') this.writer.ping();
+    // Spec 6.2: heartbeats stop once the session is closing.
+    if (this.stateValue === 'open') this.writer.ping();
   }
 
   /** See `Session.pauseUntil` (a broker passes a slow target's backpressure on to its source). */

@@ -55,6 +55,12 @@ export interface ReceivedMessage {
    * (an Alarm on its sid) or the session closes before the stream is answered to the end.
    */
   onCancel(fn: () => void): void;
+  /**
+   * For a received Request/Subscribe: runs `fn` with each Alarm the requester sends on the
+   * stream that is not a cancel (a cancel carries meta `X-Cancel`; it runs `onCancel` hooks
+   * instead). Such an Alarm leaves the stream open.
+   */
+  onAlarm(fn: (alarm: ReceivedMessage) => void): void;
 }
 
 /** Options of one outgoing Message, Request or Subscribe. */
@@ -67,14 +73,15 @@ export interface RequestOptions extends SendOptions {
   /**
    * Milliseconds until the request fails with SOCKETD_ERR_TIMEOUT. Default: the session's
    * `requestTimeout` (Request) or `streamTimeout` (Subscribe). 0 = that default, negative =
-   * `streamTimeout` (as upstream).
+   * `streamTimeout` (as upstream). An integer: anything else (NaN, 1.5, Infinity) throws
+   * SOCKETD_ERR_INVALID_ARGUMENT.
    */
   timeout?: number;
   /**
    * Milliseconds to the first Reply, ReplyEnd or Alarm of a Subscribe (a Request's first
    * answer is its end: use `timeout`). When it passes first, the stream is cancelled at the
    * peer and fails with SOCKETD_ERR_TIMEOUT, `details.bound` `'firstReply'` (`'end'` for
-   * `timeout`). Default 0: no such bound.
+   * `timeout`). Default 0: no such bound. An integer >= 0, else SOCKETD_ERR_INVALID_ARGUMENT.
    */
   firstReplyTimeout?: number;
 }
