@@ -175,9 +175,10 @@ export class SocketDClient extends ClientProxy<SocketDEvents> {
       if (this.isConnected()) return this.publish(this.createPacket(pattern, data), callback);
       let teardown: (() => void) | undefined;
       let closed = false;
-      this.connect().then(
-        () => {
-          if (!closed) teardown = this.publish(this.createPacket(pattern, data), callback);
+      const started = Date.now();
+      this.waitForSession().then(
+        (session) => {
+          if (!closed) teardown = this.publish(this.createPacket(pattern, data), callback, session, Date.now() - started);
         },
         (err: unknown) => {
           if (!closed) observer.error(err);
@@ -215,26 +216,43 @@ export class SocketDClient extends ClientProxy<SocketDEvents> {
       else sent.then(() => outcome.settle(), (err: unknown) => outcome.fail(err));
       return outcome;
     }
-    this.connect()
+    this.waitForSession()
       .then(() => this.dispatchEvent(this.createPacket(pattern, data)))
       .then(() => outcome.settle(), (err: unknown) => outcome.fail(err));
     return outcome;
   }
 
-  /** True when `connect()` would resolve with the open session at once. */
+  /** True when `connect()` would resolve with the open session at once (not a closing one: it starts nothing new). */
   private isConnected(): boolean {
-    if (this.connectionPromise === undefined) return false;
-    const state = this.engine?.session?.state;
-    return state === 'open' || state === 'closing';
+    return this.connectionPromise !== undefined && this.engine?.session?.state === 'open';
   }
 
-  protected publish(packet: ReadPacket, callback: (packet: WritePacket) => void): () => void {
-    const session = this.callSession();
-    if (session instanceof Error) {
-      callback({ err: session });
+  /**
+   * A session for a call made while none is open: the engine's, waiting at most
+   * `requestTimeout` (connecting included), then SOCKETD_ERR_UNREACHABLE.
+   */
+  private waitForSession(): Promise<Session> {
+    const engine = (this.engine ??= this.createEngine());
+    const ready = engine.ready(this.settings().requestTimeout);
+    this.connectionPromise ??= ready;
+    ready.catch(() => {
+      if (this.connectionPromise === ready) this.connectionPromise = undefined;
+    });
+    return ready;
+  }
+
+  /**
+   * Starts one call. `session` is the one a waiting call got; `waited` ms of waiting count
+   * toward its requestTimeout.
+   */
+  protected publish(packet: ReadPacket, callback: (packet: WritePacket) => void, session?: Session, waited = 0): () => void {
+    const target = session?.isOpen === true ? session : this.callSession();
+    if (target instanceof Error) {
+      callback({ err: target });
       return noop;
     }
-    const call = new ClientCall(session, this.eventOf(packet), packet, this.settings(), callback);
+    const settings = this.settings();
+    const call = new ClientCall(target, this.eventOf(packet), packet, waited <= 0 ? settings : { ...settings, requestTimeout: Math.max(1, settings.requestTimeout - waited) }, callback);
     call.start();
     return call.cancel;
   }

@@ -64,6 +64,12 @@ export const ErrorCodes = {
   TIMEOUT: { code: 'SOCKETD_ERR_TIMEOUT', close: undefined },
   /** The peer answered a stream with an Alarm. */
   ALARM: { code: 'SOCKETD_ERR_ALARM', close: undefined },
+  /**
+   * No session came up within the call's own timeout (or, with `autoReconnect` off, none is
+   * up): the call was never sent. The message names the server, the last connect error and
+   * when the next attempt is; `details` has `url`, `lastError` and `nextAttemptAt` (ms epoch).
+   */
+  UNREACHABLE: { code: 'SOCKETD_ERR_UNREACHABLE', close: undefined },
   /** The connection closed while a stream was pending, or a send on a closed session. */
   CONNECTION_CLOSED: { code: 'SOCKETD_ERR_CONNECTION_CLOSED', close: undefined },
   /** Nothing read for `idleTimeout`. */

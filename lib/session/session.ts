@@ -2,6 +2,7 @@ import { CloseCodes, MetaKeys, PROTOCOL_VERSION } from '../protocol/constants.js
 import { SocketDError, socketDError } from '../protocol/errors.js';
 import { Flags, flagName, type Flag } from '../protocol/flags.js';
 import type { Frame } from '../protocol/frame.js';
+import { isFragment } from '../protocol/fragments.js';
 import { checkReceivedFields } from '../protocol/frame-codec.js';
 import { appendMetas, serializeMetas } from '../protocol/metas.js';
 import { newSessionId, newSid } from '../protocol/sid.js';
@@ -57,6 +58,10 @@ export class SocketDSession implements Session {
   private readonly serverHandshake: ServerHandshake | undefined;
   private readonly clientHandshake = new ClientHandshake();
   private idle: IdleWatch | undefined;
+  /** Set by preclose(): released by the peer's Pong to the Ping sent after our Close 1000. */
+  private fence: Waiters | undefined;
+  private fenced = false;
+  private refusedAfterClose = 0;
 
   constructor(
     private readonly connection: Connection,
@@ -165,9 +170,21 @@ export class SocketDSession implements Session {
     if (this.stateValue === 'open' || this.stateValue === 'closing') this.hold.holdUntil(until);
   }
 
-  preclose(): void {
-    if (this.stateValue !== 'open' && this.stateValue !== 'closing') return;
-    this.writer.close(CloseCodes.CLOSE_STARTING);
+  /**
+   * Sends Close 1000 (start nothing new) and a Ping: the peer reads the Close before it answers
+   * the Ping, so whatever it sent before its Pong was started before it knew. Resolves on that
+   * Pong (or when the session closes); from then on a new Request or Subscribe from the peer is
+   * refused with an Alarm (a Message dropped), and this side starts nothing new at once.
+   */
+  preclose(): Promise<void> {
+    if (this.stateValue !== 'open' && this.stateValue !== 'closing') return Promise.resolve();
+    if (this.fence === undefined) {
+      this.fence = new Waiters();
+      this.stateValue = 'closing';
+      this.writer.close(CloseCodes.CLOSE_STARTING);
+      this.writer.ping();
+    }
+    return this.fenced ? Promise.resolve() : this.fence.wait();
   }
 
   close(code: number = CloseCodes.CLOSE): void {
@@ -289,6 +306,7 @@ export class SocketDSession implements Session {
         if (!this.writer.pong()) throw socketDError('PING_FLOOD', `more than ${MAX_UNANSWERED_PINGS} Pings while not reading the answers`);
         return;
       case Flags.Pong:
+        if (this.fence !== undefined && !this.fenced) this.passFence();
         return;
       case Flags.Close:
         this.onCloseFrame(frame);
@@ -300,7 +318,8 @@ export class SocketDSession implements Session {
       case Flags.Message:
       case Flags.Request:
       case Flags.Subscribe:
-        this.router.onRequest(frame);
+        if (this.fenced) this.refuseAfterClose(frame);
+        else this.router.onRequest(frame);
         return;
       case Flags.Reply:
       case Flags.ReplyEnd:
@@ -309,6 +328,21 @@ export class SocketDSession implements Session {
       default:
         throw socketDError('UNEXPECTED_FRAME', `${flagName(frame.flag)} after the handshake`);
     }
+  }
+
+  private passFence(): void {
+    this.fenced = true;
+    this.fence!.release();
+  }
+
+  // The peer started something after it read our Close 1000: refused, not served (spec 6.2).
+  private refuseAfterClose(frame: Frame): void {
+    if (this.refusedAfterClose++ === 0) {
+      this.log.warn(`Socket.D session ${this.remoteAddress ?? this.id}: the peer started '${frame.event}' after our Close 1000 (start nothing new); refused`);
+    }
+    // One Alarm per refused stream: on its first fragment only.
+    if (frame.flag === Flags.Message || (isFragment(frame) && new InboundMessage(frame).meta(MetaKeys.DATA_FRAGMENT_IDX) !== '1')) return;
+    this.writer.write(Flags.Alarm, frame.sid, frame.event, alarmMetaString(new InboundMessage(frame), ''), `'${frame.event}' refused: this side is closing (Close 1000 sent)`);
   }
 
   private onCloseFrame(frame: Frame): void {
@@ -380,6 +414,7 @@ export class SocketDSession implements Session {
     this.serverHandshake?.stop();
     this.idle?.stop();
     this.router.clear();
+    if (this.fence !== undefined && !this.fenced) this.passFence();
     this.clientHandshake.failed(err ?? socketDError('CONNECTION_CLOSED', `connection closed during the handshake (code ${code})`));
     const closed = socketDError('CONNECTION_CLOSED', `connection closed (code ${code})`, { closeCode: code });
     this.outbound.failAll(closed);
@@ -389,9 +424,11 @@ export class SocketDSession implements Session {
     safeCall(this.log, 'onClose listener', () => this.listener.onClose?.(this, code, err));
   }
 
+  // A closing session (Close 1000 sent or received) starts nothing new (spec 6.2).
   private assertCanStart(): void {
-    if (this.stateValue !== 'open' && this.stateValue !== 'closing') {
-      throw socketDError('CONNECTION_CLOSED', `session is ${this.stateValue}; cannot send`);
+    if (this.stateValue !== 'open') {
+      const why = this.stateValue === 'closing' ? ' (Close 1000: start nothing new; the client uses a fresh connection)' : '';
+      throw socketDError('CONNECTION_CLOSED', `session is ${this.stateValue}${why}; cannot start a new exchange`);
     }
   }
 }

@@ -157,8 +157,12 @@ export interface Session {
    * backpressure on to the peer that feeds it).
    */
   pauseUntil?(until: Promise<unknown>): void;
-  /** Close code 1000: ask the peer to start no new exchanges. */
-  preclose(): void;
+  /**
+   * Close code 1000: ask the peer to start no new exchanges; this side starts none either
+   * (the session turns `closing`). Resolves once the peer has read it (its Pong to the Ping
+   * sent after the Close) or the session closed; later Requests from the peer get an Alarm.
+   */
+  preclose(): Promise<void>;
   /** Close code 1001 (or `code`), then close the transport once flushed. */
   close(code?: number): void;
   /** Close listeners: the code and, for failures, the error. */

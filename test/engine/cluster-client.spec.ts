@@ -211,10 +211,10 @@ describe.each(SCHEMAS)('cluster client over %s', (schema) => {
     expect(await whoCounts(cluster, 10)).toEqual({ a: 5, b: 5 });
   });
 
-  it('no active session: calls fail at once with the clear error naming the URLs; close() reaches every connection', async () => {
+  it('no active session and no attempt before the call\'s deadline: calls fail at once with the clear error naming the URLs; close() reaches every connection', async () => {
     const a = await namedServer(schema, 'a');
     const b = await namedServer(schema, 'b');
-    const cluster = track(new SdClusterClient(`${a.url},${b.url}`, { ...FAST, reconnectDelay: 5_000, maxReconnectDelay: 5_000 }));
+    const cluster = track(new SdClusterClient(`${a.url},${b.url}`, { ...FAST, reconnectDelay: 5_000, maxReconnectDelay: 5_000, requestTimeout: 1_000 }));
     await cluster.connect();
     await until(() => cluster.up === 2 && a.seen.sessions === 1 && b.seen.sessions === 1, 20_000, 'both URLs up');
     await Promise.all([a.server.close(), b.server.close()]);
@@ -223,8 +223,9 @@ describe.each(SCHEMAS)('cluster client over %s', (schema) => {
     const started = Date.now();
     const err = await cluster.request('who', '').catch((e: unknown) => e);
     expect(Date.now() - started).toBeLessThan(500);
-    expect(isSocketDError(err, 'CONNECTION_CLOSED')).toBe(true);
+    expect(isSocketDError(err, 'UNREACHABLE')).toBe(true);
     expect((err as Error).message).toMatch(/^No session is available! \(0 of 2 up: /);
+    expect((err as Error).message).toMatch(/next attempt in \d+ ms/);
     expect((err as Error).message).toContain(a.url);
     expect((err as Error).message).toContain(b.url);
     await expect(cluster.send('note')).rejects.toThrow(/No session is available!/);
@@ -263,7 +264,7 @@ describe.each(SCHEMAS)('cluster client over %s', (schema) => {
 
     await Promise.all([a.server.close(), b.server.close()]);
     const err = await connect([a.url, b.url], { ...FAST, connectTimeout: 2_000 }).catch((e: unknown) => e);
-    expect(isSocketDError(err, 'CONNECTION_CLOSED')).toBe(true);
+    expect(isSocketDError(err, 'UNREACHABLE')).toBe(true);
     expect((err as Error).message).toMatch(/^No session is available! \(0 of 2 up: /);
     expect((err as Error).message).toMatch(/ECONNREFUSED|refused/i);
   });
