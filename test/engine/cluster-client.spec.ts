@@ -1,65 +1,20 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   SdClient, SdClusterClient, clusterUrls, connect, isSocketDError, stringHash, type ClusterStatus,
 } from '../../lib/engine.js';
 import { hashIndex, isUrlList, RoundRobin } from '../../lib/session/cluster-balance.js';
 import type { ReceivedMessage, Session } from '../../lib/session/index.js';
 import { SCHEMAS, startServer, until, type Schema } from '../support/engine.js';
+import { ServerChild } from '../support/server-child.js';
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const SERVER_SCRIPT = path.join(REPO_ROOT, 'test/engine/cluster-server.mjs');
 // Fast reconnects so a restarted server is back in the rotation quickly, even on a slow machine.
 const FAST = { reconnectDelay: 50, maxReconnectDelay: 300, logger: false as const };
 
-/** A cluster-server.mjs child: SIGKILL-able, restartable on the same port. */
-class ServerChild {
-  private constructor(readonly proc: ChildProcess, readonly port: number, private readonly exited: Promise<void>) {}
-
-  static async start(schema: Schema, name: string, port = 0): Promise<ServerChild> {
-    if (!existsSync(path.join(REPO_ROOT, 'dist/lib/engine.js'))) throw new Error('dist/lib is missing: run `npm run build` first');
-    const proc = spawn(process.execPath, ['--no-warnings', SERVER_SCRIPT, JSON.stringify({ schema, name, port })], {
-      cwd: REPO_ROOT,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-    let stderr = '';
-    proc.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-    const bound = await new Promise<number>((resolve, reject) => {
-      let out = '';
-      const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`server ${name} did not start: ${stderr}`)); }, 30_000);
-      proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`server ${name} exited (${code}): ${stderr}`)); });
-      proc.stdout!.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-        const m = /READY (\d+)/.exec(out);
-        if (m) { clearTimeout(timer); resolve(Number(m[1])); }
-      });
-    });
-    const child = new ServerChild(proc, bound, exited);
-    children.add(child);
-    return child;
-  }
-
-  url(schema: Schema): string {
-    return `sd:${schema}://127.0.0.1:${this.port}/cluster`;
-  }
-
-  async kill(): Promise<void> {
-    this.proc.kill('SIGKILL');
-    await this.exited;
-    children.delete(this);
-  }
-}
-
-const children = new Set<ServerChild>();
 const clusters = new Set<SdClusterClient | SdClient>();
 afterEach(async () => {
   await Promise.all([...clusters].map((c) => c.close()));
   clusters.clear();
-  await Promise.all([...children].map((c) => c.kill()));
+  await ServerChild.killAll();
 });
 
 function track<T extends SdClusterClient | SdClient>(client: T): T {
