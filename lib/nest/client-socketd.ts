@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { ClientProxy, type ReadPacket, type WritePacket } from '@nestjs/microservices';
 import { InvalidMessageException } from '@nestjs/microservices/errors/invalid-message.exception.js';
 import { Observable, throwError } from 'rxjs';
-import { DEFAULTS, SdClient, SdClusterClient, socketDError } from '../engine.js';
+import { DEFAULTS, describeError, SdClient, SdClusterClient, socketDError } from '../engine.js';
 import { resolveClientOptions } from '../session/options.js';
 import type { ClientOptions, ClientStatus, Session } from '../session/types.js';
 import { ClientCall, resolveCallMode, type CallSettings, type SocketDClientCallMode } from './socketd.client-call.js';
@@ -86,6 +86,8 @@ export class SocketDClient extends ClientProxy<SocketDEvents> {
   protected readonly target: string | undefined;
   protected readonly eventTarget: string | undefined;
   private callSettings: CallSettings | undefined;
+  /** When the current outage began (`Date.now()`), while the engine is not connected. */
+  private outageSince: number | undefined;
   private readonly events = new SocketDEventEmitter(() => this.logger);
   private readonly inbound = new InboundRouter(() => this.logger);
 
@@ -109,7 +111,9 @@ export class SocketDClient extends ClientProxy<SocketDEvents> {
     this.connectionPromise = promise;
     promise.catch((err: unknown) => {
       if (this.connectionPromise === promise) this.connectionPromise = undefined;
-      this.events.emit('error', err as Error);
+      // The caller gets the error; `error` listeners hear it too, and nobody else (no ERROR
+      // line: a server that is down is a status, logged once per outage, see engineStatus).
+      if (this.events.heard('error')) this.events.emit('error', err as Error);
     });
     return promise;
   }
@@ -251,8 +255,7 @@ export class SocketDClient extends ClientProxy<SocketDEvents> {
       callback({ err: target });
       return noop;
     }
-    const settings = this.settings();
-    const call = new ClientCall(target, this.eventOf(packet), packet, waited <= 0 ? settings : { ...settings, requestTimeout: Math.max(1, settings.requestTimeout - waited) }, callback);
+    const call = new ClientCall(target, this.eventOf(packet), packet, this.settings(), callback, waited);
     call.start();
     return call.cancel;
   }
@@ -310,11 +313,29 @@ export class SocketDClient extends ClientProxy<SocketDEvents> {
 
   private engineStatus(engine: SdClient | SdClusterClient, status: ClientStatus): void {
     if (this.engine !== engine) return;
+    this.logOutage(engine, status);
     // A dropped connection: the next call goes through the engine's connect() again, which
     // waits for (or starts) the reconnect.
     if (status !== 'connected' && status !== 'connecting') this.connectionPromise = undefined;
     // `closed` is published by close() itself, after the engine is detached.
     if (status !== 'closed') this.publishStatus(status as SocketDStatus);
+  }
+
+  // One WARN when an outage begins (a lost connection or a failed connect), one line when it ends.
+  // Each failed attempt of the outage is in the status events and in the calls' errors.
+  private logOutage(engine: SdClient | SdClusterClient, status: ClientStatus): void {
+    const where = this.options?.urls === undefined ? this.url : 'every server of the cluster';
+    if (status === 'connected') {
+      if (this.outageSince !== undefined) this.logger.log(`Socket.D: connected to ${where} again after ${Date.now() - this.outageSince} ms`);
+      this.outageSince = undefined;
+    } else if ((status === 'disconnected' || status === 'reconnecting') && this.outageSince === undefined) {
+      this.outageSince = Date.now();
+      const lastError = engine instanceof SdClient ? engine.lastConnectError : undefined;
+      const plan = engine instanceof SdClient && engine.state === 'idle' ? 'not reconnecting' : 'reconnecting in the background';
+      this.logger.warn(`Socket.D: ${where} is unreachable${lastError === undefined ? '' : ` (${describeError(lastError)})`}; ${plan}`);
+      // `error` listeners hear the outage's cause once too (unheard, it is not logged again).
+      if (lastError instanceof Error && this.events.heard('error')) this.events.emit('error', lastError);
+    }
   }
 
   private publishStatus(status: SocketDStatus): void {
