@@ -40,6 +40,8 @@ export interface RouterHost {
 export class MessageRouter {
   private readonly session: Session;
   private readonly aggregator: FragmentAggregator;
+  /** True from the first Request refused at `maxInboundStreams` until one is accepted again. */
+  private saturated = false;
 
   constructor(
     private readonly host: RouterHost,
@@ -94,7 +96,13 @@ export class MessageRouter {
     const whole = this.reassemble(frame);
     if (whole === undefined) return;
     const message = new InboundMessage(whole);
-    if (whole.flag !== Flags.Message) this.inbound.add(message);
+    if (whole.flag !== Flags.Message) {
+      if (!this.inbound.tryAdd(message)) {
+        this.overBudget(message);
+        return;
+      }
+      this.saturated = false;
+    }
     if (this.listener.onMessage) {
       let result: unknown;
       try {
@@ -156,6 +164,17 @@ export class MessageRouter {
       default:
         this.log.warn(`Socket.D session ${this.session.id}: ${what} dropped: ${err.message}`);
     }
+  }
+
+  // maxInboundStreams Requests are still unanswered here: our handlers' doing, not the peer's.
+  // This one is refused alone (an Alarm); one warning per episode.
+  private overBudget(message: InboundMessage): void {
+    const limit = this.inbound.limit;
+    if (!this.saturated) {
+      this.saturated = true;
+      this.log.warn(`Socket.D session ${this.session.id}: ${this.inbound.size} Requests/Subscribes from the peer are still unanswered by local handlers (maxInboundStreams ${limit}); refusing new ones with an Alarm until some are answered`);
+    }
+    this.answer(() => this.session.alarm(message, `'${message.event}' refused: ${limit} requests are already unanswered here (maxInboundStreams)`));
   }
 
   private handlerFailed(message: ReceivedMessage, err: unknown): void {

@@ -2,7 +2,6 @@ import { CloseCodes, MetaKeys, PROTOCOL_VERSION } from '../protocol/constants.js
 import { SocketDError, socketDError } from '../protocol/errors.js';
 import { Flags, flagName, type Flag } from '../protocol/flags.js';
 import type { Frame } from '../protocol/frame.js';
-import { isFragment } from '../protocol/fragments.js';
 import { checkReceivedFields } from '../protocol/frame-codec.js';
 import { appendMetas, serializeMetas } from '../protocol/metas.js';
 import { newSessionId, newSid } from '../protocol/sid.js';
@@ -16,6 +15,7 @@ import { ServerHandshake, type ServerHandshakeConfig } from './server-handshake.
 import type { ResolvedSessionOptions } from './options.js';
 import { FrameWriter, MAX_UNANSWERED_PINGS, metaStringOf, payloadBytes, toPayload } from './frame-writer.js';
 import { ClientHandshake } from './client-handshake.js';
+import { CloseFence } from './close-fence.js';
 import { IdleWatch } from './idle-watch.js';
 import { Waiters } from './waiters.js';
 import { OutboundStreams, streamTimeout } from './outbound-streams.js';
@@ -58,10 +58,8 @@ export class SocketDSession implements Session {
   private readonly serverHandshake: ServerHandshake | undefined;
   private readonly clientHandshake = new ClientHandshake();
   private idle: IdleWatch | undefined;
-  /** Set by preclose(): released by the peer's Pong to the Ping sent after our Close 1000. */
-  private fence: Waiters | undefined;
-  private fenced = false;
-  private refusedAfterClose = 0;
+  /** Set by preclose(): passed by the peer's Pong to the Ping sent after our Close 1000. */
+  private fence: CloseFence | undefined;
 
   constructor(
     private readonly connection: Connection,
@@ -179,12 +177,11 @@ export class SocketDSession implements Session {
   preclose(): Promise<void> {
     if (this.stateValue !== 'open' && this.stateValue !== 'closing') return Promise.resolve();
     if (this.fence === undefined) {
-      this.fence = new Waiters();
       this.stateValue = 'closing';
       this.writer.close(CloseCodes.CLOSE_STARTING);
-      this.writer.ping();
+      this.fence = new CloseFence(() => this.writer.ping());
     }
-    return this.fenced ? Promise.resolve() : this.fence.wait();
+    return this.fence.wait();
   }
 
   close(code: number = CloseCodes.CLOSE): void {
@@ -306,7 +303,7 @@ export class SocketDSession implements Session {
         if (!this.writer.pong()) throw socketDError('PING_FLOOD', `more than ${MAX_UNANSWERED_PINGS} Pings while not reading the answers`);
         return;
       case Flags.Pong:
-        if (this.fence !== undefined && !this.fenced) this.passFence();
+        this.fence?.pass();
         return;
       case Flags.Close:
         this.onCloseFrame(frame);
@@ -318,7 +315,7 @@ export class SocketDSession implements Session {
       case Flags.Message:
       case Flags.Request:
       case Flags.Subscribe:
-        if (this.fenced) this.refuseAfterClose(frame);
+        if (this.fence?.passed === true) this.fence.refuse(frame, this.writer, this.log, this.remoteAddress ?? this.id);
         else this.router.onRequest(frame);
         return;
       case Flags.Reply:
@@ -328,21 +325,6 @@ export class SocketDSession implements Session {
       default:
         throw socketDError('UNEXPECTED_FRAME', `${flagName(frame.flag)} after the handshake`);
     }
-  }
-
-  private passFence(): void {
-    this.fenced = true;
-    this.fence!.release();
-  }
-
-  // The peer started something after it read our Close 1000: refused, not served (spec 6.2).
-  private refuseAfterClose(frame: Frame): void {
-    if (this.refusedAfterClose++ === 0) {
-      this.log.warn(`Socket.D session ${this.remoteAddress ?? this.id}: the peer started '${frame.event}' after our Close 1000 (start nothing new); refused`);
-    }
-    // One Alarm per refused stream: on its first fragment only.
-    if (frame.flag === Flags.Message || (isFragment(frame) && new InboundMessage(frame).meta(MetaKeys.DATA_FRAGMENT_IDX) !== '1')) return;
-    this.writer.write(Flags.Alarm, frame.sid, frame.event, alarmMetaString(new InboundMessage(frame), ''), `'${frame.event}' refused: this side is closing (Close 1000 sent)`);
   }
 
   private onCloseFrame(frame: Frame): void {
@@ -414,7 +396,7 @@ export class SocketDSession implements Session {
     this.serverHandshake?.stop();
     this.idle?.stop();
     this.router.clear();
-    if (this.fence !== undefined && !this.fenced) this.passFence();
+    this.fence?.pass();
     this.clientHandshake.failed(err ?? socketDError('CONNECTION_CLOSED', `connection closed during the handshake (code ${code})`));
     const closed = socketDError('CONNECTION_CLOSED', `connection closed (code ${code})`, { closeCode: code });
     this.outbound.failAll(closed);

@@ -2,7 +2,9 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import net from 'node:net';
 import { encodeFrame, Flags, FrameDecoder, type Frame } from '../../lib/protocol/index.js';
 import { isSocketDError } from '../../lib/protocol/errors.js';
-import { SdClient, type ClientStatus } from '../../lib/engine.js';
+import { SdClient, type ClientStatus, type Session } from '../../lib/engine.js';
+import { MemoryLogger, RawPeer, frameBytes } from './raw-peer.js';
+import { startServer } from '../support/engine.js';
 import { deferred, until } from '../support/engine.js';
 
 /**
@@ -153,5 +155,39 @@ describe('connection lifecycle races on real sockets', () => {
     // One timer: 10/s (a loaded machine may skip some); four stacked timers would give ~40.
     expect(perSecond).toBeGreaterThan(3);
     expect(perSecond).toBeLessThan(15);
+  });
+});
+
+describe('Close 1000 fence (server side)', () => {
+  it('what the peer started before its Pong is served; what it starts after it read the Close gets an Alarm; preclose() resolves on the Pong', async () => {
+    const logger = new MemoryLogger();
+    const opened = deferred<Session>();
+    const served: string[] = [];
+    const { server, port } = await startServer('tcp', {
+      logger,
+      onOpen: (s) => opened.resolve(s),
+      onMessage: (s, m) => { served.push(m.event); if (m.isRequest) s.replyEnd(m, 'ok'); },
+    });
+    const peer = await RawPeer.open(port);
+    const session = await opened.promise;
+    let fenced = false;
+    const precloseDone = session.preclose().then(() => { fenced = true; });
+    await peer.next((f) => f.flag === Flags.Close);
+    await peer.next((f) => f.flag === Flags.Ping);
+    expect(session.state).toBe('closing');
+    // A Request in flight when the Close arrived (written before the Pong), then the Pong, then one that ignores the Close.
+    peer.write(frameBytes(Flags.Request, 'before', '/before'), frameBytes(Flags.Pong, '', ''), frameBytes(Flags.Request, 'after', '/after'));
+    await precloseDone;
+    expect(fenced).toBe(true);
+    const answer = await peer.next((f) => f.sid === 'before' && f.flag === Flags.ReplyEnd);
+    expect(answer.data.toString()).toBe('ok');
+    const refused = await peer.next((f) => f.sid === 'after');
+    expect(refused.flag).toBe(Flags.Alarm);
+    expect(refused.data.toString()).toMatch(/closing \(Close 1000 sent\)/);
+    expect(served).toEqual(['/before']);
+    expect(logger.has('warn', /after our Close 1000/)).toBe(true);
+    expect(() => session.send('/x')).toThrow(/closing/);
+    peer.destroy();
+    await server.close();
   });
 });
