@@ -1,5 +1,5 @@
 /**
- * The five recorded upstream broker sets (../shared/socketd-vectors, broker-index.json):
+ * The five recorded upstream broker sets (test/fixtures/socketd-vectors, broker-index.json):
  * 1. every frame decodes and re-encodes to the same bytes (truncated ones: their header);
  * 2. our broker, fed each set's client-side sequence by real engine peers that send the
  *    recorded frames' flags/events/metas/data as the recorded players and client, produces
@@ -17,7 +17,7 @@ import type { ReceivedMessage, Session } from '../../lib/session/types.js';
 import { QUIET, requester, startBroker, until, type Schema } from './broker-helpers.js';
 import { SdClient as Client } from '../../lib/session/client.js';
 
-const VECTORS = path.resolve(fileURLToPath(new URL('../../', import.meta.url)), '../shared/socketd-vectors');
+const VECTORS = fileURLToPath(new URL('../fixtures/socketd-vectors', import.meta.url));
 interface Entry {
   file: string; set: string; conn: number; direction: 'c2s' | 's2c'; order: number; flag: number; flagName: string;
   frameLength: number; sid?: string; event?: string; metaString?: string; dataLength?: number; dataSha256?: string;
