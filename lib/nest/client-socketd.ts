@@ -27,6 +27,8 @@ const NEST_ONLY_OPTIONS = CLIENT_NEST_OPTION_NAMES;
 export interface SocketDClientOptions extends Omit<ClientOptions, 'onMessage'>, SocketDAddressOptions {
   /** `sd:tcp://host:port[/path][?k=v]` or `sd:ws://...`. Default `sd:tcp://127.0.0.1:8602`. */
   url?: string;
+  /** Nest's TCP transport name for {@link ClientOptions.tls}: accepted as `tls` (give one, not both). */
+  tlsOptions?: ClientOptions['tls'];
   /**
    * Several servers of one service: a list, or one comma-separated string
    * (`'sd:tcp://a:8602,sd:tcp://b:8602'`). The client then runs the engine's `SdClusterClient`

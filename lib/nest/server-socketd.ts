@@ -27,6 +27,8 @@ export interface SocketDServerOptions extends Omit<ServerOptions, 'onMessage'>, 
    * listen at all, it only plays.
    */
   url?: string;
+  /** Nest's TCP transport name for {@link ServerOptions.tls}: accepted as `tls` (give one, not both). */
+  tlsOptions?: ServerOptions['tls'];
   /**
    * Broker player mode: `{ urls: 'sd:tcp://broker:8602', name: 'orders' }` connects OUT to
    * each broker under that name (Connect meta `@`) and serves the Requests, Subscribes and
