@@ -1,4 +1,4 @@
-import { clusterUrls, socketDError } from '../engine.js';
+import { clusterUrls, parseUrl, socketDError } from '../engine.js';
 import type { ClientOptions, ServerOptions } from '../session/types.js';
 import { SOCKETD_DEFAULT_URL } from './socketd.constants.js';
 
@@ -150,6 +150,8 @@ function validateKeys<T extends object>(
   if (address.url !== undefined && (address.host !== undefined || address.port !== undefined || address.transport !== undefined)) {
     throw socketDError('INVALID_ARGUMENT', `${owner}: give either 'url' or 'host'/'port'/'transport', not both`);
   }
+  // A malformed URL fails here, as the engine's constructors do, not at the first call.
+  if (address.url !== undefined) parseUrl(address.url as string);
   const { urls } = options as { urls?: unknown };
   if (urls !== undefined) {
     if (address.url !== undefined || address.host !== undefined || address.port !== undefined || address.transport !== undefined) {

@@ -95,6 +95,22 @@ describe('SocketDServer / SocketDClient options at construction', () => {
     expect(() => new SocketDClient({ qqqqqqqq: 1 } as SocketDClientOptions)).toThrow(/unknown option 'qqqqqqqq' \(valid: url, host, port/);
   });
 
+  it('a malformed url is refused at construction, on both sides', () => {
+    const bad = (make: () => unknown) => {
+      try {
+        make();
+      } catch (err) {
+        return err as { code?: string; message: string };
+      }
+      throw new Error('accepted');
+    };
+    for (const err of [bad(() => new SocketDClient({ url: '127.0.0.1:8602' })), bad(() => new SocketDServer({ url: '127.0.0.1:8602' }))]) {
+      expect(err.code).toBe('SOCKETD_ERR_BAD_URL');
+      expect(err.message).toContain('Bad Socket.D URL "127.0.0.1:8602"');
+    }
+    expect(bad(() => new SocketDClient({ url: 'sd:htp://h:1' })).message).toContain("unsupported schema 'htp'");
+  });
+
   it('url and host/port together are refused; host/port/transport build the URL', () => {
     expect(() => new SocketDClient({ url: 'sd:tcp://a:1', port: 2 })).toThrow("give either 'url' or 'host'/'port'/'transport'");
     expect(resolveSocketDUrl({})).toBe('sd:tcp://127.0.0.1:8602');
