@@ -1,13 +1,15 @@
 /**
  * README's figures that drift with the code are held to what the build makes: the browser
  * bundle sizes (scripts/build-browser.mjs writes dist/browser/sizes.json; `npm test` builds
- * first), and "no source maps" (nothing shipped points at a map). A failure prints the line to write.
+ * first), and "no source maps" (nothing shipped points at a map). Every error code and close code
+ * the engine has is in README's tables. A failure prints what to write.
  */
 import { describe, expect, it } from '@jest/globals';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import { CloseCodes, describeCloseCode, ErrorCodes } from '../../lib/protocol/index.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const README = readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
@@ -22,9 +24,11 @@ describe('README figures', () => {
     const sizes = JSON.parse(readFileSync(path.join(BROWSER, 'sizes.json'), 'utf8')) as Record<string, { minifiedKiB: string; gzippedKiB: string }>;
     const expected = { minifiedKiB: kib(bundle.length), gzippedKiB: kib(gzipSync(bundle, { level: 9 }).length) };
     expect(sizes['socketd.min.js']).toEqual(expected);
-    const line = `\`dist/browser/socketd.min.js\`, ${expected.minifiedKiB} KiB minified, ${expected.gzippedKiB} KiB`;
-    expect(README.replace(/\s+/g, ' ')).toContain(line);
-    expect(README).toContain(`for rxjs users (${kib(gzipSync(rx, { level: 9 }).length)} KiB gzipped`);
+    const missing = [
+      `\`dist/browser/socketd.min.js\`, ${expected.minifiedKiB} KiB minified, ${expected.gzippedKiB} KiB gzipped`,
+      `for rxjs users (${kib(gzipSync(rx, { level: 9 }).length)} KiB gzipped`,
+    ].filter((line) => !README.replace(/\s+/g, ' ').includes(line));
+    expect(missing.length === 0 ? 'README up to date' : `README.md should say: ${missing.join(' / ')}`).toBe('README up to date');
   });
 
   it('nothing built points at a source map (README: "no source maps")', () => {
@@ -36,5 +40,32 @@ describe('README figures', () => {
     expect(files.length).toBeGreaterThan(20);
     const pointing = files.filter((f) => readFileSync(f, 'utf8').includes('sourceMappingURL'));
     expect(pointing).toEqual([]);
+  });
+});
+
+describe('README tables', () => {
+  const section = (heading: string): string => {
+    const start = README.indexOf(`\n${heading}\n`);
+    expect(start).toBeGreaterThan(0);
+    const end = README.indexOf('\n#', start + heading.length + 2);
+    return README.slice(start, end);
+  };
+
+  it('every error code has its row, with its close code', () => {
+    const errors = section('### Errors');
+    for (const { code, close } of Object.values(ErrorCodes)) {
+      const row = errors.split('\n').find((line) => line.startsWith(`| \`${code}\` |`));
+      expect(row ?? `no row for ${code}`).toContain(`| ${close === undefined ? '—' : close} |`);
+      expect(row!.split(' | ').length).toBe(4);
+    }
+  });
+
+  it('every close code has its row, and errors name its meaning', () => {
+    const closes = section('### Close codes');
+    for (const code of Object.values(CloseCodes)) {
+      expect(closes).toMatch(new RegExp(`\\n\\| ${code} \\| [^|]+ \\| [^|]+ \\|`));
+      expect(describeCloseCode(code)).toMatch(new RegExp(`^${code}: .+`));
+    }
+    expect(describeCloseCode(4999)).toBe('4999');
   });
 });
