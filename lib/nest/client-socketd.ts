@@ -150,6 +150,26 @@ export class SocketDClient extends ClientProxy<SocketDEvents> {
     this.inbound.handler = handler;
   }
 
+  /** Set by {@link setOnDispatchHook}. */
+  protected override onDispatchHook?: (packet: ReadPacket) => void;
+
+  /**
+   * Calls `hook` with every outgoing packet (requests and events) before it is sent; the hook
+   * may set `packet.metadata` (string entries), which travels as metas and reaches the
+   * server's `SocketDContext.getMetadata()`. Nest 12's `ClientProxy` API, provided here on
+   * Nest 11 too.
+   */
+  override setOnDispatchHook(hook: (packet: ReadPacket) => void): void {
+    this.onDispatchHook = hook;
+  }
+
+  /** The packet of one `send()`/`emit()`, after the dispatch hook (Nest 11 has no such method). */
+  protected override createPacket<TInput>(pattern: any, data: TInput): ReadPacket {
+    const packet: ReadPacket = { pattern, data };
+    this.onDispatchHook?.(packet);
+    return packet;
+  }
+
   protected override initializeSerializer(options: SocketDClientOptions): void {
     this.payloadSerializer = options?.serializer ?? new SocketDSerializer();
   }

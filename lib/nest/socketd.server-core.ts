@@ -185,7 +185,7 @@ export abstract class SocketDServerCore extends Server<SocketDEvents, SocketDSta
       this.untrack();
       return;
     }
-    const runEndHook = this.createProcessingEndHookRunner(context);
+    const runEndHook = this.endHookRunner(context);
     let result: unknown;
     try {
       result = handler(data, context);
@@ -239,17 +239,26 @@ export abstract class SocketDServerCore extends Server<SocketDEvents, SocketDSta
       inbound.cancelled = true;
       inbound.replies?.cancel();
     });
-    const run = (runEndHook: () => void): Promise<void> => this.runStream(inbound, runEndHook);
     if (this.onProcessingStartHook === this.defaultStartHook) {
-      // What runWithProcessingHooks() does under the default start hook (`done()`), minus its
-      // two async wrappers: `run` never rejects.
-      void run(this.createProcessingEndHookRunner(context));
+      // What the start hook `done()` would run, without its async wrapper: runStream never rejects.
+      void this.runStream(inbound, this.endHookRunner(context));
       return;
     }
-    const started = this.runWithProcessingHooks(context, run);
-    // The default start hook returns the promise of the work above, which never rejects; a
-    // custom hook may return anything.
+    // Nest 12's runWithProcessingHooks() (Nest 11 has none): the end hook runs once, when the
+    // answer ends. The default start hook returns the promise of `done()`, which never rejects
+    // here; a custom hook may return anything.
+    const started: unknown = this.onProcessingStartHook(this.transportId!, context, () => this.runStream(inbound, this.endHookRunner(context)));
     if (isThenable(started)) Promise.resolve(started).catch((err: unknown) => this.logger.error(describeError(err)));
+  }
+
+  // Nest 12's createProcessingEndHookRunner() (Nest 11 has none): the end hook, at most once.
+  private endHookRunner(context: SocketDContext): () => void {
+    let ran = false;
+    return () => {
+      if (ran) return;
+      ran = true;
+      this.onProcessingEndHook?.(this.transportId!, context);
+    };
   }
 
   // Decodes the data, runs the handler and answers its result. Never rejects.
