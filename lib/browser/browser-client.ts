@@ -37,8 +37,12 @@ export type InboundHandler = (message: BrowserInbound) => BrowserPayload | void 
 
 /** Callbacks of one Subscribe. */
 export interface BrowserObserver {
+  /** Each value: every Reply, and the data of a ReplyEnd that carries some (upstream peers may end that way). */
   next?(reply: BrowserMessage): void;
-  /** The ReplyEnd (undefined when the stream ended without one). */
+  /**
+   * The stream ended; it never carries a value. `end` is the ReplyEnd when it had no data (for
+   * its metas), undefined when its data went to `next` just before.
+   */
   complete?(end: BrowserMessage | undefined): void;
   /** An Alarm from the server (`SOCKETD_ERR_ALARM`), a timeout, or the connection lost. */
   error?(err: SocketDError): void;
@@ -144,7 +148,7 @@ export class SocketDBrowserClient {
     return toMessage(await reply);
   }
 
-  /** Subscribe: every Reply to `next`, the ReplyEnd to `complete`; `cancel()` stops the server's stream. */
+  /** Subscribe: every value to `next` (a ReplyEnd's data too), then `complete`; `cancel()` stops the server's stream. */
   async subscribe(event: string, data: BrowserPayload | undefined, observer: BrowserObserver, options: BrowserCallOptions = {}): Promise<BrowserSubscription> {
     const session = await this.client.connect();
     const handle: StreamHandle = session.subscribe(event, toBytes(data), {

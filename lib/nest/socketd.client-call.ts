@@ -97,13 +97,17 @@ export class ClientCall implements StreamObserver {
     this.abort();
   };
 
-  /** A Reply (a Request's only answer, or a Subscribe's next value). */
+  /** A Request's only answer, or a Subscribe's next value (a Reply, or a ReplyEnd's data). */
   next(reply: ReceivedMessage): void {
     if (this.single) this.done = true;
     this.replies!.deliver(reply, this.single);
   }
 
-  /** The ReplyEnd of a Subscribe (a Request is over with its `next`). */
+  /**
+   * The end of a Subscribe (a Request is over with its `next`): undefined after a ReplyEnd whose
+   * data went to `next`, else the empty ReplyEnd, a value only when it has a `Data-Type` meta
+   * (an empty string an earlier nestjs-socketd put on the ReplyEnd).
+   */
   complete(end: ReceivedMessage | undefined): void {
     if (this.single) return;
     this.done = true;

@@ -283,16 +283,15 @@ export abstract class SocketDServerCore extends Server<SocketDEvents, SocketDSta
     else this.answer(inbound, result, settle);
   }
 
-  // Sends a handler's result through a ReplyStream: an Observable as a stream, a plain value
-  // (the usual case) without one.
+  // Sends a handler's result through a ReplyStream: an Observable as a stream (a Reply per
+  // value, then an empty ReplyEnd), a plain value (the usual case) as one ReplyEnd.
   private answer(inbound: InboundStream, result: unknown, settle: () => void): void {
     const replies = new ReplyStream(inbound.session, inbound.message, this.payloadSerializer, this.maxQueuedReplies, this.logger, settle, this.replyBudget);
     inbound.replies = replies;
     if (isObservable(result)) {
       (result as Observable<unknown>).subscribe(replies);
     } else {
-      replies.next(result);
-      replies.complete();
+      replies.answerOne(result);
     }
   }
 
