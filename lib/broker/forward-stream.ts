@@ -1,4 +1,5 @@
 import { MetaKeys } from '../protocol/constants.js';
+import { Flags } from '../protocol/flags.js';
 import { removeMeta } from '../protocol/metas.js';
 import type { SocketDError } from '../protocol/errors.js';
 import type { ReceivedMessage, Session, StreamHandle } from '../session/types.js';
@@ -86,9 +87,21 @@ export class ForwardStream {
   }
 
   private observer(to: Session) {
+    // The engine hands a ReplyEnd with data to `next` (then `complete(undefined)`): the broker
+    // relays it as the ReplyEnd it is, so the requester sees the target's frames unchanged.
+    let endedWithData = false;
     return {
-      next: (reply: ReceivedMessage) => this.onNext(to, reply),
-      complete: (end: ReceivedMessage | undefined) => this.onComplete(end),
+      next: (reply: ReceivedMessage) => {
+        if (reply.flag !== Flags.ReplyEnd || !this.message.isSubscribe) {
+          this.onNext(to, reply);
+          return;
+        }
+        endedWithData = true;
+        this.onComplete(reply);
+      },
+      complete: (end: ReceivedMessage | undefined) => {
+        if (!endedWithData) this.onComplete(end);
+      },
       error: (err: Error) => this.partFailed(err),
     };
   }

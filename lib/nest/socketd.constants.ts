@@ -34,6 +34,8 @@ export const DATA_TYPE_BINARY = 'application/octet-stream';
  * `dataAsString()`) and arrives as a string.
  */
 export const DATA_TYPE_TEXT = 'text/plain';
+/** `Data-Type` of MessagePack data (the codec of `nestjs-socketd/msgpack`). */
+export const DATA_TYPE_MSGPACK = 'application/msgpack';
 
 /**
  * Connack meta by which a {@link SocketDServer} announces that it answers a Subscribe with

@@ -6,10 +6,8 @@ import { ReplyBudget } from './socketd.reply-budget.js';
 import { describeError, sendNestAlarm } from './socketd.error-codec.js';
 import { isThenable, metasArg, type SocketDEntity, type SocketDSerializerLike } from './socketd.serializer.js';
 
-// What the pump may send: everything but the newest item (more may follow in the same tick,
-// and the newest one could then ride on the ReplyEnd), everything, or everything then the end.
+// What the pump sends: every queued value, or every queued value then the end.
 const enum Pump {
-  KeepLast,
   All,
   End,
 }
@@ -24,9 +22,8 @@ const STREAM_OVERFLOW = Object.freeze({ status: 'error', message: 'Stream overfl
 /**
  * Answers one received Request or Subscribe from a handler's Observable, under backpressure.
  *
- * - Subscribe: each value is a Reply, completion a ReplyEnd; the last value rides on the
- *   ReplyEnd when completion follows it within the same microtask (a handler returning one
- *   value costs one frame, as Nest's TCP merges `isDisposed` into the last packet).
+ * - Subscribe: each value is a Reply, completion an empty ReplyEnd (as upstream streams end);
+ *   a plain result (see {@link answerOne}) is one ReplyEnd carrying it.
  * - Request: the first value is the ReplyEnd and the producer is unsubscribed (a Request has
  *   exactly one answer, spec 7.2); completion without a value is an empty ReplyEnd.
  * - An error (already shaped by Nest's exception filters) is an Alarm on the stream's sid,
@@ -42,7 +39,6 @@ export class ReplyStream extends Subscriber<unknown> {
   private queue: unknown[] = [];
   private head = 0;
   private blocked = false;
-  private flushScheduled = false;
   private ended = false;
   private failure: { err: unknown } | undefined;
   private finished = false;
@@ -72,21 +68,33 @@ export class ReplyStream extends Subscriber<unknown> {
     this.settle();
   }
 
+  /**
+   * Answers with one value and ends: a handler's plain (non-Observable) result. It is the
+   * ReplyEnd itself for a Request and a Subscribe alike (one frame, as a Request's answer;
+   * every client takes a ReplyEnd's data as the last value).
+   */
+  answerOne(value: unknown): void {
+    if (this.finished) return;
+    this.ended = true;
+    this.sendLast(value, true);
+  }
+
   protected override _next(value: unknown): void {
     if (this.finished) return;
     if (this.single) {
-      this.ended = true;
-      this.sendLast(value, true);
+      this.answerOne(value);
       return;
     }
-    this.queue.push(value);
     if (this.blocked) {
+      this.queue.push(value);
       if (this.queue.length - this.head > this.maxQueued) this.overflow(`queued more than ${this.maxQueued} replies`);
       else if (this.budget.take(this.session)) this.charged++;
       else this.overflow(`cannot queue more replies (maxQueuedRepliesPerSession ${this.budget.perSession}, maxQueuedRepliesPerServer ${this.budget.perServer})`);
       return;
     }
-    this.pump(Pump.KeepLast);
+    // Not blocked: the queue is empty (the pump empties it before unblocking), send at once.
+    const sent = this.send(value);
+    if (sent !== true) this.block(sent);
   }
 
   protected override _error(err: unknown): void {
@@ -107,23 +115,9 @@ export class ReplyStream extends Subscriber<unknown> {
     while (!this.finished) {
       const count = queue.length - this.head;
       if (count === 0) break;
-      if (mode === Pump.KeepLast && count === 1) {
-        if (this.head > 0) {
-          // Keep the array from growing under a long stream: the held value moves to the front.
-          queue[0] = queue[this.head];
-          queue.length = 1;
-          this.head = 0;
-        }
-        this.scheduleFlush();
-        return;
-      }
       const value = queue[this.head];
       queue[this.head++] = undefined;
       if (this.charged > 0) this.uncharge(1);
-      if (count === 1 && mode === Pump.End && this.failure === undefined) {
-        this.sendLast(value, true);
-        return;
-      }
       const sent = this.send(value);
       if (sent === true) continue;
       this.compact();
@@ -181,15 +175,6 @@ export class ReplyStream extends Subscriber<unknown> {
       return;
     }
     sent.then((ok) => (ok ? resume() : this.session.drain().then(resume, resume)));
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    queueMicrotask(() => {
-      this.flushScheduled = false;
-      if (!this.blocked && !this.finished) this.pump(this.ended ? Pump.End : Pump.All);
-    });
   }
 
   // The final frame: a ReplyEnd (with the last value when `hasValue`) or, after an error, an Alarm.

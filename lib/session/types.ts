@@ -81,11 +81,15 @@ export interface RequestOptions extends SendOptions {
 
 /** Callbacks of one outgoing Subscribe (also usable for a Request: see `Session.stream`). */
 export interface StreamObserver {
-  /** Each Reply (and, for a Request, its one Reply or ReplyEnd). */
+  /**
+   * Each value: every Reply, and a ReplyEnd that carries data (its last value, as upstream
+   * peers may send it; `reply.flag` tells). For a Request, its one Reply or ReplyEnd.
+   */
   next(reply: ReceivedMessage): void;
   /**
-   * The stream ended: with the ReplyEnd message, or without one (`undefined`) when a
-   * Request was completed by a Reply.
+   * The stream ended. `end` is the ReplyEnd when it carried no data (for its metas), and
+   * undefined when its data went to `next` just before, or when a Request's answer ended it.
+   * It never carries a value: every value reaches `next` exactly once.
    */
   complete(end: ReceivedMessage | undefined): void;
   /** An Alarm (SOCKETD_ERR_ALARM), a timeout, or the connection closed. */
@@ -130,7 +134,7 @@ export interface Session {
   send(event: string, data?: Payload, options?: SendOptions): boolean;
   /** Request: resolves with the first Reply or ReplyEnd. */
   request(event: string, data?: Payload, options?: RequestOptions): Promise<ReceivedMessage>;
-  /** Subscribe: Reply... then ReplyEnd. */
+  /** Subscribe: Reply... then ReplyEnd; every value (a ReplyEnd's data too) reaches `observer.next`. */
   subscribe(event: string, data: Payload | undefined, observer: StreamObserver, options?: RequestOptions): StreamHandle;
   /** Request with a streaming observer (used when a peer may answer with several Replies). */
   stream(kind: 'request' | 'subscribe', event: string, data: Payload | undefined, observer: StreamObserver, options?: RequestOptions): StreamHandle;

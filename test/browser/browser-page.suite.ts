@@ -199,4 +199,60 @@ describe('the browser client in Chromium, against the engine', () => {
       await server.close();
     }
   });
+
+  it('decodes replies by their Data-Type and gives a stream\'s every value to next, the ReplyEnd\'s too', async () => {
+    const { listen } = await import('../../lib/engine.js');
+    const port = await freePort();
+    const server = await listen(`sd:ws://127.0.0.1:${port}`, {
+      logger: false,
+      onMessage(session, message) {
+        if (message.event === '/typed') {
+          const type = message.meta('as');
+          session.replyEnd(message, message.data, type === undefined ? undefined : { 'Data-Type': type });
+        } else if (message.event === '/upstream') {
+          session.reply(message, '1');
+          session.reply(message, '2');
+          session.replyEnd(message, '3');
+        }
+      },
+    });
+    try {
+      const out = await page.evaluate(async (p: number) => {
+        const sd = await import('/lib/socketd.min.js' as string);
+        const client = await sd.connect(`sd:ws://127.0.0.1:${p}/`, { autoReconnect: false });
+        const typed = (data: string, as?: string) => client.request('/typed', data, { metas: as === undefined ? {} : { as } });
+        const text = await typed('Hello, web page', 'text/plain');
+        const json = await typed('{"id":1}', 'application/json');
+        const raw = await typed('{"id":1}', 'application/octet-stream');
+        const unmarked = await typed('{"id":1}');
+        let rawJson = 'no error';
+        try { raw.json(); } catch (err) { rawJson = (err as Error).name; }
+        const stream = await new Promise((resolve, reject) => {
+          const values: unknown[] = [];
+          client.subscribe('/upstream', undefined, {
+            next: (m: { value: unknown }) => values.push(m.value),
+            complete: (end: unknown) => resolve({ values, end: end === undefined ? 'none' : 'a message' }),
+            error: reject,
+          }).catch(reject);
+        });
+        await client.close();
+        return {
+          text: [text.dataType, text.value, text.json(), text.text()],
+          json: [json.value, json.json()],
+          raw: [raw.value instanceof Uint8Array, Array.from(raw.bytes()).length, rawJson],
+          unmarked: unmarked.value,
+          stream,
+        };
+      }, port);
+      expect(out).toEqual({
+        text: ['text/plain', 'Hello, web page', 'Hello, web page', 'Hello, web page'],
+        json: [{ id: 1 }, { id: 1 }],
+        raw: [true, 8, 'TypeError'],
+        unmarked: { id: 1 },
+        stream: { values: [1, 2, 3], end: 'none' },
+      });
+    } finally {
+      await server.close();
+    }
+  });
 });
