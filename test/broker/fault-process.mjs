@@ -6,9 +6,11 @@
  *   node test/broker/fault-process.mjs '{"role":"server","schema":"tcp"}'
  *   node test/broker/fault-process.mjs '{"role":"player","url":"sd:ws://127.0.0.1:PORT/","name":"svc"}'
  *   node test/broker/fault-process.mjs '{"role":"broker","schema":"ws"}'
+ *   node test/broker/fault-process.mjs '{"role":"nest-player","url":"sd:tcp://127.0.0.1:PORT/","name":"svc"}'
  *
- * Prints `READY <port>` (a player: `READY 0`) once listening or connected. What a server or a
- * player answers:
+ * Prints `READY <port>` (a player: `READY 0`) once listening or connected. A Nest player (a
+ * SocketDServer in player mode) serves `ticks`: the data's count of values, one every 20 ms.
+ * What a server or an engine player answers:
  *   echo   ReplyEnd with the same data
  *   hold   never answered; prints `GOT hold` when it arrives
  *   items  Subscribe: one Reply (`0`, `1`, ...) every 2 ms, the data's count of them, then ReplyEnd;
@@ -66,8 +68,34 @@ function onMessage(session, m) {
   }
 }
 
+// A Nest SocketDServer in player mode: `ticks` streams the data's count of values, one every 20 ms.
+async function nestPlayer() {
+  await import('reflect-metadata');
+  const { Controller, Module } = await import('@nestjs/common');
+  const { MessagePattern } = await import('@nestjs/microservices');
+  const { NestFactory } = await import('@nestjs/core');
+  const { interval, take } = await import('rxjs');
+  const { SocketDServer } = await import(fileURLToPath(new URL('index.js', DIST)));
+  class TicksController {
+    ticks(n) {
+      say('GOT ticks');
+      return interval(20).pipe(take(Number(n)));
+    }
+  }
+  MessagePattern('ticks')(TicksController.prototype, 'ticks', Object.getOwnPropertyDescriptor(TicksController.prototype, 'ticks'));
+  Controller()(TicksController);
+  class TicksModule {}
+  Module({ controllers: [TicksController] })(TicksModule);
+  const strategy = new SocketDServer({ player: { urls: spec.url, name: spec.name } });
+  const app = await NestFactory.createMicroservice(TicksModule, { strategy, logger: false });
+  await app.listen();
+}
+
 const quiet = { logger: false, fragmentSize: 1024 * 1024 };
-if (spec.role === 'player') {
+if (spec.role === 'nest-player') {
+  await nestPlayer();
+  say('READY 0');
+} else if (spec.role === 'player') {
   const client = new engine.SdClient(`${spec.url}?@=${spec.name}`, { ...quiet, autoReconnect: false, onMessage });
   await client.connect();
   say('READY 0');
