@@ -47,8 +47,11 @@ export interface BrokerOptions extends Omit<ServerOptions, 'onMessage' | 'onOrph
  * "A broker"): upstream sends none, and no upstream peer gives 502/504 a meaning of its own.
  */
 export const BrokerAlarmCodes = {
-  /** The player was lost (died, closed) before it answered, or in the middle of its stream. */
-  PLAYER_LOST: 502,
+  /**
+   * The forward failed: the player was lost (died, closed) before it answered or in the middle
+   * of its stream, or the broker could not send the forward (the Alarm's text says which).
+   */
+  FORWARD_FAILED: 502,
   /** The player did not answer (or end its stream) within `forwardTimeout`. */
   FORWARD_TIMEOUT: 504,
 } as const;

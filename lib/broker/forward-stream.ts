@@ -41,7 +41,8 @@ export function metasNotIn(raw: string, echoed: string): string {
  * The Alarm text and extra metas for a forward that failed with `err`. A target's Alarm keeps
  * its own metas (its `code`, and what else it added, such as a Nest server's exact error value),
  * without the echo of the requester's metas, which the requester's Alarm echoes anyway. A lost
- * target is `code=502`, a forward that timed out `code=504` (README, "A broker").
+ * target (or a forward that could not be sent) is `code=502`, a forward that timed out
+ * `code=504` (README, "Errors").
  */
 export function alarmFor(err: Error, target: string, requestMetas: string, midStream: boolean): { text: string; metas: string } {
   const details = (err as SocketDError).details;
@@ -52,12 +53,12 @@ export function alarmFor(err: Error, target: string, requestMetas: string, midSt
   }
   if (code === 'SOCKETD_ERR_CONNECTION_CLOSED') {
     const when = midStream ? 'in the middle of its answer' : 'before it answered';
-    return { text: `Broker lost the '@${target}' session ${when} (${err.message})`, metas: `${MetaKeys.CODE}=${BrokerAlarmCodes.PLAYER_LOST}` };
+    return { text: `Broker lost the '@${target}' session ${when} (${err.message})`, metas: `${MetaKeys.CODE}=${BrokerAlarmCodes.FORWARD_FAILED}` };
   }
   if (code === 'SOCKETD_ERR_TIMEOUT') {
     return { text: `Broker forward to '@${target}' timed out: ${err.message}`, metas: `${MetaKeys.CODE}=${BrokerAlarmCodes.FORWARD_TIMEOUT}` };
   }
-  return { text: `Broker forward to '@${target}' failed: ${err.message}`, metas: `${MetaKeys.CODE}=${BrokerAlarmCodes.PLAYER_LOST}` };
+  return { text: `Broker forward to '@${target}' failed: ${err.message}`, metas: `${MetaKeys.CODE}=${BrokerAlarmCodes.FORWARD_FAILED}` };
 }
 
 /** How one target gets a forward: as the requester sent it, or a Subscribe sent as a Request. */
