@@ -158,6 +158,26 @@ describe.each(SCHEMAS)('fault matrix over %s', (schema) => {
     });
   }
 
+  it.concurrent('through the broker: the player SIGSTOPped mid-stream — the stream fails with code 502 once the broker finds it idle', async () => {
+    const { broker, url } = await startBroker(schema, { idleTimeout: 1000 });
+    const player = await spawnFaultProcess({ role: 'player', url, name: 'svc' });
+    const client = await requester(url, 'cli', { heartbeatInterval: 200 });
+    try {
+      await until(() => broker.players.get('svc')?.length === 1, 10_000, 'the player');
+      const stream = call(client.session!, 'subscribe', 'items', MANY, '@=svc');
+      await until(() => stream.outcome.values >= 5, 15_000, 'five items');
+      const stoppedAt = Date.now();
+      player.process.kill('SIGSTOP');
+      const outcome = await settled(stream, 15_000, `${schema}/player stopped`);
+      expectFailedOnce(outcome, true);
+      latencies.push(`${schema} broker, player stopped (idleTimeout 1000): ${outcome.endedAt - stoppedAt}`);
+    } finally {
+      await player.kill();
+      await client.close();
+      await broker.close();
+    }
+  });
+
   it.concurrent('through the broker: the broker SIGKILLed mid-stream — every call fails once with SOCKETD_ERR_CONNECTION_CLOSED', async () => {
     const broker = await spawnFaultProcess({ role: 'broker', schema });
     const url = `sd:${schema}://127.0.0.1:${broker.port}/`;
