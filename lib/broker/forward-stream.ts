@@ -5,12 +5,12 @@ import type { ReceivedMessage, Session, StreamHandle } from '../session/types.js
 import { BrokerAlarmCodes, NEST_AUTO_META } from './broker-options.js';
 
 /**
- * The metaString without what fragment aggregation leaves behind (`Data-Length`,
- * `Data-Fragment-*`): the broker re-fragments at its own `fragmentSize`, so a frame that then
- * fits whole must not look like a fragment (upstream's leftover, spec section 10). The
- * per-call `X-Nest-Auto` marker is the broker's own and is not forwarded either.
+ * The metaString the broker relays: without what fragment aggregation leaves behind
+ * (`Data-Length`, `Data-Fragment-*`: the broker re-fragments at its own `fragmentSize`, so a
+ * frame that then fits whole must not look like a fragment; upstream's leftover, spec section
+ * 10), and without the per-call `X-Nest-Auto` marker, which is addressed to the broker itself.
  */
-export function withoutFragmentMetas(metaString: string): string {
+export function relayedMetas(metaString: string): string {
   let out = metaString;
   if (out.includes('Data-')) {
     out = removeMeta(out, MetaKeys.DATA_LENGTH);
@@ -131,7 +131,7 @@ export class ForwardStream {
 
   private onNext(to: Session, reply: ReceivedMessage): void {
     if (this.finished || this.message.isDone) return;
-    const metas = withoutFragmentMetas(reply.metaString);
+    const metas = relayedMetas(reply.metaString);
     this.answered = true;
     if (!this.message.isSubscribe) {
       // Request: the first answer is the answer (always a Reply, as upstream), others cancelled.
@@ -151,13 +151,13 @@ export class ForwardStream {
     if (this.remaining > 0) {
       if (end !== undefined && (answer || end.data.length > 0 || end.metaString.length > 0)) {
         this.answered = true;
-        this.from.reply(this.message, end.data, withoutFragmentMetas(end.metaString));
+        this.from.reply(this.message, end.data, relayedMetas(end.metaString));
       }
       return;
     }
     this.finish();
     if (this.message.isDone) return;
-    this.from.replyEnd(this.message, end?.data, end === undefined ? '' : withoutFragmentMetas(end.metaString));
+    this.from.replyEnd(this.message, end?.data, end === undefined ? '' : relayedMetas(end.metaString));
   }
 
   // `midStream`: this target had relayed part of its answer, which is now incomplete.
