@@ -3,7 +3,7 @@ import { Flags } from '../protocol/flags.js';
 import { DEFAULT_HIGH_WATER_MARK, SdServer } from '../session/index.js';
 import type { Handshake, Metas, ReceivedMessage, Session } from '../session/types.js';
 import { BROKER_DEFAULTS, NEST_AUTO_META, NEST_STREAM_META, type BrokerOptions } from './broker-options.js';
-import { ForwardStream, relayed, relayedMetas, type ForwardKind } from './forward-stream.js';
+import { ForwardStream, forwardedMetas, relayed, type ForwardKind } from './forward-stream.js';
 import { parseRoute, PlayerRegistry, type Route } from './player-registry.js';
 
 /**
@@ -127,7 +127,7 @@ export class SdBroker {
       return;
     }
     if (!this.roomFor(from, message, at, route, targets)) return;
-    const metaString = relayedMetas(message.metaString);
+    const metaString = forwardedMetas(message.metaString);
     if (message.flag === Flags.Message) {
       for (const to of targets) relayed(to.send(message.event, message.data, { metas: metaString }), to, from);
       return;

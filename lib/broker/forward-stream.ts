@@ -6,17 +6,19 @@ import { BrokerAlarmCodes, NEST_AUTO_META } from './broker-options.js';
 
 /**
  * The metaString the broker relays: without what fragment aggregation leaves behind
- * (`Data-Length`, `Data-Fragment-*`: the broker re-fragments at its own `fragmentSize`, so a
- * frame that then fits whole must not look like a fragment; upstream's leftover, spec section
- * 10), and without the per-call `X-Nest-Auto` marker, which is addressed to the broker itself.
+ * (`Data-Length`, `Data-Fragment-*`): the broker re-fragments at its own `fragmentSize`, so a
+ * frame that then fits whole must not look like a fragment (upstream's leftover, spec section 10).
  */
 export function relayedMetas(metaString: string): string {
-  let out = metaString;
-  if (out.includes('Data-')) {
-    out = removeMeta(out, MetaKeys.DATA_LENGTH);
-    out = removeMeta(out, MetaKeys.DATA_FRAGMENT_IDX);
-    out = removeMeta(out, MetaKeys.DATA_FRAGMENT_TOTAL);
-  }
+  if (!metaString.includes('Data-')) return metaString;
+  let out = removeMeta(metaString, MetaKeys.DATA_LENGTH);
+  out = removeMeta(out, MetaKeys.DATA_FRAGMENT_IDX);
+  return removeMeta(out, MetaKeys.DATA_FRAGMENT_TOTAL);
+}
+
+/** A forwarded message's metaString: {@link relayedMetas}, without the broker's own `X-Nest-Auto` marker. */
+export function forwardedMetas(metaString: string): string {
+  const out = relayedMetas(metaString);
   return out.includes(NEST_AUTO_META) ? removeMeta(out, NEST_AUTO_META) : out;
 }
 
