@@ -2,7 +2,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { expect } from '@jest/globals';
 import type { SocketDError } from '../../lib/protocol/errors.js';
 import type { ReceivedMessage, Session, StreamObserver } from '../../lib/session/types.js';
 
@@ -125,28 +124,6 @@ export async function settled(t: ReturnType<typeof tracked>, ms = 15_000, what =
   }
   await new Promise((resolve) => setTimeout(resolve, 200));
   return t.outcome;
-}
-
-/**
- * The rule of every fault cell: the call ended exactly once, nothing after its end, and either
- * complete with all of its data or an error carrying a documented code: the connection's loss
- * (`SOCKETD_ERR_CONNECTION_CLOSED`) or, through a broker, its Alarm with code 502 naming the player.
- */
-export function expectEndedOnce(outcome: Outcome, all: { values: number; bytes?: number }, player?: string): void {
-  expect(outcome.ends).toBe(1);
-  expect(outcome.valuesAfterEnd).toBe(0);
-  if (outcome.kind === 'complete') {
-    expect(outcome.values).toBe(all.values);
-    if (all.bytes !== undefined) expect(outcome.bytes).toBe(all.bytes);
-    return;
-  }
-  const err = outcome.err!;
-  if (err.code === 'SOCKETD_ERR_ALARM') {
-    expect(err.details?.['alarmCode']).toBe(502);
-    expect(err.message).toContain(`Broker lost the '@${player}' session`);
-  } else {
-    expect(err.code).toBe('SOCKETD_ERR_CONNECTION_CLOSED');
-  }
 }
 
 /**
