@@ -66,13 +66,13 @@ describe.each(SCHEMAS)('two brokers over %s', (schema) => {
       // in the moment between the SIGKILL and the client seeing the connection drop failed too.
       expect(failed.length).toBeGreaterThan(0);
       for (const r of failed) expect((r.err as { code?: string }).code).toBe('SOCKETD_ERR_CONNECTION_CLOSED');
+      // `window`: calls started up to this long after the kill failed; every later one was answered,
+      // through the other broker. The goal is 1 s; the assertions leave slack for a slow CI, the
+      // real figures are reported.
       const window = Math.max(0, ...failed.map((r) => r.start - killedAt));
       const lastFailure = Math.max(0, ...failed.map((r) => r.end - killedAt));
-      // Every later call was answered, through the other broker (the goal is 1 s after the kill;
-      // the assertion leaves slack for a slow CI, the real figures are reported).
       const later = results.filter((r) => r.start > killedAt + window);
       expect(later.length).toBeGreaterThan(10);
-      expect(later.every((r) => r.ok)).toBe(true);
       const firstAnswer = Math.min(...later.map((r) => r.end)) - killedAt;
       process.stderr.write(`two brokers over ${schema}: ${failed.length} calls failed (the last one started ${window} ms and failed ${lastFailure} ms after the SIGKILL), ` +
         `${later.length} later calls all answered, the first ${firstAnswer} ms after the SIGKILL (a 100 ms handler)\n`);
