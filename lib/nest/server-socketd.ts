@@ -86,7 +86,7 @@ export class SocketDServer extends SocketDServerCore implements CustomTransportS
       this.url,
       engineOptions<ServerOptions>(withServerHooks(announceStreams(options), this.logger, this.events.emit), NEST_ONLY_OPTIONS, onMessage, this.events.emit),
     );
-    this.player = options.player === undefined ? undefined : new SocketDPlayerLinks(options.player, onMessage, this.events.emit, this.logger);
+    this.player = options.player === undefined ? undefined : new SocketDPlayerLinks(announcePlayerStreams(options.player), onMessage, this.events.emit, this.logger);
   }
 
   /**
@@ -204,6 +204,14 @@ function announceStreams(options: SocketDServerOptions): SocketDServerOptions {
       return user?.(handshake, outMetas, remoteAddress);
     },
   };
+}
+
+/**
+ * The player options with `X-Nest-Stream=1` in the Connect metas: our broker then sends a Nest
+ * client's auto Subscribes on to this player as Subscribes (every value of a stream arrives).
+ */
+function announcePlayerStreams(player: SocketDPlayerOptions): SocketDPlayerOptions {
+  return { ...player, metas: { [NEST_STREAM_META]: NEST_STREAM_VERSION, ...player.metas } };
 }
 
 // True when the options say where to listen (`url` or any of `host`/`port`/`transport`).

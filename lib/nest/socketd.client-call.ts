@@ -1,9 +1,9 @@
 import type { ReadPacket, WritePacket } from '@nestjs/microservices';
 import { isSocketDError, socketDError } from '../engine.js';
 import type { ReceivedMessage, Session, StreamHandle, StreamObserver } from '../session/types.js';
-import { NEST_STREAM_META } from './socketd.constants.js';
+import { NEST_AUTO_META, NEST_STREAM_META } from './socketd.constants.js';
 import { carriesValue, decodeFailure, decodeMessage, type SocketDDeserializerLike } from './socketd.deserializer.js';
-import { decodeCallError } from './socketd.error-codec.js';
+import { decodeCallError, describeError } from './socketd.error-codec.js';
 import { callMetas, unwrapRecord, type SocketDCallMode, type SocketDRecordOptions } from './socketd.record-builder.js';
 import { isThenable, mergeMetas, type SocketDEntity, type SocketDSerializerLike } from './socketd.serializer.js';
 
@@ -36,8 +36,9 @@ export function resolveCallMode(mode: unknown): SocketDClientCallMode {
 /**
  * The kind of exchange a call opens on `session`: the record's `mode`, else the client's
  * `callMode`, where `auto` means a Subscribe only toward a server whose Connack carried
- * `X-Nest-Stream` (a Nest Socket.D server: upstream servers answer a Request with one Reply
- * and would leave a Subscribe open until its streamTimeout).
+ * `X-Nest-Stream` (a Nest Socket.D server, or our broker: upstream servers answer a Request
+ * with one Reply and would leave a Subscribe open until its streamTimeout). Toward a broker
+ * that announces `X-Nest-Auto`, the auto Subscribe is marked so (see `ClientCall.open`).
  */
 export function callKind(session: Session, record: SocketDCallMode | undefined, client: SocketDClientCallMode): SocketDCallMode {
   const mode = record ?? client;
@@ -132,7 +133,11 @@ export class ClientCall implements StreamObserver {
     if (!single && requestTimeout < streamTimeout) this.firstTimeout = requestTimeout;
     this.replies = new ReplyDelivery(this.settings.deserializer, this.callback, this, this.event);
     try {
-      const metas = mergeMetas(entity.metas, this.packet.metadata, callMetas(options, this.settings.target));
+      let metas = mergeMetas(entity.metas, this.packet.metadata, callMetas(options, this.settings.target));
+      if (!single && options.mode === undefined && this.settings.callMode === 'auto' && this.session.handshake.params[NEST_AUTO_META] !== undefined) {
+        // Through our broker: it sends this Subscribe on as a Request to a player that does not stream.
+        metas = typeof metas === 'string' ? `${metas}${metas === '' ? '' : '&'}${NEST_AUTO_META}=1` : { ...metas, [NEST_AUTO_META]: '1' };
+      }
       this.handle = this.session.stream(kind, this.event, entity.data, this, {
         metas, timeout: this.endBound === 'requestTimeout' ? requestTimeout : streamTimeout, firstReplyTimeout: this.firstTimeout,
       });

@@ -16,6 +16,15 @@ const enum Pump {
 // the copy stays cheap, soon enough that a long-lived stream's queue does not keep growing.
 const COMPACT_AFTER = 4096;
 
+// What a Request to a handler that produces several values fails with.
+function severalValues(event: string): { status: 'error'; message: string } {
+  return {
+    status: 'error',
+    message: `The handler of '${event}' produces several values, but a Request has one answer: call it with a Subscribe ` +
+      "(SocketDClient callMode 'auto' toward a Nest server or our broker, or 'subscribe')",
+  };
+}
+
 // What a stream that outgrew `maxQueued` fails with.
 const STREAM_OVERFLOW = Object.freeze({ status: 'error', message: 'Stream overflow: the client reads slower than the handler produces' } as const);
 
@@ -24,8 +33,11 @@ const STREAM_OVERFLOW = Object.freeze({ status: 'error', message: 'Stream overfl
  *
  * - Subscribe: each value is a Reply, completion an empty ReplyEnd (as upstream streams end);
  *   a plain result (see {@link answerOne}) is one ReplyEnd carrying it.
- * - Request: the first value is the ReplyEnd and the producer is unsubscribed (a Request has
- *   exactly one answer, spec 7.2); completion without a value is an empty ReplyEnd.
+ * - Request: a Request has exactly one answer (spec 7.2). The handler's one value is the
+ *   ReplyEnd, sent when the handler completes (at once for a plain or Promise value); a second
+ *   value fails the Request with an Alarm naming the fix (call it with a Subscribe) and stops
+ *   the producer: a stream is never cut to its first value. Completion without a value is an
+ *   empty ReplyEnd.
  * - An error (already shaped by Nest's exception filters) is an Alarm on the stream's sid,
  *   after the values received before it.
  *
@@ -45,6 +57,9 @@ export class ReplyStream extends Subscriber<unknown> {
   /** Values of this stream counted in the budget (queued while blocked, not yet sent). */
   private charged = 0;
   private readonly single: boolean;
+  /** A Request's one value, held until the handler completes (or produces a second one). */
+  private holding = false;
+  private held: unknown;
 
   constructor(
     private readonly session: Session,
@@ -82,7 +97,15 @@ export class ReplyStream extends Subscriber<unknown> {
   protected override _next(value: unknown): void {
     if (this.finished) return;
     if (this.single) {
-      this.answerOne(value);
+      if (!this.holding) {
+        this.holding = true;
+        this.held = value;
+        return;
+      }
+      this.holding = false;
+      this.held = undefined;
+      this.ended = true;
+      this.sendAlarm(severalValues(this.message.event));
       return;
     }
     if (this.blocked) {
@@ -106,6 +129,14 @@ export class ReplyStream extends Subscriber<unknown> {
 
   protected override _complete(): void {
     this.ended = true;
+    if (this.holding && !this.finished) {
+      const value = this.held;
+      this.holding = false;
+      this.held = undefined;
+      this.sendLast(value, true);
+      this.unsubscribe();
+      return;
+    }
     if (!this.blocked && !this.finished) this.pump(Pump.End);
     this.unsubscribe();
   }

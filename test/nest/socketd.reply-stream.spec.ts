@@ -114,13 +114,24 @@ describe('ReplyStream', () => {
     expect(source.observed).toBe(false);
   });
 
-  it('answers a Request with the first value and unsubscribes', () => {
+  it('answers a Request with the one value once the handler completes', () => {
+    const { session, sent } = fakeSession();
+    const source = new Subject<number>();
+    source.subscribe(new ReplyStream(session, message(false), new SocketDSerializer(), 100, logger, () => {}));
+    source.next(1);
+    expect(sent).toEqual([]);
+    source.complete();
+    expect(sent.map((s) => [s.kind, s.data])).toEqual([['replyEnd', '1']]);
+  });
+
+  it('fails a Request whose handler produces a second value (never just the first) and unsubscribes', () => {
     const { session, sent } = fakeSession();
     const source = new Subject<number>();
     source.subscribe(new ReplyStream(session, message(false), new SocketDSerializer(), 100, logger, () => {}));
     source.next(1);
     source.next(2);
-    expect(sent.map((s) => [s.kind, s.data])).toEqual([['replyEnd', '1']]);
+    expect(sent.map((s) => s.kind)).toEqual(['alarm']);
+    expect(sent[0]!.data).toMatch(/produces several values, but a Request has one answer: call it with a Subscribe/);
     expect(source.observed).toBe(false);
   });
 
