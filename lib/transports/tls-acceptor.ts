@@ -26,6 +26,7 @@ interface Pending {
  * so a plain Socket.D client (its Connect frame starts 00) fails at once with a hint instead
  * of waiting for an answer that never comes. Every failed handshake is logged with the
  * client's address (`SOCKETD_ERR_TLS`); the session's handshake timeout starts at accept.
+ * A client that asks for a renegotiation once connected is logged and dropped.
  */
 export class TlsAcceptor {
   private readonly server: TlsServer;
@@ -62,6 +63,7 @@ export class TlsAcceptor {
       }
       entry.settled = true;
       clearTimeout(entry.timer);
+      this.refuseRenegotiation(socket, entry.address);
       this.onSecure(socket, entry.acceptedAt);
     });
     this.server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
@@ -115,6 +117,23 @@ export class TlsAcceptor {
   /** The node:tls server (for `unwrap()` users who want its events). */
   unwrap(): TlsServer {
     return this.server;
+  }
+
+  /**
+   * Client-initiated renegotiation (TLS 1.2; 1.3 has none) makes the server redo the costly
+   * side of a handshake on demand, and Node only objects after 3 of them per 10 minutes
+   * (`ERR_TLS_SESSION_ATTACK`) without closing anything. Refused at the first attempt: the
+   * socket errors with `ERR_TLS_RENEGOTIATION_DISABLED`, which is logged and closes it (the
+   * session then closes as for any transport error). Our clients never renegotiate.
+   */
+  private refuseRenegotiation(socket: TLSSocket, address: string): void {
+    socket.disableRenegotiation();
+    socket.on('error', (err: Error) => {
+      const code = (err as { code?: unknown }).code;
+      if (code !== 'ERR_TLS_RENEGOTIATION_DISABLED' && code !== 'ERR_TLS_SESSION_ATTACK') return;
+      this.warn(address, 'the client asked for a TLS renegotiation; refused and the connection closed');
+      socket.destroy();
+    });
   }
 
   private refusePlain(raw: Socket, chunk: Buffer, entry: Pending): void {
