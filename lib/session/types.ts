@@ -262,6 +262,13 @@ export interface ServerOptions extends SessionOptions, SessionListener {
    * would pass it closes with 1002 (SOCKETD_ERR_PENDING_FRAME_BYTES). Default 256 MiB.
    */
   maxPendingFrameBytes?: number;
+  /**
+   * `sd:udp`: also accept clients that do not carry a udp token (upstream Java peers), trusting
+   * their source address: a forged datagram can then close or act in their session, and their
+   * Connects are not held apart from proven ones. Trusted networks only. Default false: such a
+   * Connect gets Close 1001 (counted in `transportStats().refusedTokenless`, logged).
+   */
+  udpAllowTokenless?: boolean;
   /** An error of the listening server after `listen()` (logged through `logger` too). */
   onError?(err: Error): void;
 }
