@@ -18,7 +18,7 @@ export { udpStats, UdpClientTransport } from './udp-client.js';
 
 /** Default `maxConnections` of a udp server transport used on its own (`SdServer` passes 10 000). */
 const DEFAULT_MAX_UDP_SESSIONS = 10_000;
-/** Refused Connects are logged at most once per this many milliseconds (a flood costs one line). */
+/** Refused Connects and evictions are logged at most once per this many milliseconds (a flood costs one line). */
 const REFUSAL_LOG_INTERVAL = 5000;
 
 /** Options of `UdpServerTransport`. */
@@ -34,7 +34,7 @@ function halfOpenLimit(maxSessions: number): number {
   return Math.min(maxSessions, Math.max(16, Math.ceil(maxSessions / 10)));
 }
 
-/** One refusal reason's log throttle: a flood costs one line per 5 s. */
+/** One log throttle (per counter): a flood costs one line per 5 s. */
 interface Throttle {
   last: number;
   count: number;
@@ -253,13 +253,13 @@ export class UdpServerTransport implements ServerTransport, UdpLink {
 
   private onConnect(frame: Frame, bytes: number, wantsToken: boolean, rinfo: RemoteInfo, key: string, known: UdpConnection | undefined): void {
     if (!wantsToken && !this.allowTokenless) {
-      this.refuse('refusedTokenless', key, 'no udp token was asked for (an upstream peer?): set udpAllowTokenless to accept such clients, on a trusted network only');
+      this.note('refusedTokenless', key, 'no udp token was asked for (an upstream peer?): set udpAllowTokenless to accept such clients, on a trusted network only');
       // Upstream clients learn it at once ("connection request was rejected"); no amplification.
       if (!this.socketClosed) this.socket.send(CLOSE_FRAME, rinfo.port, rinfo.address, this.afterSend);
       return;
     }
     if (!this.accepting) {
-      this.refuse('refusedConnects', key, 'the server stopped accepting');
+      this.note('refusedConnects', key, 'the server stopped accepting');
       return;
     }
     if (known !== undefined) {
@@ -289,17 +289,17 @@ export class UdpServerTransport implements ServerTransport, UdpLink {
    */
   private makeRoom(key: string, ip: string | undefined): boolean {
     if (ip !== undefined && (this.perIp.get(ip) ?? 0) >= this.maxPerIp) {
-      this.refuse('refusedConnects', key, `maxConnectionsPerAddress ${this.maxPerIp} reached`);
+      this.note('refusedConnects', key, `maxConnectionsPerAddress ${this.maxPerIp} reached`);
       return false;
     }
     const halfOpenFull = ip === undefined && this.halfOpen.size >= this.maxHalfOpen;
     if (!halfOpenFull && this.peers.size < this.maxSessions) return true;
     const oldest = this.halfOpen.values().next().value;
     if (oldest === undefined) {
-      this.refuse('refusedConnects', key, `maxConnections ${this.maxSessions} reached`);
+      this.note('refusedConnects', key, `maxConnections ${this.maxSessions} reached`);
       return false;
     }
-    this.counters.evictedHalfOpen++;
+    this.note('evictedHalfOpen', oldest.remoteAddress, 'a half-open session (its client never echoed its token: a forged source?) was closed to make room for a new Connect');
     oldest.evict(socketDError('CONNECTION_CLOSED', `UDP session ${oldest.remoteAddress} never echoed its token; closed to make room for a new Connect`));
     return true;
   }
@@ -308,7 +308,7 @@ export class UdpServerTransport implements ServerTransport, UdpLink {
   private validate(connection: UdpConnection): boolean {
     const ip = connection.peer.address;
     if ((this.perIp.get(ip) ?? 0) >= this.maxPerIp) {
-      this.refuse('refusedConnects', connection.remoteAddress, `maxConnectionsPerAddress ${this.maxPerIp} reached`);
+      this.note('refusedConnects', connection.remoteAddress, `maxConnectionsPerAddress ${this.maxPerIp} reached`);
       connection.evict(socketDError('TOO_MANY_CONNECTIONS', `UDP session ${connection.remoteAddress}: maxConnectionsPerAddress ${this.maxPerIp} reached`));
       return false;
     }
@@ -324,15 +324,17 @@ export class UdpServerTransport implements ServerTransport, UdpLink {
     else this.perIp.set(ip, n);
   }
 
-  private refuse(counter: 'refusedConnects' | 'refusedTokenless', key: string, why: string): void {
+  /** Counts a refused Connect or an evicted session; logs one line per kind per 5 s. */
+  private note(counter: 'refusedConnects' | 'refusedTokenless' | 'evictedHalfOpen', key: string, why: string): void {
     this.counters[counter]++;
     let throttle = this.throttles.get(counter);
     if (throttle === undefined) this.throttles.set(counter, throttle = { last: -Infinity, count: 0 });
     throttle.count++;
     const now = performance.now();
     if (now - throttle.last < REFUSAL_LOG_INTERVAL) return;
+    const what = counter === 'evictedHalfOpen' ? `closed ${throttle.count} session(s), the last of ${key}` : `ignored ${throttle.count} Connect(s), the last from ${key}`;
     const code = counter === 'refusedConnects' ? ' (SOCKETD_ERR_TOO_MANY_CONNECTIONS)' : '';
-    this.options.logger?.warn(`Socket.D UDP server: ignored ${throttle.count} Connect(s), the last from ${key}: ${why}${code}`);
+    this.options.logger?.warn(`Socket.D UDP server: ${what}: ${why}${code}`);
     throttle.last = now;
     throttle.count = 0;
   }

@@ -83,8 +83,8 @@ export async function startUdp(servers: SdServer[], options: ServerOptions = {})
     logger: false,
     onMessage: (session, message) => {
       if (message.isSubscribe && message.event === 'stream') {
-        // 100 KB for a Subscribe of ~30 bytes: what a reflection attack looks for.
-        for (let i = 0; i < 99; i++) session.reply(message, Buffer.alloc(1000, i));
+        // 20 KB for a Subscribe of ~30 bytes: what a reflection attack looks for.
+        for (let i = 0; i < 19; i++) session.reply(message, Buffer.alloc(1000, i));
         session.replyEnd(message, 'end');
       } else if (message.isRequest) {
         if (message.event === 'echo') session.replyEnd(message, message.data);
