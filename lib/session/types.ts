@@ -248,13 +248,15 @@ export interface ServerOptions extends SessionOptions, SessionListener {
   tls?: TlsServerOptions;
   /**
    * Connections accepted at once; further ones are refused (and logged). Default 10 000.
-   * Over `sd:udp` it bounds the sessions (remote addresses): further Connects are ignored
-   * and counted (`transportStats().refusedConnects`).
+   * Over `sd:udp` it bounds the sessions (remote addresses); a tenth of it (at least 16) holds
+   * the half-open ones (whose client has not echoed its udp token yet), and a new Connect
+   * evicts the oldest of those first. Connects beyond proven sessions are ignored and counted
+   * (`transportStats().refusedConnects`).
    */
   maxConnections?: number;
   /**
    * Open connections from one remote IP; further ones are refused (and logged). Default 256.
-   * Over `sd:udp`: sessions from one IP (any port).
+   * Over `sd:udp`: proven sessions from one IP (any port).
    */
   maxConnectionsPerAddress?: number;
   /**
