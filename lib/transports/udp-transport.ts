@@ -233,6 +233,13 @@ export class UdpServerTransport implements ServerTransport, UdpLink {
     }
   }
 
+  /** A datagram to an address with no session (a Close 1001). */
+  private sendDirect(datagram: Buffer | Buffer[], to: RemoteInfo): void {
+    if (this.socketClosed) return;
+    this.counters.datagramsOut++;
+    this.socket.send(datagram, to.port, to.address, this.afterSend);
+  }
+
   private decode(msg: Buffer): Frame | undefined {
     try {
       return decodeDatagram(msg, this.maxFrameSize);
@@ -248,14 +255,14 @@ export class UdpServerTransport implements ServerTransport, UdpLink {
     if (frame.flag === Flags.Close || msg.length !== len + TOKEN_LENGTH || endsWith(msg, len, TOKEN_REQUEST)) return;
     // One of our clients whose session is gone here (restart, eviction): tell it, with its own
     // token so that it believes us (31 bytes for at least 16: no amplification).
-    if (!this.socketClosed) this.socket.send([CLOSE_FRAME, msg.subarray(len)], rinfo.port, rinfo.address, this.afterSend);
+    this.sendDirect([CLOSE_FRAME, msg.subarray(len)], rinfo);
   }
 
   private onConnect(frame: Frame, bytes: number, wantsToken: boolean, rinfo: RemoteInfo, key: string, known: UdpConnection | undefined): void {
     if (!wantsToken && !this.allowTokenless) {
       this.note('refusedTokenless', key, 'no udp token was asked for (an upstream peer?): set udpAllowTokenless to accept such clients, on a trusted network only');
       // Upstream clients learn it at once ("connection request was rejected"); no amplification.
-      if (!this.socketClosed) this.socket.send(CLOSE_FRAME, rinfo.port, rinfo.address, this.afterSend);
+      this.sendDirect(CLOSE_FRAME, rinfo);
       return;
     }
     if (!this.accepting) {
