@@ -39,7 +39,7 @@ export class SdServer {
       maxPendingFrameBytes,
       handshakeTimeout,
       requireSubprotocol: this.resolved.requireSubprotocol,
-      udpAllowTokenless: this.resolved.udpAllowTokenless,
+      udpAllowTokenless: options.udpAllowTokenless === true,
       httpServer: options.httpServer,
       tls: this.resolved.tls,
       logger: session.logger,

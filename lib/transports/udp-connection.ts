@@ -80,7 +80,8 @@ export interface UdpStats {
 export function newUdpStats(): UdpStats {
   return {
     datagramsIn: 0, datagramsOut: 0, droppedOversize: 0, droppedGarbage: 0, droppedStrangers: 0, droppedBadToken: 0,
-    droppedUnvalidated: 0, evictedHalfOpen: 0, refusedTokenless: 0, droppedPaused: 0, refusedConnects: 0, replacedSessions: 0, duplicateConnects: 0, droppedSendQueueFull: 0, sendErrors: 0,
+    droppedUnvalidated: 0, evictedHalfOpen: 0, refusedTokenless: 0, droppedPaused: 0, refusedConnects: 0,
+    replacedSessions: 0, duplicateConnects: 0, droppedSendQueueFull: 0, sendErrors: 0,
   };
 }
 
