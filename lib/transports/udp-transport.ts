@@ -316,7 +316,7 @@ export class UdpServerTransport implements ServerTransport, UdpLink {
     const ip = connection.peer.address;
     if ((this.perIp.get(ip) ?? 0) >= this.maxPerIp) {
       this.note('refusedConnects', connection.remoteAddress, `maxConnectionsPerAddress ${this.maxPerIp} reached`);
-      connection.evict(socketDError('TOO_MANY_CONNECTIONS', `UDP session ${connection.remoteAddress}: maxConnectionsPerAddress ${this.maxPerIp} reached`));
+      connection.evict(socketDError('CONNECTION_CLOSED', `UDP session ${connection.remoteAddress} closed: maxConnectionsPerAddress ${this.maxPerIp} reached`));
       return false;
     }
     connection.validate();
