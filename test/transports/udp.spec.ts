@@ -5,7 +5,7 @@ import { encodeFrame } from '../../lib/protocol/frame-codec.js';
 import { Flags } from '../../lib/protocol/flags.js';
 import { Clients, deferred } from '../support/engine.js';
 import {
-  CLOSE_1001, closeRawSockets, connectFrame, messageFrame, PING, rawUdp, split, stable, startUdp as startUdpServer, stats, TOKEN_REQUEST_BYTES, waitFor,
+  CLOSE_1001, closeRawSockets, connectFrame, messageFrame, PING, RawTokenClient, rawUdp, split, stable, startUdp as startUdpServer, stats, TOKEN_REQUEST_BYTES, waitFor,
 } from './udp-helpers.js';
 
 // sd:udp over real sockets on 127.0.0.1 (spec 3.3): one frame per datagram, sessions keyed
@@ -288,5 +288,22 @@ describe('sd:udp tokens (default options)', () => {
     expect(answers[0]).toEqual(Buffer.concat([CLOSE_1001, Buffer.from('abcdefgh')]));
     await waitFor(() => stats(server).droppedStrangers === 2, 'both counted');
     expect(answers).toHaveLength(1);
+  });
+
+  it('maxConnectionsPerAddress counts proven sessions only: half-open ones from the IP do not lock a client out', async () => {
+    const { server, port, url } = await startUdp({ maxConnectionsPerAddress: 2 });
+    // Ten Connects from 127.0.0.1 that never echo their token (forged sources would not).
+    for (let i = 0; i < 10; i++) (await rawUdp()).send(Buffer.concat([connectFrame(port, `half-${i}`), TOKEN_REQUEST_BYTES]), port, '127.0.0.1');
+    await waitFor(() => stats(server).halfOpen === 10, 'ten half-open sessions');
+    const a = await open(url);
+    const b = await open(url);
+    expect((await a.request('echo', 'a')).dataAsString()).toBe('a');
+    expect((await b.request('echo', 'b')).dataAsString()).toBe('b');
+    // A third proven session from the IP is one too many: closed with a Close 1001 carrying its token.
+    const third = new RawTokenClient(await rawUdp(), port);
+    const token = await third.handshake('third');
+    await waitFor(() => third.received.length === 2, 'the Close');
+    expect(third.received[1]).toEqual(Buffer.concat([CLOSE_1001, token]));
+    expect(stats(server)).toMatchObject({ refusedConnects: 1, halfOpen: 10, sessions: 12 });
   });
 });
