@@ -252,13 +252,15 @@ export interface ServerOptions extends SessionOptions, SessionListener {
   tls?: TlsServerOptions;
   /**
    * Connections accepted at once; further ones are refused (and logged). Default 10 000.
-   * Over `sd:udp` it bounds the sessions (remote addresses): further Connects are ignored
-   * and counted (`transportStats().refusedConnects`).
+   * Over `sd:udp` it bounds the sessions (remote addresses); a tenth of it (at least 16) holds
+   * the half-open ones (whose client has not echoed its udp token yet), and a new Connect
+   * evicts the oldest of those first. Connects beyond proven sessions are ignored and counted
+   * (`transportStats().refusedConnects`).
    */
   maxConnections?: number;
   /**
    * Open connections from one remote IP; further ones are refused (and logged). Default 256.
-   * Over `sd:udp`: sessions from one IP (any port).
+   * Over `sd:udp`: proven sessions from one IP (any port).
    */
   maxConnectionsPerAddress?: number;
   /**
@@ -266,6 +268,13 @@ export interface ServerOptions extends SessionOptions, SessionListener {
    * would pass it closes with 1002 (SOCKETD_ERR_PENDING_FRAME_BYTES). Default 256 MiB.
    */
   maxPendingFrameBytes?: number;
+  /**
+   * `sd:udp`: also accept clients that do not carry a udp token (upstream Java peers), trusting
+   * their source address: a forged datagram can then close or act in their session, and their
+   * Connects are not held apart from proven ones. Trusted networks only. Default false: such a
+   * Connect gets Close 1001 (counted in `transportStats().refusedTokenless`, logged).
+   */
+  udpAllowTokenless?: boolean;
   /** An error of the listening server after `listen()` (logged through `logger` too). */
   onError?(err: Error): void;
 }
