@@ -26,7 +26,7 @@ export interface BrokerOptions extends Omit<ServerOptions, 'onMessage' | 'onOrph
   authorize?: BrokerAuthorize;
   /**
    * Milliseconds a forwarded Request/Subscribe waits for the target's (final) answer before the
-   * requester gets an Alarm. Default: `streamTimeout` (2 h), as upstream.
+   * requester gets an Alarm (code 504). Default: the broker's `streamTimeout` (2 h), as upstream.
    */
   forwardTimeout?: number;
   /**
@@ -41,6 +41,35 @@ export interface BrokerOptions extends Omit<ServerOptions, 'onMessage' | 'onOrph
    */
   maxTargetBufferedBytes?: number;
 }
+
+/**
+ * The `code` meta of the Alarms the broker itself raises for a forward that failed (README,
+ * "A broker"): upstream sends none, and no upstream peer gives 502/504 a meaning of its own.
+ */
+export const BrokerAlarmCodes = {
+  /**
+   * The forward failed: the player was lost (died, closed) before it answered or in the middle
+   * of its stream, or the broker could not send the forward (the Alarm's text says which).
+   */
+  FORWARD_FAILED: 502,
+  /** The player did not answer (or end its stream) within `forwardTimeout`. */
+  FORWARD_TIMEOUT: 504,
+} as const;
+
+/**
+ * Handshake meta by which a peer announces that it answers a Subscribe with Reply... ReplyEnd
+ * (the same key as lib/nest's `NEST_STREAM_META`): a Nest player sends it in its Connect, the
+ * broker in its Connack.
+ */
+export const NEST_STREAM_META = 'X-Nest-Stream';
+
+/**
+ * Connack meta of the broker and per-call meta of a Nest client in `callMode` `auto`: a
+ * Subscribe marked `X-Nest-Auto=1` goes on as a Subscribe to a player that announced
+ * {@link NEST_STREAM_META}, and as a Request (its one answer ends the stream) to any other,
+ * the same exchange the client would have had over a direct connection to that player.
+ */
+export const NEST_AUTO_META = 'X-Nest-Auto';
 
 /** Defaults of the broker's own options. */
 export const BROKER_DEFAULTS = {

@@ -2,8 +2,8 @@ import { MetaKeys } from '../protocol/constants.js';
 import { Flags } from '../protocol/flags.js';
 import { DEFAULT_HIGH_WATER_MARK, SdServer } from '../session/index.js';
 import type { Handshake, Metas, ReceivedMessage, Session } from '../session/types.js';
-import { BROKER_DEFAULTS, type BrokerOptions } from './broker-options.js';
-import { ForwardStream, relayed, withoutFragmentMetas } from './forward-stream.js';
+import { BROKER_DEFAULTS, NEST_AUTO_META, NEST_STREAM_META, type BrokerOptions } from './broker-options.js';
+import { ForwardStream, forwardedMetas, relayed, type ForwardKind } from './forward-stream.js';
 import { parseRoute, PlayerRegistry, type Route } from './player-registry.js';
 
 /**
@@ -28,11 +28,14 @@ export class SdBroker {
   private readonly maxForwards: number;
   private readonly maxTargetBytes: number;
   private readonly highWaterMark: number;
+  /** Forwards wait this long for their (final) answer; negative: the server's streamTimeout. */
+  private readonly forwardTimeout: number;
 
   constructor(url: string, private readonly options: BrokerOptions = {}) {
     this.maxForwards = options.maxForwardsPerSession ?? BROKER_DEFAULTS.maxForwardsPerSession;
     this.maxTargetBytes = options.maxTargetBufferedBytes ?? BROKER_DEFAULTS.maxTargetBufferedBytes;
     this.highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+    this.forwardTimeout = options.forwardTimeout ?? -1;
     this.server = new SdServer(url, {
       ...options,
       onHandshake: (handshake, outMetas, remoteAddress) => this.admit(handshake, outMetas, remoteAddress),
@@ -74,8 +77,11 @@ export class SdBroker {
     return this.server;
   }
 
-  // The user's hook first, then the name's authorisation: a refusal is Close 1001.
+  // The broker's announcements (a Nest client then streams through it), the user's hook
+  // (which may change them), then the name's authorisation: a refusal is Close 1001.
   private async admit(handshake: Handshake, outMetas: Metas, remoteAddress: string | undefined): Promise<boolean> {
+    outMetas[NEST_STREAM_META] = '1';
+    outMetas[NEST_AUTO_META] = '1';
     if ((await this.options.onHandshake?.(handshake, outMetas, remoteAddress)) === false) return false;
     const name = handshake.params[MetaKeys.BROKER_TARGET];
     if (name === undefined || name === '' || this.options.authorize?.register === undefined) return true;
@@ -121,7 +127,7 @@ export class SdBroker {
       return;
     }
     if (!this.roomFor(from, message, at, route, targets)) return;
-    const metaString = withoutFragmentMetas(message.metaString);
+    const metaString = forwardedMetas(message.metaString);
     if (message.flag === Flags.Message) {
       for (const to of targets) relayed(to.send(message.event, message.data, { metas: metaString }), to, from);
       return;
@@ -132,7 +138,8 @@ export class SdBroker {
       if (n > 0) this.inFlight.set(from, n);
       else this.inFlight.delete(from);
     };
-    new ForwardStream(from, message, at, metaString, targets, this.options.forwardTimeout, this.highWaterMark, done);
+    const kindOf = message.isSubscribe && message.meta(NEST_AUTO_META) !== undefined ? autoKind : message.isSubscribe ? SUBSCRIBE : REQUEST;
+    new ForwardStream(from, message, at, metaString, targets, kindOf, this.forwardTimeout, this.highWaterMark, done);
   }
 
   // Bounds: streams in flight per sender, bytes queued per target; a fan-out with nobody left.
@@ -154,6 +161,15 @@ export class SdBroker {
     }
     return true;
   }
+}
+
+const REQUEST = (): ForwardKind => 'request';
+const SUBSCRIBE = (): ForwardKind => 'subscribe';
+
+/** A Nest client's auto Subscribe: a Subscribe to a player that streams, else a Request. */
+function autoKind(to: Session): ForwardKind {
+  const announced = to.handshake.params[NEST_STREAM_META];
+  return announced !== undefined && Number.parseInt(announced, 10) >= 1 ? 'subscribe' : 'request';
 }
 
 /** Creates a broker on `url` and starts listening. */

@@ -1,18 +1,26 @@
 import { MetaKeys } from '../protocol/constants.js';
+import { Flags } from '../protocol/flags.js';
 import { removeMeta } from '../protocol/metas.js';
 import type { SocketDError } from '../protocol/errors.js';
 import type { ReceivedMessage, Session, StreamHandle } from '../session/types.js';
+import { BrokerAlarmCodes, NEST_AUTO_META } from './broker-options.js';
 
 /**
- * The metaString without what fragment aggregation leaves behind (`Data-Length`,
- * `Data-Fragment-*`): the broker re-fragments at its own `fragmentSize`, so a frame that then
- * fits whole must not look like a fragment (upstream's leftover, spec section 10).
+ * The metaString the broker relays: without what fragment aggregation leaves behind
+ * (`Data-Length`, `Data-Fragment-*`): the broker re-fragments at its own `fragmentSize`, so a
+ * frame that then fits whole must not look like a fragment (upstream's leftover, spec section 10).
  */
-export function withoutFragmentMetas(metaString: string): string {
+export function relayedMetas(metaString: string): string {
   if (!metaString.includes('Data-')) return metaString;
   let out = removeMeta(metaString, MetaKeys.DATA_LENGTH);
   out = removeMeta(out, MetaKeys.DATA_FRAGMENT_IDX);
   return removeMeta(out, MetaKeys.DATA_FRAGMENT_TOTAL);
+}
+
+/** A forwarded message's metaString: {@link relayedMetas}, without the broker's own `X-Nest-Auto` marker. */
+export function forwardedMetas(metaString: string): string {
+  const out = relayedMetas(metaString);
+  return out.includes(NEST_AUTO_META) ? removeMeta(out, NEST_AUTO_META) : out;
 }
 
 /** Writes with backpressure: when `to` is over its high-water mark, `source` waits for it. */
@@ -21,23 +29,43 @@ export function relayed(written: boolean, to: Session, source: Session): void {
 }
 
 /**
+ * `raw` without the pieces that `echoed` already holds, whatever their order: the requester's
+ * Alarm echoes its own metas, so a target's Alarm that echoed them too (Java reorders them)
+ * must not add them a second time.
+ */
+export function metasNotIn(raw: string, echoed: string): string {
+  if (raw.length === 0 || echoed.length === 0) return raw;
+  if (raw === echoed) return '';
+  const seen = new Set(echoed.split('&'));
+  return raw.split('&').filter((piece) => piece !== '' && !seen.has(piece)).join('&');
+}
+
+/**
  * The Alarm text and extra metas for a forward that failed with `err`. A target's Alarm keeps
  * its own metas (its `code`, and what else it added, such as a Nest server's exact error value),
- * without the echo of the forwarded request's metas, which the requester's Alarm echoes anyway.
+ * without the echo of the requester's metas, which the requester's Alarm echoes anyway. A lost
+ * target (or a forward that could not be sent) is `code=502`, a forward that timed out
+ * `code=504` (README, "Errors").
  */
-export function alarmFor(err: Error, target: string, forwardedMetas: string): { text: string; metas: string } {
+export function alarmFor(err: Error, target: string, requestMetas: string, midStream: boolean): { text: string; metas: string } {
   const details = (err as SocketDError).details;
   const code = (err as SocketDError).code;
   if (code === 'SOCKETD_ERR_ALARM') {
     const raw = (details?.['alarm'] as ReceivedMessage | undefined)?.metaString ?? '';
-    const own = forwardedMetas.length > 0 && raw.startsWith(forwardedMetas) ? raw.slice(forwardedMetas.length).replace(/^&/, '') : raw;
-    return { text: err.message, metas: own };
+    return { text: err.message, metas: metasNotIn(raw, requestMetas) };
   }
   if (code === 'SOCKETD_ERR_CONNECTION_CLOSED') {
-    return { text: `Broker lost the '@${target}' session before it answered (${err.message})`, metas: '' };
+    const when = midStream ? 'in the middle of its answer' : 'before it answered';
+    return { text: `Broker lost the '@${target}' session ${when} (${err.message})`, metas: `${MetaKeys.CODE}=${BrokerAlarmCodes.FORWARD_FAILED}` };
   }
-  return { text: `Broker forward to '@${target}' failed: ${err.message}`, metas: '' };
+  if (code === 'SOCKETD_ERR_TIMEOUT') {
+    return { text: `Broker forward to '@${target}' timed out: ${err.message}`, metas: `${MetaKeys.CODE}=${BrokerAlarmCodes.FORWARD_TIMEOUT}` };
+  }
+  return { text: `Broker forward to '@${target}' failed: ${err.message}`, metas: `${MetaKeys.CODE}=${BrokerAlarmCodes.FORWARD_FAILED}` };
 }
+
+/** How one target gets a forward: as the requester sent it, or a Subscribe sent as a Request. */
+export type ForwardKind = 'request' | 'subscribe';
 
 /**
  * One Request or Subscribe from `from` forwarded to one or more targets (fan-out for `name*`
@@ -49,53 +77,73 @@ export function alarmFor(err: Error, target: string, forwardedMetas: string): { 
  * A Request gets one Reply (the first answer of any target; the other forwards are cancelled).
  * A Subscribe gets every target's Replies in arrival order and one ReplyEnd once every target
  * has ended (a target's ReplyEnd that is not the last is relayed as a Reply when it carries
- * data or metas). A target's Alarm, loss or timeout fails only its own part; the requester gets
- * an Alarm when no target answered. The requester's cancel (or loss) cancels every forward.
+ * data or metas). A Subscribe forwarded to a target as a Request (`kindOf`: a Nest client's
+ * auto Subscribe toward a player that does not stream) takes that target's one answer as its
+ * end. A target's Alarm, loss or timeout before it answered fails only its own part (the
+ * requester gets an Alarm when no target answered); a target lost after it relayed part of a
+ * stream fails the whole stream with an Alarm (code 502), never a ReplyEnd over missing data.
+ * The requester's cancel (or loss) cancels every forward.
  */
 export class ForwardStream {
   private readonly handles: StreamHandle[] = [];
   private remaining: number;
   private answered = false;
-  private lastError: Error | undefined;
   private finished = false;
 
   constructor(
     private readonly from: Session,
     private readonly message: ReceivedMessage,
     private readonly target: string,
-    private readonly metaString: string,
+    metaString: string,
     targets: readonly Session[],
-    timeout: number | undefined,
+    kindOf: (to: Session) => ForwardKind,
+    timeout: number,
     highWaterMark: number,
     private readonly onDone: () => void,
   ) {
     this.remaining = targets.length;
-    const kind = message.isSubscribe ? 'subscribe' : 'request';
     // Cancel hooks first: a target that fails synchronously must find the stream wired.
     message.onCancel(() => this.cancelAll());
     for (const to of targets) {
       if (this.finished) break;
+      const kind = kindOf(to);
       try {
-        this.handles.push(to.stream(kind, message.event, message.data, this.observer(to), { metas: metaString, timeout }));
+        this.handles.push(to.stream(kind, message.event, message.data, this.observer(to, kind), { metas: metaString, timeout }));
       } catch (err) {
-        this.partFailed(err as Error);
+        this.partFailed(err as Error, false);
         continue;
       }
       relayed(to.bufferedAmount <= highWaterMark, to, from);
     }
   }
 
-  private observer(to: Session) {
+  private observer(to: Session, kind: ForwardKind) {
+    // A Subscribe sent on as a Request: the target's one answer is its part's end.
+    const single = kind === 'request' && this.message.isSubscribe;
+    let relayedData = false;
+    let ended = false;
     return {
-      next: (reply: ReceivedMessage) => this.onNext(to, reply),
-      complete: (end: ReceivedMessage | undefined) => this.onComplete(end),
-      error: (err: Error) => this.partFailed(err),
+      next: (reply: ReceivedMessage) => {
+        relayedData = true;
+        if (single || (reply.flag === Flags.ReplyEnd && this.message.isSubscribe)) {
+          // That one answer, or a ReplyEnd with data (the engine hands its data to `next`,
+          // then completes): this part's end, relayed as the ReplyEnd it is.
+          ended = true;
+          this.onComplete(reply, single);
+        } else {
+          this.onNext(to, reply);
+        }
+      },
+      complete: (end: ReceivedMessage | undefined) => {
+        if (!ended) this.onComplete(end, false);
+      },
+      error: (err: Error) => this.partFailed(err, relayedData),
     };
   }
 
   private onNext(to: Session, reply: ReceivedMessage): void {
     if (this.finished || this.message.isDone) return;
-    const metas = withoutFragmentMetas(reply.metaString);
+    const metas = relayedMetas(reply.metaString);
     this.answered = true;
     if (!this.message.isSubscribe) {
       // Request: the first answer is the answer (always a Reply, as upstream), others cancelled.
@@ -107,34 +155,37 @@ export class ForwardStream {
     relayed(this.from.reply(this.message, reply.data, metas), this.from, to);
   }
 
-  private onComplete(end: ReceivedMessage | undefined): void {
+  // One target's end. `answer`: the one answer of a Subscribe sent on as a Request, relayed
+  // even when empty (it is the end of a stream the requester waits for).
+  private onComplete(end: ReceivedMessage | undefined, answer: boolean): void {
     if (this.finished || !this.message.isSubscribe) return;
     this.remaining--;
     if (this.remaining > 0) {
-      if (end !== undefined && (end.data.length > 0 || end.metaString.length > 0)) {
+      if (end !== undefined && (answer || end.data.length > 0 || end.metaString.length > 0)) {
         this.answered = true;
-
-        this.from.reply(this.message, end.data, withoutFragmentMetas(end.metaString));
+        this.from.reply(this.message, end.data, relayedMetas(end.metaString));
       }
       return;
     }
     this.finish();
     if (this.message.isDone) return;
-    this.from.replyEnd(this.message, end?.data, end === undefined ? '' : withoutFragmentMetas(end.metaString));
+    this.from.replyEnd(this.message, end?.data, end === undefined ? '' : relayedMetas(end.metaString));
   }
 
-  private partFailed(err: Error): void {
+  // `midStream`: this target had relayed part of its answer, which is now incomplete.
+  private partFailed(err: Error, midStream: boolean): void {
     if (this.finished) return;
     this.remaining--;
-    this.lastError = err;
-    if (this.remaining > 0) return;
+    if (this.remaining > 0 && !midStream) return;
     this.finish();
+    this.cancelAll();
     if (this.message.isDone) return;
-    if (this.message.isSubscribe && this.answered) {
+    if (this.message.isSubscribe && this.answered && !midStream) {
+      // Fan-out: the other targets' parts arrived whole; this one never started.
       this.from.replyEnd(this.message, undefined, '');
       return;
     }
-    const { text, metas } = alarmFor(this.lastError, this.target, this.metaString);
+    const { text, metas } = alarmFor(err, this.target, this.message.metaString, midStream);
     this.from.alarm(this.message, text, metas);
   }
 

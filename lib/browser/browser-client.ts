@@ -4,22 +4,12 @@ import { DEFAULTS } from '../session/options.js';
 import type {
   ClientOptions, ClientStatus, Metas, ReceivedMessage, Session, StreamHandle,
 } from '../session/types.js';
+import { ReceivedBrowserMessage, type BrowserMessage } from './browser-message.js';
+
+export type { BrowserMessage };
 
 /** Bytes or text, as a browser has them. Text goes as UTF-8. */
 export type BrowserPayload = string | Uint8Array | ArrayBuffer;
-
-/** A received Message, Request, Reply or ReplyEnd, with its data as a `Uint8Array`. */
-export interface BrowserMessage {
-  readonly sid: string;
-  readonly event: string;
-  readonly metas: Readonly<Metas>;
-  /** The data (fragments reassembled): a view, not a copy. */
-  readonly data: Uint8Array;
-  /** The data as UTF-8 text. */
-  text(): string;
-  /** The data parsed as JSON. */
-  json<T = unknown>(): T;
-}
 
 /** A Request, Subscribe or Message the server sent to this page. */
 export interface BrowserInbound extends BrowserMessage {
@@ -38,8 +28,12 @@ export type InboundHandler = (message: BrowserInbound) => BrowserPayload | void 
 
 /** Callbacks of one Subscribe. */
 export interface BrowserObserver {
+  /** Each value: every Reply, and the data of a ReplyEnd that carries some (upstream peers may end that way). */
   next?(reply: BrowserMessage): void;
-  /** The ReplyEnd (undefined when the stream ended without one). */
+  /**
+   * The stream ended; it never carries a value. `end` is the ReplyEnd when it had no data (for
+   * its metas), undefined when its data went to `next` just before.
+   */
   complete?(end: BrowserMessage | undefined): void;
   /** An Alarm from the server (`SOCKETD_ERR_ALARM`), a timeout, or the connection lost. */
   error?(err: SocketDError): void;
@@ -70,8 +64,6 @@ export interface BrowserCallOptions {
  * default: pass `logger: console` (or any `{ log, warn, error }`) to see the engine's warnings.
  */
 export type BrowserClientOptions = Omit<ClientOptions, 'tls' | 'maxDatagramSize' | 'onMessage' | 'onOpen' | 'onOrphanReply' | 'onAlarm' | 'onClosing' | 'onClose'>;
-
-const UTF8 = new TextDecoder();
 
 /**
  * The Socket.D client of the browser build: the engine's own `SdClient` (same session,
@@ -156,7 +148,7 @@ export class SocketDBrowserClient {
     return toMessage(await reply);
   }
 
-  /** Subscribe: every Reply to `next`, the ReplyEnd to `complete`; `cancel()` stops the server's stream. */
+  /** Subscribe: every value to `next` (a ReplyEnd's data too), then `complete`; `cancel()` stops the server's stream. */
   async subscribe(event: string, data: BrowserPayload | undefined, observer: BrowserObserver, options: BrowserCallOptions = {}): Promise<BrowserSubscription> {
     const session = await this.client.ready(this.requestTimeout);
     const handle: StreamHandle = session.subscribe(event, toBytes(data), {
@@ -178,13 +170,7 @@ export class SocketDBrowserClient {
       if (message.isRequest || message.isSubscribe) session.alarm(message, `no handler for '${message.event}' in the browser client`);
       return;
     }
-    const inbound: BrowserInbound = {
-      ...toMessage(message),
-      isRequest: message.isRequest || message.isSubscribe,
-      reply: (data, metas) => { session.reply(message, toBytes(data), metas); },
-      replyEnd: (data, metas) => { session.replyEnd(message, toBytes(data), metas); },
-      alarm: (text) => { session.alarm(message, text); },
-    };
+    const inbound = new InboundBrowserMessage(session, message);
     // A throw (or rejection) is logged by the session and answered with an Alarm.
     const result = await handler(inbound);
     if (result !== undefined && inbound.isRequest && !message.isDone) session.replyEnd(message, toBytes(result));
@@ -205,16 +191,21 @@ function toBytes(data: BrowserPayload | undefined): string | Uint8Array | undefi
 }
 
 function toMessage(message: ReceivedMessage): BrowserMessage {
-  const buf = message.data;
-  const data = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-  return {
-    sid: message.sid,
-    event: message.event,
-    metas: message.metas,
-    data,
-    text: () => UTF8.decode(data),
-    json: <T>() => JSON.parse(UTF8.decode(data)) as T,
-  };
+  return new ReceivedBrowserMessage(message);
+}
+
+/** What a handler registered with `on()` gets: the message and the means to answer it. */
+class InboundBrowserMessage extends ReceivedBrowserMessage implements BrowserInbound {
+  readonly isRequest: boolean;
+  // Arrow properties: a handler may destructure them (`({ reply }) => ...`).
+  readonly reply = (data?: BrowserPayload, metas?: Metas): void => { this.session.reply(this.message, toBytes(data), metas); };
+  readonly replyEnd = (data?: BrowserPayload, metas?: Metas): void => { this.session.replyEnd(this.message, toBytes(data), metas); };
+  readonly alarm = (text: string): void => { this.session.alarm(this.message, text); };
+
+  constructor(private readonly session: Session, message: ReceivedMessage) {
+    super(message);
+    this.isRequest = message.isRequest || message.isSubscribe;
+  }
 }
 
 function asSocketDError(err: Error): SocketDError {

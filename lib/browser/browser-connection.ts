@@ -36,6 +36,8 @@ export class BrowserWsConnection implements Connection {
   private paused = false;
   private decoding = true;
   private ending = false;
+  /** Reports the close if the WebSocket's close event never comes after `end()`. */
+  private endTimer: ReturnType<typeof setTimeout> | undefined;
   private closeReported = false;
   private error: Error | undefined;
   private drainTimer: ReturnType<typeof setTimeout> | undefined;
@@ -118,7 +120,7 @@ export class BrowserWsConnection implements Connection {
     this.ending = true;
     this.decoding = false;
     this.ws.close(1000);
-    setTimeout(() => this.reportClose(), END_TIMEOUT_MS);
+    this.endTimer = setTimeout(() => this.reportClose(), END_TIMEOUT_MS);
   }
 
   destroy(err?: Error): void {
@@ -166,6 +168,7 @@ export class BrowserWsConnection implements Connection {
     if (this.closeReported || this.handlers === undefined) return;
     this.closeReported = true;
     clearTimeout(this.drainTimer);
+    clearTimeout(this.endTimer);
     this.handlers.onClose(this.error);
   }
 }

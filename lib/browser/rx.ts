@@ -7,8 +7,8 @@ import type { SocketDError } from '../protocol/errors.js';
 import type { BrowserCallOptions, BrowserMessage, BrowserPayload, SocketDBrowserClient } from './browser-client.js';
 
 /**
- * A cold Observable of one Subscribe: each Reply is a value, the ReplyEnd (when it carries
- * data) the last one, then completion; unsubscribing cancels the server's stream.
+ * A cold Observable of one Subscribe: each value the client's `next` gets (every Reply, and a
+ * ReplyEnd's data), then completion; unsubscribing cancels the server's stream.
  */
 export function observeStream(client: SocketDBrowserClient, event: string, data?: BrowserPayload, options?: BrowserCallOptions): Observable<BrowserMessage> {
   return new Observable<BrowserMessage>((subscriber) => {
@@ -16,9 +16,8 @@ export function observeStream(client: SocketDBrowserClient, event: string, data?
     let cancel: (() => void) | undefined;
     client.subscribe(event, data, {
       next: (reply) => subscriber.next(reply),
-      complete: (end) => {
+      complete: () => {
         done = true;
-        if (end !== undefined && end.data.length > 0) subscriber.next(end);
         subscriber.complete();
       },
       error: (err: SocketDError) => {

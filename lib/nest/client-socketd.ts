@@ -28,6 +28,8 @@ const NEST_ONLY_OPTIONS = CLIENT_NEST_OPTION_NAMES;
 export interface SocketDClientOptions extends Omit<ClientOptions, 'onMessage'>, SocketDAddressOptions {
   /** `sd:tcp://host:port[/path][?k=v]` or `sd:ws://...`. Default `sd:tcp://127.0.0.1:8602`. */
   url?: string;
+  /** Nest's TCP transport name for {@link ClientOptions.tls}: accepted as `tls` (give one, not both). */
+  tlsOptions?: ClientOptions['tls'];
   /**
    * Several servers of one service: a list, or one comma-separated string
    * (`'sd:tcp://a:8602,sd:tcp://b:8602'`). The client then runs the engine's `SdClusterClient`
@@ -154,6 +156,26 @@ export class SocketDClient extends ClientProxy<SocketDEvents> {
    */
   setInboundHandler(handler: SocketDInboundHandler | undefined): void {
     this.inbound.handler = handler;
+  }
+
+  /** Set by {@link setOnDispatchHook}. */
+  protected override onDispatchHook?: (packet: ReadPacket) => void;
+
+  /**
+   * Calls `hook` with every outgoing packet (requests and events) before it is sent; the hook
+   * may set `packet.metadata` (string entries), which travels as metas and reaches the
+   * server's `SocketDContext.getMetadata()`. Nest 12's `ClientProxy` API, provided here on
+   * Nest 11 too.
+   */
+  override setOnDispatchHook(hook: (packet: ReadPacket) => void): void {
+    this.onDispatchHook = hook;
+  }
+
+  /** The packet of one `send()`/`emit()`, after the dispatch hook (Nest 11 has no such method). */
+  protected override createPacket<TInput>(pattern: any, data: TInput): ReadPacket {
+    const packet: ReadPacket = { pattern, data };
+    this.onDispatchHook?.(packet);
+    return packet;
   }
 
   protected override initializeSerializer(options: SocketDClientOptions): void {

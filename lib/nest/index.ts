@@ -9,7 +9,9 @@ export { SocketDRecord, SocketDRecordBuilder, TARGET_META, type SocketDCallMode,
 export { PLAYER_NAME_META, type SocketDPlayerOptions } from './socketd.player.js';
 export { SocketDStatus, SocketDEventsMap, type SocketDEvents } from './socketd.events.js';
 export { SocketDSerializer, type SocketDEntity, type SocketDSerializerLike } from './socketd.serializer.js';
-export { SocketDDeserializer, type SocketDDeserializerLike } from './socketd.deserializer.js';
+export {
+  SocketDDeserializer, SocketDDataTypeError, SocketDDeserializerMisuseError, type SocketDDeserializerLike,
+} from './socketd.deserializer.js';
 export { encodeNestError, decodeCallError, alarmCodeOf } from './socketd.error-codec.js';
 export type { SocketDClientCallMode } from './socketd.client-call.js';
 export {
@@ -22,6 +24,7 @@ export {
   DATA_TYPE_JSON,
   DATA_TYPE_BINARY,
   DATA_TYPE_TEXT,
+  DATA_TYPE_MSGPACK,
   NEST_STREAM_META,
   NEST_STREAM_VERSION,
   NEST_ERROR_META,

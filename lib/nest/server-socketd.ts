@@ -28,6 +28,8 @@ export interface SocketDServerOptions extends Omit<ServerOptions, 'onMessage'>, 
    * listen at all, it only plays.
    */
   url?: string;
+  /** Nest's TCP transport name for {@link ServerOptions.tls}: accepted as `tls` (give one, not both). */
+  tlsOptions?: ServerOptions['tls'];
   /**
    * Broker player mode: `{ urls: 'sd:tcp://broker:8602', name: 'orders' }` connects OUT to
    * each broker under that name (Connect meta `@`) and serves the Requests, Subscribes and
@@ -85,7 +87,7 @@ export class SocketDServer extends SocketDServerCore implements CustomTransportS
       this.url,
       engineOptions<ServerOptions>(withServerHooks(announceStreams(options), this.logger, this.events.emit), NEST_ONLY_OPTIONS, onMessage, this.events.emit),
     );
-    this.player = options.player === undefined ? undefined : new SocketDPlayerLinks(options.player, onMessage, this.events.emit, this.logger);
+    this.player = options.player === undefined ? undefined : new SocketDPlayerLinks(announcePlayerStreams(options.player), onMessage, this.events.emit, this.logger);
   }
 
   /**
@@ -215,6 +217,14 @@ function announceStreams(options: SocketDServerOptions): SocketDServerOptions {
       return user?.(handshake, outMetas, remoteAddress);
     },
   };
+}
+
+/**
+ * The player options with `X-Nest-Stream=1` in the Connect metas: our broker then sends a Nest
+ * client's auto Subscribes on to this player as Subscribes (every value of a stream arrives).
+ */
+function announcePlayerStreams(player: SocketDPlayerOptions): SocketDPlayerOptions {
+  return { ...player, metas: { [NEST_STREAM_META]: NEST_STREAM_VERSION, ...player.metas } };
 }
 
 // True when the options say where to listen (`url` or any of `host`/`port`/`transport`).

@@ -1,8 +1,8 @@
 import type { ReadPacket, WritePacket } from '@nestjs/microservices';
 import { describeError, isSocketDError, socketDError } from '../engine.js';
 import type { ReceivedMessage, Session, StreamHandle, StreamObserver } from '../session/types.js';
-import { NEST_STREAM_META } from './socketd.constants.js';
-import { carriesValue, type SocketDDeserializerLike } from './socketd.deserializer.js';
+import { NEST_AUTO_META, NEST_STREAM_META } from './socketd.constants.js';
+import { carriesValue, decodeFailure, decodeMessage, type SocketDDeserializerLike } from './socketd.deserializer.js';
 import { decodeCallError } from './socketd.error-codec.js';
 import { callMetas, unwrapRecord, type SocketDCallMode, type SocketDRecordOptions } from './socketd.record-builder.js';
 import { isThenable, mergeMetas, type SocketDEntity, type SocketDSerializerLike } from './socketd.serializer.js';
@@ -36,8 +36,9 @@ export function resolveCallMode(mode: unknown): SocketDClientCallMode {
 /**
  * The kind of exchange a call opens on `session`: the record's `mode`, else the client's
  * `callMode`, where `auto` means a Subscribe only toward a server whose Connack carried
- * `X-Nest-Stream` (a Nest Socket.D server: upstream servers answer a Request with one Reply
- * and would leave a Subscribe open until its streamTimeout).
+ * `X-Nest-Stream` (a Nest Socket.D server, or our broker: upstream servers answer a Request
+ * with one Reply and would leave a Subscribe open until its streamTimeout). Toward a broker
+ * that announces `X-Nest-Auto`, the auto Subscribe is marked so (see `ClientCall.open`).
  */
 export function callKind(session: Session, record: SocketDCallMode | undefined, client: SocketDClientCallMode): SocketDCallMode {
   const mode = record ?? client;
@@ -99,13 +100,17 @@ export class ClientCall implements StreamObserver {
     this.abort();
   };
 
-  /** A Reply (a Request's only answer, or a Subscribe's next value). */
+  /** A Request's only answer, or a Subscribe's next value (a Reply, or a ReplyEnd's data). */
   next(reply: ReceivedMessage): void {
     if (this.single) this.done = true;
     this.replies!.deliver(reply, this.single);
   }
 
-  /** The ReplyEnd of a Subscribe (a Request is over with its `next`). */
+  /**
+   * The end of a Subscribe (a Request is over with its `next`): undefined after a ReplyEnd whose
+   * data went to `next`, else the empty ReplyEnd, a value only when it has a `Data-Type` meta
+   * (an empty string an earlier nestjs-socketd put on the ReplyEnd).
+   */
   complete(end: ReceivedMessage | undefined): void {
     if (this.single) return;
     this.done = true;
@@ -128,9 +133,13 @@ export class ClientCall implements StreamObserver {
     // Subscribe's engine timer is the whole stream; the first answer gets a bound of its own.
     if (single && requestTimeout <= streamTimeout) this.endBound = 'requestTimeout';
     if (!single && requestTimeout < streamTimeout) this.firstTimeout = Math.max(1, requestTimeout - this.waited);
-    this.replies = new ReplyDelivery(this.settings.deserializer, this.callback, this);
+    this.replies = new ReplyDelivery(this.settings.deserializer, this.callback, this, this.event);
     try {
-      const metas = mergeMetas(entity.metas, this.packet.metadata, callMetas(options, this.settings.target));
+      let metas = mergeMetas(entity.metas, this.packet.metadata, callMetas(options, this.settings.target));
+      if (!single && options.mode === undefined && this.settings.callMode === 'auto' && this.session.handshake.params[NEST_AUTO_META] !== undefined) {
+        // Through our broker: it sends this Subscribe on as a Request to a player that does not stream.
+        metas = typeof metas === 'string' ? `${metas}${metas === '' ? '' : '&'}${NEST_AUTO_META}=1` : { ...metas, [NEST_AUTO_META]: '1' };
+      }
       this.handle = this.session.stream(kind, this.event, entity.data, this, {
         metas, timeout: this.endBound === 'requestTimeout' ? Math.max(1, requestTimeout - this.waited) : streamTimeout, firstReplyTimeout: this.firstTimeout,
       });
@@ -185,16 +194,16 @@ class ReplyDelivery {
     private readonly callback: (packet: WritePacket) => void,
     /** The call, cancelled after a reply that cannot be decoded. */
     private readonly call: { abort(): void },
+    private readonly event: string,
   ) {}
 
   /** Decodes one reply (undefined: an end without one) and delivers it; `last` ends the call. */
   deliver(message: ReceivedMessage | undefined, last: boolean): void {
     let value: unknown;
     try {
-      value = message === undefined ? undefined : this.deserializer.deserialize(message);
+      value = message === undefined ? undefined : decodeMessage(this.deserializer, message);
     } catch (err) {
-      this.call.abort();
-      this.failNow(new Error(`Socket.D: undecodable reply to this call: ${describeError(err)}`));
+      this.undecodable(err);
       return;
     }
     if (this.tail === undefined && !isThenable(value)) {
@@ -204,11 +213,15 @@ class ReplyDelivery {
     const previous = this.tail ?? Promise.resolve();
     this.tail = previous.then(() => value).then(
       (v) => this.emit(v, message, last),
-      (err: unknown) => {
-        this.call.abort();
-        this.failNow(err);
-      },
+      (err: unknown) => this.undecodable(err),
     );
+  }
+
+  // A reply this client cannot decode (a Data-Type its deserializer does not read, bad data, a
+  // misused deserializer): the stream is cancelled and the call fails saying what to set.
+  private undecodable(err: unknown): void {
+    this.call.abort();
+    this.failNow(new Error(`Socket.D: cannot decode the reply to '${this.event}': ${decodeFailure(err, 'the SocketDClient')}`, { cause: err }));
   }
 
   /** Fails the call once the replies before the failure are delivered. */

@@ -34,6 +34,8 @@ export const DATA_TYPE_BINARY = 'application/octet-stream';
  * `dataAsString()`) and arrives as a string.
  */
 export const DATA_TYPE_TEXT = 'text/plain';
+/** `Data-Type` of MessagePack data (the codec of `nestjs-socketd/msgpack`). */
+export const DATA_TYPE_MSGPACK = 'application/msgpack';
 
 /**
  * Connack meta by which a {@link SocketDServer} announces that it answers a Subscribe with
@@ -45,6 +47,15 @@ export const DATA_TYPE_TEXT = 'text/plain';
 export const NEST_STREAM_META = 'X-Nest-Stream';
 /** Value of {@link NEST_STREAM_META}: version 1 of the Nest streaming convention. */
 export const NEST_STREAM_VERSION = '1';
+
+/**
+ * Connack meta of a broker that adapts a Nest client's auto Subscribe to its target, and the
+ * per-call meta (`X-Nest-Auto=1`) a {@link SocketDClient} in `callMode` `auto` then puts on its
+ * Subscribes: the broker sends one on as a Subscribe to a player that announced
+ * {@link NEST_STREAM_META} in its Connect, and as a Request (whose one answer ends the stream)
+ * to any other player, as the client would over a direct connection.
+ */
+export const NEST_AUTO_META = 'X-Nest-Auto';
 
 /** Largest per-call timeout: what a Node timer takes (2^31 - 1 ms, about 24.8 days). */
 export const SOCKETD_MAX_TIMEOUT = 2_147_483_647;
@@ -82,6 +93,7 @@ export const RESERVED_METAS: ReadonlySet<string> = new Set([
   'Data-Fragment-Total',
   DATA_TYPE_META,
   NEST_ERROR_META,
+  NEST_AUTO_META,
   'X-Cancel',
 ]);
 

@@ -2,11 +2,13 @@ import type { ClientOptions, ReceivedMessage, ServerOptions, Session, SessionLis
 import { ENGINE_LOGGER_CONTEXT } from './socketd.constants.js';
 import type { SocketDEmit } from './socketd.event-emitter.js';
 import { nestEngineLogger } from './socketd.log-levels.js';
+import { NEST_OPTION_ALIASES } from './socketd.options.js';
 
 /**
  * The engine's options for a strategy ({@link SocketDServer}) or the client
  * ({@link SocketDClient}), from the user's options:
- * - without the keys only the Nest layer reads (`nestOnly`), and without any `onMessage` of the
+ * - without the keys only the Nest layer reads (`nestOnly`), Nest's names of ours as ours
+ *   (`tlsOptions` as `tls`), and without any `onMessage` of the
  *   user's: received messages go to `onMessage`, which routes them to Nest handlers;
  * - Nest's `Logger('SocketDEngine')` unless the options give a `logger` (its debug lines only
  *   when Nest's levels ask for them, see `nestDebugEnabled`);
@@ -21,7 +23,7 @@ export function engineOptions<E extends ServerOptions | ClientOptions>(
 ): E {
   const engine: Record<string, unknown> = { logger: nestEngineLogger(ENGINE_LOGGER_CONTEXT) };
   for (const [key, value] of Object.entries(options)) {
-    if (key !== 'onMessage' && !nestOnly.includes(key)) engine[key] = value;
+    if (key !== 'onMessage' && !nestOnly.includes(key)) engine[(NEST_OPTION_ALIASES as Record<string, string | undefined>)[key] ?? key] = value;
   }
   return { ...engine, onMessage, ...sessionListeners(options as SessionListener, emit) } as E;
 }

@@ -9,12 +9,11 @@
  */
 import { Packr, Unpackr, type Options as MsgpackrOptions } from 'msgpackr';
 import type { ReceivedMessage } from '../session/types.js';
-import { DATA_TYPE_META } from './socketd.constants.js';
+import { DATA_TYPE_META, DATA_TYPE_MSGPACK } from './socketd.constants.js';
 import { SocketDDeserializer, type SocketDDeserializerLike } from './socketd.deserializer.js';
 import type { SocketDEntity, SocketDSerializerLike } from './socketd.serializer.js';
 
-/** `Data-Type` of MessagePack data. */
-export const DATA_TYPE_MSGPACK = 'application/msgpack';
+export { DATA_TYPE_MSGPACK };
 
 /** The meta string our serializer sends, compared as it is (no parsing per message). */
 const MSGPACK_META_STRING = `${DATA_TYPE_META}=${DATA_TYPE_MSGPACK}`;
@@ -54,7 +53,8 @@ export class SocketDMsgpackSerializer implements SocketDSerializerLike {
 /**
  * Deserializer: a message with `Data-Type=application/msgpack` is unpacked; any other message
  * (JSON, bytes, text, unmarked data from upstream peers) goes to the default
- * {@link SocketDDeserializer}, so a msgpack app still understands peers that send JSON.
+ * {@link SocketDDeserializer}, so a msgpack app still understands peers that send JSON (and
+ * refuses other types as it does).
  */
 export class SocketDMsgpackDeserializer implements SocketDDeserializerLike {
   private readonly unpackr: Unpackr;

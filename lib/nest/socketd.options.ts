@@ -1,4 +1,4 @@
-import { clusterUrls, socketDError } from '../engine.js';
+import { clusterUrls, parseUrl, socketDError } from '../engine.js';
 import type { ClientOptions, ServerOptions } from '../session/types.js';
 import { SOCKETD_DEFAULT_URL } from './socketd.constants.js';
 
@@ -29,7 +29,7 @@ const SESSION_OPTION_NAMES = [
 export const ENGINE_SERVER_OPTION_NAMES = [
   ...SESSION_OPTION_NAMES,
   'onHandshake', 'handshakeTimeout', 'requireSubprotocol', 'httpServer', 'maxConnections', 'maxConnectionsPerAddress',
-  'maxPendingFrameBytes', 'onError', 'tls',
+  'maxPendingFrameBytes', 'onError', 'tls', 'udpAllowTokenless',
 ] as const;
 
 /** Every option name of the engine's `ClientOptions` (`SdClient`). */
@@ -60,15 +60,46 @@ const NOT_IN_NEST: Readonly<Record<string, string>> = {
   onMessage: 'messages go to the app\'s @MessagePattern / @EventPattern handlers',
 };
 
+/**
+ * Nest TCP transport option names accepted as they are, with the name of ours they stand for
+ * (`tlsOptions: {...}` is `tls: {...}`). Give one or the other, not both.
+ */
+export const NEST_OPTION_ALIASES = { tlsOptions: 'tls' } as const;
+const ALIAS_OF: Readonly<Record<string, string | undefined>> = NEST_OPTION_ALIASES;
+
+// Nest TCP transport options with no same-meaning option here: refused, saying what to use.
+const NEST_TCP_OPTIONS: Readonly<Record<string, { server: string; client: string }>> = {
+  retryAttempts: {
+    server: "Nest's TCP server retries listen() on EADDRINUSE; SocketDServer fails listen() at once (the app's bootstrap sees the error)",
+    client: "SocketDClient reconnects by itself: 'autoReconnect' (default true), 'reconnectDelay', 'maxReconnectDelay'",
+  },
+  retryDelay: {
+    server: "Nest's TCP server retries listen() on EADDRINUSE; SocketDServer fails listen() at once (the app's bootstrap sees the error)",
+    client: "use 'reconnectDelay' (first backoff delay, doubling up to 'maxReconnectDelay')",
+  },
+  maxBufferSize: {
+    server: "use 'maxFrameSize' (one frame) and 'maxMessageSize' (a message reassembled from fragments), in bytes",
+    client: "use 'maxFrameSize' (one frame) and 'maxMessageSize' (a message reassembled from fragments), in bytes",
+  },
+  maxSendBufferSize: { server: "use 'maxWriteBufferSize' (bytes queued for a peer that does not read)", client: "use 'maxWriteBufferSize'" },
+  incompleteMessageTimeout: { server: "use 'frameTimeout' (ms a started frame may take to arrive whole)", client: "use 'frameTimeout'" },
+  socketClass: {
+    server: "Socket.D frames itself; pick the transport with 'url' ('sd:tcp', 'sd:ws', ...) or 'transport'",
+    client: "Socket.D frames itself; pick the transport with 'url' ('sd:tcp', 'sd:ws', ...) or 'transport'",
+  },
+};
+
 /** Every key {@link SocketDServer} accepts. */
 export const SERVER_OPTION_NAMES: readonly string[] = [
   ...SERVER_NEST_OPTION_NAMES,
   ...ENGINE_SERVER_OPTION_NAMES.filter((name) => !(name in NOT_IN_NEST)),
+  ...Object.keys(NEST_OPTION_ALIASES),
 ];
 /** Every key {@link SocketDClient} accepts. */
 export const CLIENT_OPTION_NAMES: readonly string[] = [
   ...CLIENT_NEST_OPTION_NAMES,
   ...ENGINE_CLIENT_OPTION_NAMES.filter((name) => !(name in NOT_IN_NEST)),
+  ...Object.keys(NEST_OPTION_ALIASES),
 ];
 
 /**
@@ -76,12 +107,12 @@ export const CLIENT_OPTION_NAMES: readonly string[] = [
  * `SOCKETD_ERR_INVALID_ARGUMENT` naming it and the nearest valid key. Returns `options`.
  */
 export function validateServerOptions<T extends object>(options: T): T {
-  return validateKeys('SocketDServer', options, SERVER_OPTION_NAMES, CLIENT_OPTION_NAMES, 'client');
+  return validateKeys('SocketDServer', options, SERVER_OPTION_NAMES, CLIENT_OPTION_NAMES, 'client', 'server');
 }
 
 /** As {@link validateServerOptions}, for a {@link SocketDClient}. */
 export function validateClientOptions<T extends object>(options: T): T {
-  return validateKeys('SocketDClient', options, CLIENT_OPTION_NAMES, SERVER_OPTION_NAMES, 'server');
+  return validateKeys('SocketDClient', options, CLIENT_OPTION_NAMES, SERVER_OPTION_NAMES, 'server', 'client');
 }
 
 function validateKeys<T extends object>(
@@ -90,6 +121,7 @@ function validateKeys<T extends object>(
   valid: readonly string[],
   otherSide: readonly string[],
   otherName: string,
+  side: 'server' | 'client',
 ): T {
   if (options === null || options === undefined) return options;
   if (typeof options !== 'object') {
@@ -103,14 +135,23 @@ function validateKeys<T extends object>(
     if (otherSide.includes(key)) {
       throw socketDError('INVALID_ARGUMENT', `${owner}: '${key}' is a ${otherName} option, not one of ${owner}`);
     }
-    const near = nearest(key, valid);
-    const hint = near === undefined ? ` (valid: ${valid.join(', ')})` : ` — did you mean '${near}'?`;
-    throw socketDError('INVALID_ARGUMENT', `${owner}: unknown option '${key}'${hint}`);
+    const nestTcp = NEST_TCP_OPTIONS[key];
+    if (nestTcp !== undefined) {
+      throw socketDError('INVALID_ARGUMENT', `${owner}: '${key}' is an option of Nest's TCP transport, not of ${owner}: ${nestTcp[side]}`);
+    }
+    throw socketDError('INVALID_ARGUMENT', `${owner}: unknown option '${key}'${didYouMean(key, valid, side)}`);
+  }
+  for (const [alias, ours] of Object.entries(NEST_OPTION_ALIASES)) {
+    if ((options as Record<string, unknown>)[alias] !== undefined && (options as Record<string, unknown>)[ours] !== undefined) {
+      throw socketDError('INVALID_ARGUMENT', `${owner}: give either '${ours}' or '${alias}' (Nest's name for it), not both`);
+    }
   }
   const address = options as SocketDAddressOptions & { url?: unknown };
   if (address.url !== undefined && (address.host !== undefined || address.port !== undefined || address.transport !== undefined)) {
     throw socketDError('INVALID_ARGUMENT', `${owner}: give either 'url' or 'host'/'port'/'transport', not both`);
   }
+  // A malformed URL fails here, as the engine's constructors do, not at the first call.
+  if (address.url !== undefined) parseUrl(address.url as string);
   const { urls } = options as { urls?: unknown };
   if (urls !== undefined) {
     if (address.url !== undefined || address.host !== undefined || address.port !== undefined || address.transport !== undefined) {
@@ -119,6 +160,17 @@ function validateKeys<T extends object>(
     clusterUrls(urls as string | readonly string[]); // throws naming what is wrong
   }
   return options;
+}
+
+// A hint from both vocabularies: ours, and Nest's TCP names (which say what they stand for).
+function didYouMean(key: string, valid: readonly string[], side: 'server' | 'client'): string {
+  const near = nearest(key, [...valid, ...Object.keys(NEST_TCP_OPTIONS)]);
+  if (near === undefined) return ` (valid: ${valid.filter((name) => ALIAS_OF[name] === undefined).join(', ')})`;
+  const ours = ALIAS_OF[near];
+  if (ours !== undefined) return ` — did you mean '${near}' (Nest's name for '${ours}')?`;
+  const nestTcp = NEST_TCP_OPTIONS[near];
+  if (nestTcp !== undefined) return ` — did you mean Nest's '${near}'? Not an option here: ${nestTcp[side]}`;
+  return ` — did you mean '${near}'?`;
 }
 
 /**

@@ -7,10 +7,8 @@ import { ReplyBudget } from './socketd.reply-budget.js';
 import { sendNestAlarm } from './socketd.error-codec.js';
 import { isThenable, metasArg, type SocketDEntity, type SocketDSerializerLike } from './socketd.serializer.js';
 
-// What the pump may send: everything but the newest item (more may follow in the same tick,
-// and the newest one could then ride on the ReplyEnd), everything, or everything then the end.
+// What the pump sends: every queued value, or every queued value then the end.
 const enum Pump {
-  KeepLast,
   All,
   End,
 }
@@ -19,17 +17,28 @@ const enum Pump {
 // the copy stays cheap, soon enough that a long-lived stream's queue does not keep growing.
 const COMPACT_AFTER = 4096;
 
+// What a Request to a handler that produces several values fails with.
+function severalValues(event: string): { status: 'error'; message: string } {
+  return {
+    status: 'error',
+    message: `The handler of '${event}' produces several values, but a Request has one answer: call it with a Subscribe ` +
+      "(SocketDClient callMode 'auto' toward a Nest server or our broker, or 'subscribe')",
+  };
+}
+
 // What a stream that outgrew `maxQueued` fails with.
 const STREAM_OVERFLOW = Object.freeze({ status: 'error', message: 'Stream overflow: the client reads slower than the handler produces' } as const);
 
 /**
  * Answers one received Request or Subscribe from a handler's Observable, under backpressure.
  *
- * - Subscribe: each value is a Reply, completion a ReplyEnd; the last value rides on the
- *   ReplyEnd when completion follows it within the same microtask (a handler returning one
- *   value costs one frame, as Nest's TCP merges `isDisposed` into the last packet).
- * - Request: the first value is the ReplyEnd and the producer is unsubscribed (a Request has
- *   exactly one answer, spec 7.2); completion without a value is an empty ReplyEnd.
+ * - Subscribe: each value is a Reply, completion an empty ReplyEnd (as upstream streams end);
+ *   a plain result (see {@link answerOne}) is one ReplyEnd carrying it.
+ * - Request: a Request has exactly one answer (spec 7.2). The handler's one value is the
+ *   ReplyEnd, sent when the handler completes (at once for a plain or Promise value); a second
+ *   value fails the Request with an Alarm naming the fix (call it with a Subscribe) and stops
+ *   the producer: a stream is never cut to its first value. Completion without a value is an
+ *   empty ReplyEnd.
  * - An error (already shaped by Nest's exception filters) is an Alarm on the stream's sid,
  *   after the values received before it.
  *
@@ -43,13 +52,15 @@ export class ReplyStream extends Subscriber<unknown> {
   private queue: unknown[] = [];
   private head = 0;
   private blocked = false;
-  private flushScheduled = false;
   private ended = false;
   private failure: { err: unknown } | undefined;
   private finished = false;
   /** Values of this stream counted in the budget (queued while blocked, not yet sent). */
   private charged = 0;
   private readonly single: boolean;
+  /** A Request's one value, held until the handler completes (or produces a second one). */
+  private holding = false;
+  private held: unknown;
 
   constructor(
     private readonly session: Session,
@@ -73,21 +84,41 @@ export class ReplyStream extends Subscriber<unknown> {
     this.settle();
   }
 
+  /**
+   * Answers with one value and ends: a handler's plain (non-Observable) result. It is the
+   * ReplyEnd itself for a Request and a Subscribe alike (one frame, as a Request's answer;
+   * every client takes a ReplyEnd's data as the last value).
+   */
+  answerOne(value: unknown): void {
+    if (this.finished) return;
+    this.ended = true;
+    this.sendLast(value, true);
+  }
+
   protected override _next(value: unknown): void {
     if (this.finished) return;
     if (this.single) {
+      if (!this.holding) {
+        this.holding = true;
+        this.held = value;
+        return;
+      }
+      this.holding = false;
+      this.held = undefined;
       this.ended = true;
-      this.sendLast(value, true);
+      this.sendAlarm(severalValues(this.message.event));
       return;
     }
-    this.queue.push(value);
     if (this.blocked) {
+      this.queue.push(value);
       if (this.queue.length - this.head > this.maxQueued) this.overflow(`queued more than ${this.maxQueued} replies`);
       else if (this.budget.take(this.session)) this.charged++;
       else this.overflow(`cannot queue more replies (maxQueuedRepliesPerSession ${this.budget.perSession}, maxQueuedRepliesPerServer ${this.budget.perServer})`);
       return;
     }
-    this.pump(Pump.KeepLast);
+    // Not blocked: the queue is empty (the pump empties it before unblocking), send at once.
+    const sent = this.send(value);
+    if (sent !== true) this.block(sent);
   }
 
   protected override _error(err: unknown): void {
@@ -99,6 +130,14 @@ export class ReplyStream extends Subscriber<unknown> {
 
   protected override _complete(): void {
     this.ended = true;
+    if (this.holding && !this.finished) {
+      const value = this.held;
+      this.holding = false;
+      this.held = undefined;
+      this.sendLast(value, true);
+      this.unsubscribe();
+      return;
+    }
     if (!this.blocked && !this.finished) this.pump(Pump.End);
     this.unsubscribe();
   }
@@ -108,23 +147,9 @@ export class ReplyStream extends Subscriber<unknown> {
     while (!this.finished) {
       const count = queue.length - this.head;
       if (count === 0) break;
-      if (mode === Pump.KeepLast && count === 1) {
-        if (this.head > 0) {
-          // Keep the array from growing under a long stream: the held value moves to the front.
-          queue[0] = queue[this.head];
-          queue.length = 1;
-          this.head = 0;
-        }
-        this.scheduleFlush();
-        return;
-      }
       const value = queue[this.head];
       queue[this.head++] = undefined;
       if (this.charged > 0) this.uncharge(1);
-      if (count === 1 && mode === Pump.End && this.failure === undefined) {
-        this.sendLast(value, true);
-        return;
-      }
       const sent = this.send(value);
       if (sent === true) continue;
       this.compact();
@@ -182,15 +207,6 @@ export class ReplyStream extends Subscriber<unknown> {
       return;
     }
     sent.then((ok) => (ok ? resume() : this.session.drain().then(resume, resume)));
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    queueMicrotask(() => {
-      this.flushScheduled = false;
-      if (!this.blocked && !this.finished) this.pump(this.ended ? Pump.End : Pump.All);
-    });
   }
 
   // The final frame: a ReplyEnd (with the last value when `hasValue`) or, after an error, an Alarm.

@@ -7,7 +7,10 @@ import {
   SOCKETD_DEFAULT_MAX_QUEUED_REPLIES_PER_SESSION,
 } from './socketd.constants.js';
 import { SocketDContext, type SocketDPeer } from './socketd.context.js';
-import { carriesValue, SocketDDeserializer, type SocketDDeserializerLike } from './socketd.deserializer.js';
+import {
+  carriesValue, decodeFailure, decodeMessage, SocketDDataTypeError, SocketDDeserializer, SocketDDeserializerMisuseError,
+  type SocketDDeserializerLike,
+} from './socketd.deserializer.js';
 import { decodeCallError, sendNestAlarm } from './socketd.error-codec.js';
 import { SocketDEventEmitter } from './socketd.event-emitter.js';
 import type { SocketDEvents, SocketDStatus } from './socketd.events.js';
@@ -21,6 +24,9 @@ import {
   type SocketDEntity,
   type SocketDSerializerLike,
 } from './socketd.serializer.js';
+
+// Distinct undecodable Data-Types logged per server; later ones are not reported.
+const MAX_REPORTED_TYPES = 64;
 
 /** One received Request or Subscribe on its way to its handler. */
 interface InboundStream {
@@ -65,6 +71,9 @@ export abstract class SocketDServerCore extends Server<SocketDEvents, SocketDSta
   /** The user-facing events (`on()`); the strategies emit through `events.emit`. */
   protected readonly events = new SocketDEventEmitter(() => this.logger);
   private inFlight = 0;
+  /** Data-Types already reported as undecodable (each is logged once). */
+  private readonly reportedTypes = new Set<string>();
+  private misuseReported = false;
   private idleWaiters: (() => void)[] = [];
   /** Nest's default start hook (`done()`): while it is in place, handlers run without its async wrapper. */
   private readonly defaultStartHook = this.onProcessingStartHook;
@@ -125,7 +134,17 @@ export abstract class SocketDServerCore extends Server<SocketDEvents, SocketDSta
     } catch (err) {
       throw decodeCallError(err);
     }
-    return (carriesValue(reply) ? await this.payloadDeserializer.deserialize(reply) : undefined) as T;
+    if (!carriesValue(reply)) return undefined as T;
+    try {
+      return await decodeMessage(this.payloadDeserializer, reply) as T;
+    } catch (err) {
+      throw new Error(`Socket.D: cannot decode the reply to '${pattern}': ${decodeFailure(err, this.codecOwner)}`, { cause: err });
+    }
+  }
+
+  /** Who owns the codec options, as messages name it: `the SocketDServer`, `the SocketDClientStrategy`. */
+  protected get codecOwner(): string {
+    return `the ${this.constructor.name}`;
   }
 
   /**
@@ -159,7 +178,7 @@ export abstract class SocketDServerCore extends Server<SocketDEvents, SocketDSta
     const context = new SocketDContext([session, message, pattern, this]);
     this.track();
     try {
-      const data = this.payloadDeserializer.deserialize(message);
+      const data = decodeMessage(this.payloadDeserializer, message);
       if (isThenable(data)) {
         Promise.resolve(data).then(
           (value) => this.runEvent(pattern, value, context),
@@ -186,7 +205,7 @@ export abstract class SocketDServerCore extends Server<SocketDEvents, SocketDSta
       this.untrack();
       return;
     }
-    const runEndHook = this.createProcessingEndHookRunner(context);
+    const runEndHook = this.endHookRunner(context);
     let result: unknown;
     try {
       result = handler(data, context);
@@ -222,9 +241,29 @@ export abstract class SocketDServerCore extends Server<SocketDEvents, SocketDSta
     this.logger.error(`Socket.D: event handler for '${pattern}' failed: ${describeError(err)}`);
   }
 
+  // A codec that does not fit is reported once (per Data-Type, or once for a misused
+  // deserializer), not per event: a stream of events of one type would flood the log.
   private dropEvent(pattern: string, err: unknown): void {
     this.untrack();
+    if (err instanceof SocketDDataTypeError || err instanceof SocketDDeserializerMisuseError) {
+      this.reportCodecMisfit(err, `dropping events with such data (first: '${pattern}')`);
+      return;
+    }
     this.logger.warn(`Socket.D: dropped event '${pattern}' with undecodable data: ${describeError(err)}`);
+  }
+
+  /** Logs a codec misfit the first time it is seen: a Data-Type no deserializer reads, a misused deserializer. */
+  private reportCodecMisfit(err: SocketDDataTypeError | SocketDDeserializerMisuseError, consequence: string): void {
+    if (err instanceof SocketDDeserializerMisuseError) {
+      if (this.misuseReported) return;
+      this.misuseReported = true;
+      this.logger.error(`Socket.D: ${err.message}; ${consequence}`);
+      return;
+    }
+    // Capped: a peer cycling through made-up types cannot grow the set (or the log) without bound.
+    if (this.reportedTypes.has(err.dataType) || this.reportedTypes.size >= MAX_REPORTED_TYPES) return;
+    this.reportedTypes.add(err.dataType);
+    this.logger.warn(`Socket.D: received ${decodeFailure(err, this.codecOwner)}; ${consequence}`);
   }
 
   private handleStream(session: Session, message: ReceivedMessage): void {
@@ -240,17 +279,26 @@ export abstract class SocketDServerCore extends Server<SocketDEvents, SocketDSta
       inbound.cancelled = true;
       inbound.replies?.cancel();
     });
-    const run = (runEndHook: () => void): Promise<void> => this.runStream(inbound, runEndHook);
     if (this.onProcessingStartHook === this.defaultStartHook) {
-      // What runWithProcessingHooks() does under the default start hook (`done()`), minus its
-      // two async wrappers: `run` never rejects.
-      void run(this.createProcessingEndHookRunner(context));
+      // What the start hook `done()` would run, without its async wrapper: runStream never rejects.
+      void this.runStream(inbound, this.endHookRunner(context));
       return;
     }
-    const started = this.runWithProcessingHooks(context, run);
-    // The default start hook returns the promise of the work above, which never rejects; a
-    // custom hook may return anything.
+    // Nest 12's runWithProcessingHooks() (Nest 11 has none): the end hook runs once, when the
+    // answer ends. The default start hook returns the promise of `done()`, which never rejects
+    // here; a custom hook may return anything.
+    const started: unknown = this.onProcessingStartHook(this.transportId!, context, () => this.runStream(inbound, this.endHookRunner(context)));
     if (isThenable(started)) Promise.resolve(started).catch((err: unknown) => this.logger.error(describeError(err)));
+  }
+
+  // Nest 12's createProcessingEndHookRunner() (Nest 11 has none): the end hook, at most once.
+  private endHookRunner(context: SocketDContext): () => void {
+    let ran = false;
+    return () => {
+      if (ran) return;
+      ran = true;
+      this.onProcessingEndHook?.(this.transportId!, context);
+    };
   }
 
   // Decodes the data, runs the handler and answers its result. Never rejects.
@@ -262,10 +310,10 @@ export abstract class SocketDServerCore extends Server<SocketDEvents, SocketDSta
     };
     let data: unknown;
     try {
-      data = this.payloadDeserializer.deserialize(message);
+      data = decodeMessage(this.payloadDeserializer, message);
       if (isThenable(data)) data = await data;
     } catch (err) {
-      this.alarm(session, message, { status: 'error', message: `Invalid request data: ${describeError(err)}` });
+      this.alarm(session, message, this.invalidData(err));
       settle();
       return;
     }
@@ -284,17 +332,28 @@ export abstract class SocketDServerCore extends Server<SocketDEvents, SocketDSta
     else this.answer(inbound, result, settle);
   }
 
-  // Sends a handler's result through a ReplyStream: an Observable as a stream, a plain value
-  // (the usual case) without one.
+  // Sends a handler's result through a ReplyStream: an Observable as a stream (a Reply per
+  // value, then an empty ReplyEnd), a plain value (the usual case) as one ReplyEnd.
   private answer(inbound: InboundStream, result: unknown, settle: () => void): void {
     const replies = new ReplyStream(inbound.session, inbound.message, this.payloadSerializer, this.maxQueuedReplies, this.logger, settle, this.replyBudget);
     inbound.replies = replies;
     if (isObservable(result)) {
       (result as Observable<unknown>).subscribe(replies);
     } else {
-      replies.next(result);
-      replies.complete();
+      replies.answerOne(result);
     }
+  }
+
+  // The error value a caller gets for data this side could not decode: what to set for a
+  // Data-Type no deserializer reads; Nest's generic error for a misused deserializer (the
+  // server's own fault, told in full in its log).
+  private invalidData(err: unknown): unknown {
+    if (err instanceof SocketDDeserializerMisuseError) {
+      this.reportCodecMisfit(err, 'answering requests with an internal error');
+      return INTERNAL_ERROR;
+    }
+    if (err instanceof SocketDDataTypeError) this.reportCodecMisfit(err, 'answering such requests with an Alarm');
+    return { status: 'error', message: `Invalid request data: ${decodeFailure(err, this.codecOwner)}` };
   }
 
   /** Answers a Request/Subscribe with an Alarm carrying a Nest error value. */

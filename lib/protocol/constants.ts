@@ -46,6 +46,23 @@ export const CloseCodes = {
 } as const;
 export type CloseCode = (typeof CloseCodes)[keyof typeof CloseCodes];
 
+const CLOSE_CODE_MEANINGS: Readonly<Record<number, string>> = {
+  [CloseCodes.CLOSE_STARTING]: 'the peer is draining: it starts nothing new',
+  [CloseCodes.CLOSE]: 'closed by the peer (a normal close, a stop or a refused handshake)',
+  [CloseCodes.ILLEGAL]: 'protocol violation or limit exceeded',
+  [CloseCodes.ERROR]: 'a send or heartbeat failed',
+  [CloseCodes.RECONNECT]: 'replaced by a reconnect',
+  [CloseCodes.DISCONNECTION]: 'the connection dropped without a Close frame, or went idle',
+  [CloseCodes.OPEN_FAIL]: 'the session could not open',
+  [CloseCodes.USER]: 'closed locally by close()',
+};
+
+/** `"2003: the connection dropped without a Close frame, or went idle"`: a close code and what it means (README, "Close codes"). */
+export function describeCloseCode(code: number): string {
+  const meaning = CLOSE_CODE_MEANINGS[code];
+  return meaning === undefined ? String(code) : `${code}: ${meaning}`;
+}
+
 /** Alarm/Pressure code asking senders to slow down (spec section 9). */
 export const ALARM_CODE_PRESSURE = 3001;
 

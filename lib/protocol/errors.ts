@@ -25,7 +25,7 @@ export const ErrorCodes = {
    * message's fragments and answers a Request/Subscribe with an Alarm (a Message is dropped,
    * a Reply fails its stream); the connection stays open.
    */
-  MESSAGE_TOO_LARGE: { code: 'SOCKETD_ERR_MESSAGE_TOO_LARGE', close: CloseCodes.ILLEGAL },
+  MESSAGE_TOO_LARGE: { code: 'SOCKETD_ERR_MESSAGE_TOO_LARGE', close: undefined },
   /** A received sid, event or metaString holding a 00 byte: no answer could carry it back. */
   NUL_IN_FIELD: { code: 'SOCKETD_ERR_NUL_IN_FIELD', close: CloseCodes.ILLEGAL },
   /** The peer sent a flood of Pings while not reading the Pongs (`MAX_UNANSWERED_PINGS`). */

@@ -1,5 +1,5 @@
 import { EMPTY_BUFFER, MetaKeys } from '../protocol/constants.js';
-import { ErrorCodes, SocketDError, socketDError } from '../protocol/errors.js';
+import { socketDError } from '../protocol/errors.js';
 import { Flags, isFragmentable } from '../protocol/flags.js';
 import type { Flag } from '../protocol/flags.js';
 import type { Frame } from '../protocol/frame.js';
@@ -56,10 +56,9 @@ export class FrameWriter {
       }
     }
     if (dataBytes <= this.maxMessageSize) return;
-    throw new SocketDError(
-      ErrorCodes.MESSAGE_TOO_LARGE.code,
+    throw socketDError(
+      'MESSAGE_TOO_LARGE',
       `payload of '${event}' is ${dataBytes} bytes, over maxMessageSize ${this.maxMessageSize}; nothing was sent`,
-      undefined,
       { event, size: dataBytes, maxMessageSize: this.maxMessageSize },
     );
   }

@@ -77,7 +77,14 @@ export class OutboundStreams {
       this.next(stream, message);
       this.complete(stream, undefined);
     } else if (message.flag === Flags.ReplyEnd) {
-      this.complete(stream, message);
+      // A ReplyEnd carrying data (upstream style) ends the stream with a last value: `next`
+      // sees it, `complete` nothing. An empty one (metas only, or none) goes to `complete`.
+      if (message.data.length > 0) {
+        this.next(stream, message);
+        this.complete(stream, undefined);
+      } else {
+        this.complete(stream, message);
+      }
     } else {
       this.next(stream, message);
     }

@@ -1,4 +1,4 @@
-import { CloseCodes, MetaKeys, PROTOCOL_VERSION } from '../protocol/constants.js';
+import { CloseCodes, describeCloseCode, MetaKeys, PROTOCOL_VERSION } from '../protocol/constants.js';
 import { SocketDError, socketDError } from '../protocol/errors.js';
 import { Flags, flagName, type Flag } from '../protocol/flags.js';
 import type { Frame } from '../protocol/frame.js';
@@ -398,7 +398,7 @@ export class SocketDSession implements Session {
     this.router.clear();
     this.fence?.pass();
     this.clientHandshake.failed(err ?? socketDError('CONNECTION_CLOSED', `connection closed during the handshake (code ${code})`));
-    const closed = socketDError('CONNECTION_CLOSED', `connection closed (code ${code})`, { closeCode: code });
+    const closed = socketDError('CONNECTION_CLOSED', `connection closed (${describeCloseCode(code)})`, { closeCode: code });
     this.outbound.failAll(closed);
     this.inbound.cancelAll();
     this.handleDrain();

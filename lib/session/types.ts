@@ -88,11 +88,15 @@ export interface RequestOptions extends SendOptions {
 
 /** Callbacks of one outgoing Subscribe (also usable for a Request: see `Session.stream`). */
 export interface StreamObserver {
-  /** Each Reply (and, for a Request, its one Reply or ReplyEnd). */
+  /**
+   * Each value: every Reply, and a ReplyEnd that carries data (its last value, as upstream
+   * peers may send it; `reply.flag` tells). For a Request, its one Reply or ReplyEnd.
+   */
   next(reply: ReceivedMessage): void;
   /**
-   * The stream ended: with the ReplyEnd message, or without one (`undefined`) when a
-   * Request was completed by a Reply.
+   * The stream ended. `end` is the ReplyEnd when it carried no data (for its metas), and
+   * undefined when its data went to `next` just before, or when a Request's answer ended it.
+   * It never carries a value: every value reaches `next` exactly once.
    */
   complete(end: ReceivedMessage | undefined): void;
   /** An Alarm (SOCKETD_ERR_ALARM), a timeout, or the connection closed. */
@@ -137,7 +141,7 @@ export interface Session {
   send(event: string, data?: Payload, options?: SendOptions): boolean;
   /** Request: resolves with the first Reply or ReplyEnd. */
   request(event: string, data?: Payload, options?: RequestOptions): Promise<ReceivedMessage>;
-  /** Subscribe: Reply... then ReplyEnd. */
+  /** Subscribe: Reply... then ReplyEnd; every value (a ReplyEnd's data too) reaches `observer.next`. */
   subscribe(event: string, data: Payload | undefined, observer: StreamObserver, options?: RequestOptions): StreamHandle;
   /** Request with a streaming observer (used when a peer may answer with several Replies). */
   stream(kind: 'request' | 'subscribe', event: string, data: Payload | undefined, observer: StreamObserver, options?: RequestOptions): StreamHandle;
@@ -259,13 +263,15 @@ export interface ServerOptions extends SessionOptions, SessionListener {
   tls?: TlsServerOptions;
   /**
    * Connections accepted at once; further ones are refused (and logged). Default 10 000.
-   * Over `sd:udp` it bounds the sessions (remote addresses): further Connects are ignored
-   * and counted (`transportStats().refusedConnects`).
+   * Over `sd:udp` it bounds the sessions (remote addresses); a tenth of it (at least 16) holds
+   * the half-open ones (whose client has not echoed its udp token yet), and a new Connect
+   * evicts the oldest of those first. Connects beyond proven sessions are ignored and counted
+   * (`transportStats().refusedConnects`).
    */
   maxConnections?: number;
   /**
    * Open connections from one remote IP; further ones are refused (and logged). Default 256.
-   * Over `sd:udp`: sessions from one IP (any port).
+   * Over `sd:udp`: proven sessions from one IP (any port).
    */
   maxConnectionsPerAddress?: number;
   /**
@@ -273,6 +279,13 @@ export interface ServerOptions extends SessionOptions, SessionListener {
    * would pass it closes with 1002 (SOCKETD_ERR_PENDING_FRAME_BYTES). Default 256 MiB.
    */
   maxPendingFrameBytes?: number;
+  /**
+   * `sd:udp`: also accept clients that do not carry a udp token (upstream Java peers), trusting
+   * their source address: a forged datagram can then close or act in their session, and their
+   * Connects are not held apart from proven ones. Trusted networks only. Default false: such a
+   * Connect gets Close 1001 (counted in `transportStats().refusedTokenless`, logged).
+   */
+  udpAllowTokenless?: boolean;
   /** An error of the listening server after `listen()` (logged through `logger` too). */
   onError?(err: Error): void;
 }

@@ -82,10 +82,18 @@ export class WsConnection extends BaseConnection {
     else this.handleMessage(isBinary ? data as Buffer : undefined);
   };
 
-  constructor(private readonly ws: WebSocket, options: ConnectionOptions = {}) {
+  private readonly ws: WebSocket;
+
+  /**
+   * @param socket an open `ws` (8.x) `WebSocket`. Typed `object` so that the published
+   * declarations need no `@types/ws` (a devDependency).
+   */
+  constructor(socket: object, options: ConnectionOptions = {}) {
+    const ws = socket as WebSocket;
     // ws has no public accessor for its net.Socket; it is needed to cork per tick and to hear
     // 'drain' (ws re-emits neither). ws >= 8 keeps it in `_socket` once open.
     super((ws as unknown as { _socket?: Socket })._socket ?? undefined, options, 'WebSocket');
+    this.ws = ws;
     this.maxFrameSize = options.maxFrameSize ?? MAX_FRAME_LENGTH;
     ws.pause();
     ws.on('message', this.onMessage);

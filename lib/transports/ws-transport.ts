@@ -284,9 +284,12 @@ export class WsServerTransport implements ServerTransport {
     return a === null || typeof a === 'string' ? undefined : { host: a.address, port: a.port };
   }
 
-  /** The `ws.WebSocketServer` (in `noServer` mode; the HTTP server is `httpServer`). */
-  unwrap(): WebSocketServer {
-    return this.wss;
+  /**
+   * The `ws.WebSocketServer` (in `noServer` mode; the HTTP server is `httpServer`). Typed by the
+   * caller (`unwrap<WebSocketServer>()`) so that the published declarations need no `@types/ws`.
+   */
+  unwrap<T = unknown>(): T {
+    return this.wss as T;
   }
 
   /** The HTTP(S) server upgrades arrive on (own or attached). */

@@ -3,7 +3,7 @@
  * as players named `sample` (`@=sample`); the client app connects to it and addresses them
  * with the meta `@` (SocketDClient option `target`).
  */
-import { listenBroker, NEST_STREAM_META, NEST_STREAM_VERSION, type Handshake, type Metas } from 'nestjs-socketd';
+import { listenBroker, type Handshake } from 'nestjs-socketd';
 import { PLAYER_NAME, URL_ENV } from '../shared/contract.js';
 import { tokenOwner } from '../server/src/auth.js';
 
@@ -11,12 +11,10 @@ const url = process.env[URL_ENV] ?? 'sd:tcp://127.0.0.1:8602';
 
 /**
  * Players name themselves (`@`); every other session is a caller and needs a known token (the
- * players' TokenGuard trusts the broker for that). Every player here is a Nest SocketDServer,
- * so the Connack announces X-Nest-Stream: SocketDClients in `auto` call mode then send
- * Subscribes, and streaming handlers stream through the broker.
+ * players' TokenGuard trusts the broker for that). The broker's Connack announces streams
+ * itself: SocketDClients in `auto` call mode stream through it.
  */
-function admit(handshake: Handshake, outMetas: Metas): boolean {
-  outMetas[NEST_STREAM_META] = NEST_STREAM_VERSION;
+function admit(handshake: Handshake): boolean {
   if (handshake.params['@'] === PLAYER_NAME) return true;
   return tokenOwner(handshake.params['token']) !== undefined;
 }

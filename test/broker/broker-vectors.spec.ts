@@ -1,5 +1,5 @@
 /**
- * The five recorded upstream broker sets (../shared/socketd-vectors, broker-index.json):
+ * The five recorded upstream broker sets (test/fixtures/socketd-vectors, broker-index.json):
  * 1. every frame decodes and re-encodes to the same bytes (truncated ones: their header);
  * 2. our broker, fed each set's client-side sequence by real engine peers that send the
  *    recorded frames' flags/events/metas/data as the recorded players and client, produces
@@ -17,7 +17,7 @@ import type { ReceivedMessage, Session } from '../../lib/session/types.js';
 import { QUIET, requester, startBroker, until, type Schema } from './broker-helpers.js';
 import { SdClient as Client } from '../../lib/session/client.js';
 
-const VECTORS = path.resolve(fileURLToPath(new URL('../../', import.meta.url)), '../shared/socketd-vectors');
+const VECTORS = fileURLToPath(new URL('../fixtures/socketd-vectors', import.meta.url));
 interface Entry {
   file: string; set: string; conn: number; direction: 'c2s' | 's2c'; order: number; flag: number; flagName: string;
   frameLength: number; sid?: string; event?: string; metaString?: string; dataLength?: number; dataSha256?: string;
@@ -99,6 +99,7 @@ describe.each(SETS)('broker vectors %s: replayed through our broker', (set) => {
     const used = new Set<Whole>();
     const extra: string[] = []; // forwards with no recorded counterpart (JS_NAME_STAR)
     const routed: [string, string, string][] = []; // [recorded peer, our peer]
+    const deadPlayerAnswers: string[] = []; // JAVA_DEAD_PLAYER: answered by the survivor in our broker
     const { broker, url } = await startBroker(SCHEMA[set]!);
     const players: Client[] = [];
 
@@ -121,8 +122,14 @@ describe.each(SETS)('broker vectors %s: replayed through our broker', (set) => {
       used.add(fwd);
       // `svc!` without X-Hash hashes the requester's address: only stickiness is comparable.
       if (m.metaString !== "@=svc!") routed.push([fwd.entry.peer, peer, `${m.event} ${m.metaString} ${fwd.entry.order}`]);
-      for (const w of script(fwd)) {
-        if (w.sid !== fwd.sid) { await session.request(w.event, w.data, { metas: w.entry.metaString! }); continue; }
+      // JAVA_DEAD_PLAYER: a forward upstream sent to the dead player has no recorded answer; ours
+      // reaches the survivor, which answers as it answered the same request upstream.
+      const answers = (w: Whole) => script(w).some((x) => x.sid === w.sid);
+      const twin = answers(fwd) ? undefined : toPlayers.find((w) => w !== fwd && used.has(w) && w.flag === m.flag && w.event === m.event && w.metas === stripData(m.metaString) && w.data?.equals(m.data) && answers(w));
+      if (twin !== undefined) deadPlayerAnswers.push(`${m.event} ${m.dataAsString()}`);
+      const answered = twin ?? fwd;
+      for (const w of script(answered)) {
+        if (w.sid !== answered.sid) { await session.request(w.event, w.data, { metas: w.entry.metaString! }); continue; }
         const data = w.data ?? Buffer.alloc(0);
         if (w.flag === Flags.Alarm) session.alarm(m, data.toString(), w.metas.split('&').filter((p) => !m.metaString.split('&').includes(p)).join('&'));
         else if (w.flag === Flags.ReplyEnd) session.replyEnd(m, data, w.metas);
@@ -175,17 +182,19 @@ describe.each(SETS)('broker vectors %s: replayed through our broker', (set) => {
           // JAVA_ORDER: same frames; ours in the player's order.
           expect([...got].sort((a, b) => a.data.localeCompare(b.data))).toEqual([...want].sort((a, b) => a.data.localeCompare(b.data)));
           expect(got.filter((g) => g.flag === Flags.Reply).map((g) => Number(g.data))).toEqual([...Array(got.length - 1).keys()]);
-        } else if (isJava && sent.event === "/echo" && sent.data?.toString() === "after-kill") {
-          // JAVA_DEAD_PLAYER: half of these were never answered upstream. Replaying them here
-          // times out in this harness (open item: the survivor's replayed script does not
-          // answer); the behaviour itself (dead player out at once, survivor answers) is
-          // asserted with a real SIGKILL in broker-failures.spec.ts. Only the forward is checked.
-          expect(got.length).toBe(1);
+        } else if (isJava && sent.event === '/echo' && want.length === 0) {
+          // JAVA_DEAD_PLAYER: upstream never answered this one (it went to the dead player); ours
+          // is answered by the survivor exactly as the survivor answered the same request upstream.
+          const survivor = all.find((w) => w.entry.link === 'client-broker' && w.entry.direction === 's2c' && w.event === '/echo' && w.entry.order > sent.entry.order - 8 && w.flag === Flags.Reply);
+          expect(survivor).toBeDefined();
+          expect({ label, got }).toEqual({ label, got: [{ flag: Flags.Reply, event: '/echo', metas: survivor!.metas, data: sent.data!.toString() }] });
         } else {
           expect({ label, got }).toEqual({ label, got: want });
         }
       }
       // JS_NAME_STAR: the only forwards the recording lacks are the `@=svc*` copies, one per svc.
+      // JAVA_DEAD_PLAYER: the two requests upstream lost were answered by the survivor here.
+      expect(deadPlayerAnswers).toEqual(set === 'tcp-java-broker' ? ['/echo after-kill', '/echo after-kill'] : []);
       if (set === 'ws-js-broker') expect(extra.sort()).toEqual(['svc#1 @=svc* 10', 'svc#2 @=svc* 10']);
       else if (set.endsWith('passthrough')) expect(extra.map((x) => x.split(' ').slice(1).join(' ')).sort()).toEqual(['@=svc 2500', '@=svc&big=1 2500']);
       else expect(extra).toEqual([]);

@@ -8,7 +8,7 @@ import type { BrowserContext, BrowserType } from 'playwright-core';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** The recorded vectors, cloned beside the repository (see test/protocol/vectors.spec.ts). */
-export const VECTORS = path.resolve(REPO_ROOT, '../shared/socketd-vectors');
+export const VECTORS = path.join(REPO_ROOT, 'test/fixtures/socketd-vectors');
 /** Debian's Chromium (`.ci/run` installs it); CHROMIUM_PATH overrides. */
 export const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 

@@ -1,7 +1,7 @@
 /**
  * Issue 8, "Fuzzing over the network", small: ~5 000 mutated recorded frames against the
  * engine and Nest servers (child processes, tcp and ws); no crash, no uncaught error, no hang.
- * `npm run fuzz` runs 200 000 or more. Needs `npm run build` and ../shared/socketd-vectors.
+ * `npm run fuzz` runs 200 000 or more. Needs `npm run build`.
  */
 import { describe, expect, it } from '@jest/globals';
 import { describeTotals, runFuzz } from './fuzz.js';

@@ -1,7 +1,6 @@
 /**
  * Fuzzing over the network (issue 8): frames recorded between upstream peers
- * (/work/shared/socketd-vectors, found beside the repository as ../shared, as
- * test/protocol/vectors.spec.ts does) are mutated (bit flips, splices, truncations, length
+ * (test/fixtures/socketd-vectors) are mutated (bit flips, splices, truncations, length
  * tampering, random flags, invalid UTF-8, thousands of metas, bogus fragment metas, ...) and sent
  * to real servers in child processes (engine and Nest, tcp and ws), before and after Connect,
  * over many connections.

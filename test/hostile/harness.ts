@@ -29,7 +29,7 @@ export const REPO_ROOT = ((): string => {
   }
 })();
 export const SERVER_SCRIPT = path.join(REPO_ROOT, 'test/hostile/server-process.mjs');
-export const VECTORS = path.resolve(REPO_ROOT, '../shared/socketd-vectors');
+export const VECTORS = path.join(REPO_ROOT, 'test/fixtures/socketd-vectors');
 export const MB = 1024 * 1024;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

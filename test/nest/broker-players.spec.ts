@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { firstValueFrom, lastValueFrom, take, toArray } from 'rxjs';
-import { listenBroker, SdServer, type ReceivedMessage, type SdBroker, type Session } from '../../lib/engine.js';
+import { listenBroker, SdClient, SdServer, type ReceivedMessage, type SdBroker, type Session } from '../../lib/engine.js';
 import { isSocketDError } from '../../lib/protocol/errors.js';
 import { decodeCallError, SocketDClient, SocketDRecordBuilder, SocketDServer, type SocketDServerOptions } from '../../lib/nest/index.js';
 import { playerModule, seen } from './broker-players.app.js';
@@ -66,13 +66,14 @@ describe.each(KINDS)('SocketDServer as a broker player over %s', (kind) => {
     const values: string[] = [];
     const ended = new Promise<void>((resolve, reject) => {
       const complete = (end: ReceivedMessage | undefined): void => {
-        if (end !== undefined && end.data.length > 0) values.push(end.dataAsString());
+        // The handler's Observable ends with an empty ReplyEnd, relayed as it is.
+        values.push(`end:${end?.data.length}`);
         resolve();
       };
       link.subscribe('range', '3', { next: (r) => values.push(r.dataAsString()), complete, error: reject }, { metas: JSON_METAS });
     });
     await within(ended, 10_000, 'the stream end');
-    expect(values).toEqual(['0', '1', '2']);
+    expect(values).toEqual(['0', '1', '2', 'end:0']);
 
     link.send('notify', JSON.stringify({ n: 1 }), { metas: JSON_METAS });
     await waitFor(() => seen.events.length === 1, 10_000, 'the event');
@@ -269,8 +270,8 @@ describe.each(KINDS)('Nest players and a Nest client through SdBroker over %s', 
     brokerUrl = `sd:${kind}://127.0.0.1:${broker.address()!.port}`;
     for (const id of ['p1', 'p2']) players.push(await startPlayer(id, { player: { urls: brokerUrl, name: 'orders', reconnectDelay: 50 } }));
     await waitFor(() => broker.players.get('orders')?.length === 2, 10_000, 'both players');
-    // The broker's Connack does not announce X-Nest-Stream: ask for Subscribes explicitly.
-    client = new SocketDClient({ url: brokerUrl, target: 'orders', eventTarget: 'orders*', callMode: 'subscribe' });
+    // Default options: the broker announces X-Nest-Stream and X-Nest-Auto, so send() streams.
+    client = new SocketDClient({ url: brokerUrl, target: 'orders', eventTarget: 'orders*' });
   });
 
   afterAll(async () => {
@@ -288,12 +289,37 @@ describe.each(KINDS)('Nest players and a Nest client through SdBroker over %s', 
     expect(answers.every((a) => a.target === 'orders')).toBe(true);
   });
 
-  it('streams every value of a handler through the broker (Subscribe: Reply... ReplyEnd)', async () => {
+  it('streams every value of a handler through the broker with default options (Subscribe: Reply... ReplyEnd)', async () => {
     expect(await lastValueFrom(client.send('range', 5).pipe(toArray()))).toEqual([0, 1, 2, 3, 4]);
+    expect(await lastValueFrom(client.send('ticks', {}).pipe(take(5), toArray()))).toEqual([0, 1, 2, 3, 4]);
   });
 
-  it('a Request through the broker (callMode request) gets the one answer', async () => {
+  it('a Request through the broker (callMode request) gets the one answer; to a stream handler an error naming the fix', async () => {
     expect(await firstValueFrom(client.send('sum', new SocketDRecordBuilder([1, 2, 3]).asRequest().build()))).toBe(6);
+    const err = await errorOf(lastValueFrom(client.send('range', new SocketDRecordBuilder(5).asRequest().build()).pipe(toArray())));
+    expect(JSON.stringify(err)).toMatch(/produces several values, but a Request has one answer: call it with a Subscribe/);
+  });
+
+  it('an auto send() toward a player that does not announce streams goes on as a Request: its one Reply ends the call', async () => {
+    // An upstream-style player: answers with one Reply (not ReplyEnd), as upstream handlers do for a Request.
+    const kinds: string[] = [];
+    const plain = new SdClient(`${brokerUrl}?@=plain`, {
+      logger: false,
+      onMessage: (session, m) => {
+        kinds.push(m.isSubscribe ? 'subscribe' : m.isRequest ? 'request' : 'message');
+        expect(m.meta('X-Nest-Auto')).toBeUndefined();
+        session.reply(m, JSON.stringify({ got: m.dataAsString() }), JSON_METAS);
+      },
+    });
+    await plain.connect();
+    try {
+      await waitFor(() => broker.players.get('plain')?.length === 1, 10_000, 'the plain player');
+      const record = new SocketDRecordBuilder([1]).setTarget('plain').build();
+      expect(await lastValueFrom(client.send('x', record).pipe(toArray()))).toEqual([{ got: '[1]' }]);
+      expect(kinds).toEqual(['request']);
+    } finally {
+      await plain.close();
+    }
   });
 
   it('emit() with eventTarget orders* reaches every instance', async () => {

@@ -305,9 +305,11 @@ describe.each(KINDS)('SocketDClient calling a Nest service over %s', (kind) => {
     expect((err as SocketDError).details).toMatchObject({ timeout: 'streamTimeout', ms: 300 });
   });
 
-  it('callMode request sends Requests even to a Nest server (one answer)', async () => {
+  it('callMode request sends Requests even to a Nest server: one answer, or an error for a stream', async () => {
     const client = newClient({ callMode: 'request' });
-    expect(await lastValueFrom(client.send('slow-stream', 3).pipe(toArray()))).toEqual([0]);
+    expect(await lastValueFrom(client.send('slow-stream', 1).pipe(toArray()))).toEqual([0]);
+    const err = await errorOf(lastValueFrom(client.send('slow-stream', 3).pipe(toArray())));
+    expect(JSON.stringify(err)).toMatch(/produces several values, but a Request has one answer/);
   });
 
   it('a server whose onHandshake removes X-Nest-Stream gets Requests from clients in auto mode', async () => {
@@ -321,7 +323,10 @@ describe.each(KINDS)('SocketDClient calling a Nest service over %s', (kind) => {
     await plain.listen();
     const client = new SocketDClient({ url: `sd:${kind}://127.0.0.1:${server.address()!.port}` });
     try {
-      expect(await lastValueFrom(client.send('slow-stream', 3).pipe(toArray()))).toEqual([0]);
+      // A Request: one value answers it; a stream fails with the fix, never its first value alone.
+      expect(await lastValueFrom(client.send('slow-stream', 1).pipe(toArray()))).toEqual([0]);
+      const err = await errorOf(lastValueFrom(client.send('slow-stream', 3).pipe(toArray())));
+      expect(JSON.stringify(err)).toMatch(/produces several values, but a Request has one answer/);
       expect(client.session?.handshake.params['X-Nest-Stream']).toBeUndefined();
     } finally {
       await client.close();

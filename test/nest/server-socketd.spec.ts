@@ -46,8 +46,9 @@ describe.each(KINDS)('SocketDServer over %s', (kind) => {
   it('answers a plain Request (record builder mode) with one value', async () => {
     const record = new SocketDRecordBuilder([2, 2]).asRequest().build();
     expect(await lastValueFrom(client.send('sum', record).pipe(toArray()))).toEqual([4]);
-    // A streaming handler asked with a Request answers with its first value.
-    expect(await lastValueFrom(client.send('range', new SocketDRecordBuilder(5).asRequest().build()).pipe(toArray()))).toEqual([0]);
+    // A streaming handler asked with a Request: an error naming the fix, never its first value alone.
+    const err = await errorOf(lastValueFrom(client.send('range', new SocketDRecordBuilder(5).asRequest().build()).pipe(toArray())));
+    expect(JSON.stringify(err)).toMatch(/produces several values, but a Request has one answer: call it with a Subscribe/);
   });
 
   it('completes without a value when the handler returns nothing', async () => {

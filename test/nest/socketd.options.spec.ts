@@ -18,11 +18,13 @@ import {
 } from '../../lib/nest/index.js';
 import {
   CLIENT_NEST_OPTION_NAMES,
+  NEST_OPTION_ALIASES,
   nearest,
   resolveSocketDUrl,
   SERVER_NEST_OPTION_NAMES,
   type SameType,
 } from '../../lib/nest/socketd.options.js';
+import { generateTestCerts } from '../transports/tls-certs.js';
 import { TestAppModule } from './nest-test.app.js';
 import { errorOf, waitFor } from './nest-test.helpers.js';
 
@@ -32,8 +34,8 @@ type Expect<T extends true> = T;
 export type OptionTypeChecks = [
   Expect<SameType<(typeof ENGINE_SERVER_OPTION_NAMES)[number], keyof ServerOptions>>,
   Expect<SameType<(typeof ENGINE_CLIENT_OPTION_NAMES)[number], keyof ClientOptions>>,
-  Expect<SameType<keyof SocketDServerOptions, Exclude<(typeof ENGINE_SERVER_OPTION_NAMES)[number], 'onMessage'> | (typeof SERVER_NEST_OPTION_NAMES)[number]>>,
-  Expect<SameType<keyof SocketDClientOptions, Exclude<(typeof ENGINE_CLIENT_OPTION_NAMES)[number], 'onMessage'> | (typeof CLIENT_NEST_OPTION_NAMES)[number]>>,
+  Expect<SameType<keyof SocketDServerOptions, Exclude<(typeof ENGINE_SERVER_OPTION_NAMES)[number], 'onMessage'> | (typeof SERVER_NEST_OPTION_NAMES)[number] | keyof typeof NEST_OPTION_ALIASES>>,
+  Expect<SameType<keyof SocketDClientOptions, Exclude<(typeof ENGINE_CLIENT_OPTION_NAMES)[number], 'onMessage'> | (typeof CLIENT_NEST_OPTION_NAMES)[number] | keyof typeof NEST_OPTION_ALIASES>>,
 ];
 
 // Type-level: a typo in client options fails to compile under `satisfies`.
@@ -93,12 +95,70 @@ describe('SocketDServer / SocketDClient options at construction', () => {
     expect(() => new SocketDClient({ qqqqqqqq: 1 } as SocketDClientOptions)).toThrow(/unknown option 'qqqqqqqq' \(valid: url, host, port/);
   });
 
+  it('a malformed url is refused at construction, on both sides', () => {
+    const bad = (make: () => unknown) => {
+      try {
+        make();
+      } catch (err) {
+        return err as { code?: string; message: string };
+      }
+      throw new Error('accepted');
+    };
+    for (const err of [bad(() => new SocketDClient({ url: '127.0.0.1:8602' })), bad(() => new SocketDServer({ url: '127.0.0.1:8602' }))]) {
+      expect(err.code).toBe('SOCKETD_ERR_BAD_URL');
+      expect(err.message).toContain('Bad Socket.D URL "127.0.0.1:8602"');
+    }
+    expect(bad(() => new SocketDClient({ url: 'sd:htp://h:1' })).message).toContain("unsupported schema 'htp'");
+  });
+
   it('url and host/port together are refused; host/port/transport build the URL', () => {
     expect(() => new SocketDClient({ url: 'sd:tcp://a:1', port: 2 })).toThrow("give either 'url' or 'host'/'port'/'transport'");
     expect(resolveSocketDUrl({})).toBe('sd:tcp://127.0.0.1:8602');
     expect(resolveSocketDUrl({ port: 9000 })).toBe('sd:tcp://127.0.0.1:9000');
     expect(resolveSocketDUrl({ host: '::1', port: 0, transport: 'ws' })).toBe('sd:ws://[::1]:0');
     expect(() => resolveSocketDUrl({ port: 70000 })).toThrow('port must be an integer in 0..65535');
+  });
+});
+
+describe("Nest's TCP transport option names", () => {
+  it("'tlsOptions' is accepted as 'tls' on both sides: a real TLS round trip", async () => {
+    const certs = generateTestCerts();
+    const strategy = new SocketDServer({ url: 'sd:tcps://127.0.0.1:0', tlsOptions: certs.server });
+    const app = await NestFactory.createMicroservice(TestAppModule, { strategy, logger: false });
+    await app.listen();
+    const client = new SocketDClient({ url: `sd:tcps://127.0.0.1:${strategy.address()!.port}`, tlsOptions: { ca: certs.ca } });
+    try {
+      expect(await firstValueFrom(client.send('sum', [1, 2, 3]))).toBe(6);
+    } finally {
+      await client.close();
+      await app.close();
+    }
+  });
+
+  it("'tls' and 'tlsOptions' together are refused", () => {
+    expect(() => new SocketDClient({ tls: {}, tlsOptions: {} })).toThrow("give either 'tls' or 'tlsOptions' (Nest's name for it), not both");
+    expect(() => new SocketDServer({ tls: {}, tlsOptions: {} })).toThrow("give either 'tls' or 'tlsOptions' (Nest's name for it), not both");
+  });
+
+  it("Nest TCP options without a same-meaning option here are refused naming ours", () => {
+    const client = (options: object) => () => new SocketDClient(options as SocketDClientOptions);
+    const server = (options: object) => () => new SocketDServer(options as SocketDServerOptions);
+    expect(client({ retryAttempts: 3 })).toThrow(
+      "SocketDClient: 'retryAttempts' is an option of Nest's TCP transport, not of SocketDClient: SocketDClient reconnects by itself: 'autoReconnect'",
+    );
+    expect(client({ retryDelay: 100 })).toThrow("use 'reconnectDelay'");
+    expect(server({ retryAttempts: 3 })).toThrow("SocketDServer fails listen() at once");
+    expect(server({ maxBufferSize: 1 })).toThrow("use 'maxFrameSize' (one frame) and 'maxMessageSize'");
+    expect(client({ maxSendBufferSize: 1 })).toThrow("use 'maxWriteBufferSize'");
+    expect(server({ incompleteMessageTimeout: 1 })).toThrow("use 'frameTimeout'");
+    expect(client({ socketClass: class {} })).toThrow("pick the transport with 'url'");
+  });
+
+  it('a typo gets a suggestion from both vocabularies', () => {
+    const bad = (options: object) => () => new SocketDClient(options as SocketDClientOptions);
+    expect(bad({ tlsOption: {} })).toThrow("unknown option 'tlsOption' — did you mean 'tlsOptions' (Nest's name for 'tls')?");
+    expect(bad({ retryAttempt: 1 })).toThrow("unknown option 'retryAttempt' — did you mean Nest's 'retryAttempts'? Not an option here: SocketDClient reconnects");
+    expect(bad({ reconectDelay: 1 })).toThrow("unknown option 'reconectDelay' — did you mean 'reconnectDelay'?");
   });
 });
 

@@ -48,27 +48,33 @@ const settleCounter = () => {
 };
 
 describe('ReplyStream', () => {
-  it('merges a single value into the ReplyEnd', () => {
+  it('sends a one-value Observable as a Reply and an empty ReplyEnd', () => {
     const { session, sent } = fakeSession();
     const settled = settleCounter();
     range(7, 1).subscribe(new ReplyStream(session, message(true), new SocketDSerializer(), 100, logger, settled.fn));
-    expect(sent.map((s) => [s.kind, s.data])).toEqual([['replyEnd', '7']]);
+    expect(sent.map((s) => [s.kind, s.data, s.metas])).toEqual([['reply', '7', 'Data-Type=application/json'], ['replyEnd', undefined, undefined]]);
     expect(settled.count).toBe(1);
   });
 
-  it('sends values as Replies and the last one with the ReplyEnd', () => {
+  it('answers a plain value (answerOne) with one ReplyEnd carrying it, on a Subscribe too', () => {
     const { session, sent } = fakeSession();
-    range(0, 3).subscribe(new ReplyStream(session, message(true), new SocketDSerializer(), 100, logger, () => {}));
-    expect(sent.map((s) => [s.kind, s.data])).toEqual([['reply', '0'], ['reply', '1'], ['replyEnd', '2']]);
+    const settled = settleCounter();
+    new ReplyStream(session, message(true), new SocketDSerializer(), 100, logger, settled.fn).answerOne('hi');
+    expect(sent.map((s) => [s.kind, s.data])).toEqual([['replyEnd', 'hi']]);
+    expect(settled.count).toBe(1);
   });
 
-  it('flushes a held value at the next microtask when the stream goes on', async () => {
+  it('sends every value as a Reply, then an empty ReplyEnd', () => {
+    const { session, sent } = fakeSession();
+    range(0, 3).subscribe(new ReplyStream(session, message(true), new SocketDSerializer(), 100, logger, () => {}));
+    expect(sent.map((s) => [s.kind, s.data])).toEqual([['reply', '0'], ['reply', '1'], ['reply', '2'], ['replyEnd', undefined]]);
+  });
+
+  it('sends each value at once, without waiting for the next one or the end', () => {
     const { session, sent } = fakeSession();
     const source = new Subject<number>();
     source.subscribe(new ReplyStream(session, message(true), new SocketDSerializer(), 100, logger, () => {}));
     source.next(1);
-    expect(sent).toEqual([]);
-    await Promise.resolve();
     expect(sent.map((s) => [s.kind, s.data])).toEqual([['reply', '1']]);
     source.complete();
     expect(sent.map((s) => s.kind)).toEqual(['reply', 'replyEnd']);
@@ -86,9 +92,9 @@ describe('ReplyStream', () => {
       fake.flush();
       await new Promise((resolve) => setImmediate(resolve));
     }
-    expect(fake.sent).toHaveLength(1000);
-    expect(fake.sent.map((s) => Number(s.data))).toEqual([...Array(1000).keys()]);
-    expect(fake.sent.at(-1)!.kind).toBe('replyEnd');
+    expect(fake.sent).toHaveLength(1001);
+    expect(fake.sent.slice(0, 1000).map((s) => [s.kind, Number(s.data)])).toEqual([...Array(1000).keys()].map((i) => ['reply', i]));
+    expect([fake.sent.at(-1)!.kind, fake.sent.at(-1)!.data]).toEqual(['replyEnd', undefined]);
   });
 
   it('fails the stream with an Alarm past maxQueued and stops the producer', () => {
@@ -108,13 +114,24 @@ describe('ReplyStream', () => {
     expect(source.observed).toBe(false);
   });
 
-  it('answers a Request with the first value and unsubscribes', () => {
+  it('answers a Request with the one value once the handler completes', () => {
+    const { session, sent } = fakeSession();
+    const source = new Subject<number>();
+    source.subscribe(new ReplyStream(session, message(false), new SocketDSerializer(), 100, logger, () => {}));
+    source.next(1);
+    expect(sent).toEqual([]);
+    source.complete();
+    expect(sent.map((s) => [s.kind, s.data])).toEqual([['replyEnd', '1']]);
+  });
+
+  it('fails a Request whose handler produces a second value (never just the first) and unsubscribes', () => {
     const { session, sent } = fakeSession();
     const source = new Subject<number>();
     source.subscribe(new ReplyStream(session, message(false), new SocketDSerializer(), 100, logger, () => {}));
     source.next(1);
     source.next(2);
-    expect(sent.map((s) => [s.kind, s.data])).toEqual([['replyEnd', '1']]);
+    expect(sent.map((s) => s.kind)).toEqual(['alarm']);
+    expect(sent[0]!.data).toMatch(/produces several values, but a Request has one answer: call it with a Subscribe/);
     expect(source.observed).toBe(false);
   });
 
@@ -140,6 +157,7 @@ describe('ReplyStream', () => {
     source.next(2);
     expect(source.observed).toBe(false);
     expect(settled.count).toBe(1);
-    expect(sent).toEqual([]);
+    // The value before the cancel was sent at once; nothing after it, not even a ReplyEnd.
+    expect(sent.map((s) => [s.kind, s.data])).toEqual([['reply', '1']]);
   });
 });

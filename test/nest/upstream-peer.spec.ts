@@ -3,7 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import type { INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { isSocketDError } from '../../lib/protocol/errors.js';
-import { SdClient } from '../../lib/engine.js';
+import { Flags, SdClient } from '../../lib/engine.js';
 import type { ReceivedMessage } from '../../lib/session/types.js';
 import { decodeCallError, NO_MESSAGE_HANDLER, SocketDServer } from '../../lib/nest/index.js';
 import { state, TestAppModule } from './nest-test.app.js';
@@ -43,17 +43,17 @@ describe.each(KINDS)('Nest server seen by a raw Socket.D peer over %s', (kind) =
     expect(JSON.parse(reply.dataAsString())).toEqual({ wrapped: 'HELLO UPSTREAM' });
   });
 
-  it('streams a Subscribe as Replies then a ReplyEnd', async () => {
-    const values: number[] = [];
+  it('streams a Subscribe as one Reply per value, then an empty ReplyEnd', async () => {
+    const values: [number, number][] = [];
     const end = await new Promise<ReceivedMessage | undefined>((resolve, reject) => {
       void peer.subscribe('range', '5', {
-        next: (reply) => values.push(Number(reply.dataAsString())),
+        next: (reply) => values.push([reply.flag, Number(reply.dataAsString())]),
         complete: resolve,
         error: reject,
       });
     });
-    if (end !== undefined && end.data.length > 0) values.push(Number(end.dataAsString()));
-    expect(values).toEqual([0, 1, 2, 3, 4]);
+    expect(values).toEqual([0, 1, 2, 3, 4].map((v) => [Flags.Reply, v]));
+    expect([end?.flag, end?.data.length, end?.metaString]).toEqual([Flags.ReplyEnd, 0, '']);
   });
 
   it('delivers a Message to the event handler', async () => {

@@ -1,7 +1,7 @@
 /**
- * Every frame recorded between real upstream peers (/work/shared/socketd-vectors, cloned
- * beside the repo as ../shared): decode to the index entry, re-encode to the same bytes,
- * stream-decode the Java streams at every split, reassemble the fragment sets.
+ * Every frame recorded between real upstream peers (test/fixtures/socketd-vectors): decode to
+ * the index entry, re-encode to the same bytes, stream-decode the Java streams at every split,
+ * reassemble the fragment sets.
  */
 import { describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
@@ -16,7 +16,7 @@ import { FragmentAggregator, isFragment } from '../../lib/protocol/fragments.js'
 import { parseMetas } from '../../lib/protocol/metas.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const VECTORS = path.resolve(REPO_ROOT, '../shared/socketd-vectors');
+const VECTORS = path.join(REPO_ROOT, 'test/fixtures/socketd-vectors');
 const JAVA = path.join(VECTORS, 'java-tcp');
 const JAVA_FRAGMENT_SHA256 = 'ba6dc7e17d2979fdbdbff37f6dd23edb9df50e6cacc466606b4aef4a10d4a147';
 
