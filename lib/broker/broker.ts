@@ -1,6 +1,7 @@
 import { MetaKeys } from '../protocol/constants.js';
 import { Flags } from '../protocol/flags.js';
 import { DEFAULT_HIGH_WATER_MARK, SdServer } from '../session/index.js';
+import { milliseconds } from '../session/options.js';
 import type { Handshake, Metas, ReceivedMessage, Session } from '../session/types.js';
 import { BROKER_DEFAULTS, NEST_AUTO_META, NEST_STREAM_META, type BrokerOptions } from './broker-options.js';
 import { ForwardStream, forwardedMetas, relayed, type ForwardKind } from './forward-stream.js';
@@ -35,7 +36,7 @@ export class SdBroker {
     this.maxForwards = options.maxForwardsPerSession ?? BROKER_DEFAULTS.maxForwardsPerSession;
     this.maxTargetBytes = options.maxTargetBufferedBytes ?? BROKER_DEFAULTS.maxTargetBufferedBytes;
     this.highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
-    this.forwardTimeout = options.forwardTimeout ?? -1;
+    this.forwardTimeout = options.forwardTimeout === undefined ? -1 : milliseconds('forwardTimeout', options.forwardTimeout, 1);
     this.server = new SdServer(url, {
       ...options,
       onHandshake: (handshake, outMetas, remoteAddress) => this.admit(handshake, outMetas, remoteAddress),

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Flags, isSocketDError } from '../../lib/protocol/index.js';
-import { clusterUrls, hashIndex, SdClient, stringHash, type ReceivedMessage, type SdServer, type Session } from '../../lib/engine.js';
+import { clusterUrls, hashIndex, SdBroker, SdClient, stringHash, type ReceivedMessage, type SdServer, type Session } from '../../lib/engine.js';
 import { SocketDClient, SocketDServer } from '../../lib/nest/index.js';
 import { Clients, deferred, startServer, until } from '../support/engine.js';
 import { frameBytes, MemoryLogger, RawPeer } from './raw-peer.js';
@@ -23,6 +23,10 @@ describe('timeout options are integers in range (SOCKETD_ERR_INVALID_ARGUMENT ot
   it('idleTimeout and heartbeatInterval take 0 (off); the others need >= 1', () => {
     expect(() => new SdClient('sd:tcp://127.0.0.1:1', { idleTimeout: 0, heartbeatInterval: 0 })).not.toThrow();
     expect(() => new SdClient('sd:tcp://127.0.0.1:1', { requestTimeout: 0 })).toThrow(/requestTimeout/);
+  });
+
+  it('the broker checks forwardTimeout', () => {
+    expect(() => new SdBroker('sd:tcp://127.0.0.1:0', { forwardTimeout: Number.NaN })).toThrow(/forwardTimeout must be an integer/);
   });
 
   it('Nest: the strategy and the client check theirs when constructed (gracePeriod too)', () => {
