@@ -189,7 +189,10 @@ export class SdClusterClient {
     if (this.closed) throw closedError();
     if (this.active().length > 0) return this.sessionFor(key);
     const deadline = Date.now() + ms;
-    for (const client of this.clients) if (client.state === 'idle' && this.resolved.autoReconnect) client.connect().catch(() => undefined);
+    // Connect what is idle: lazily the first time; after a failure only with autoReconnect.
+    for (const client of this.clients) {
+      if (client.state === 'idle' && (this.resolved.autoReconnect || client.lastConnectError === undefined)) client.connect().catch(() => undefined);
+    }
     return new Promise<Session>((resolve, reject) => {
       const stops = this.clients.map((client) => client.onStateChange(() => check()));
       const timer = setTimeout(() => done(this.noSession()), Math.max(0, deadline - Date.now()));

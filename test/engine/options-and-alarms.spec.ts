@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Flags, isSocketDError } from '../../lib/protocol/index.js';
-import { clusterUrls, hashIndex, SdBroker, SdClient, stringHash, type ReceivedMessage, type SdServer, type Session } from '../../lib/engine.js';
+import { clusterUrls, hashIndex, SdBroker, SdClient, SdClusterClient, stringHash, type ReceivedMessage, type SdServer, type Session } from '../../lib/engine.js';
 import { SocketDClient, SocketDServer } from '../../lib/nest/index.js';
 import { Clients, deferred, startServer, until } from '../support/engine.js';
 import { frameBytes, MemoryLogger, RawPeer } from './raw-peer.js';
@@ -117,5 +117,24 @@ describe('one URL-list parser and one string hash', () => {
     expect(stringHash('')).toBe(0);
     expect(stringHash('polygenelubricants')).toBe(-2147483648);
     expect(hashIndex('hello', 7)).toBe(99162322 % 7);
+  });
+});
+
+describe('a cluster client with autoReconnect off', () => {
+  it('connects lazily on its first call; once its servers are gone, calls fail at once', async () => {
+    const { server, url } = await startServer('tcp', { logger: false, onMessage: (s, m) => { if (m.isRequest) s.replyEnd(m, 'ok'); } });
+    const cluster = new SdClusterClient([url], { autoReconnect: false, logger: false, requestTimeout: 5_000 });
+    try {
+      expect((await cluster.request('/x')).dataAsString()).toBe('ok');
+      await server.close();
+      await until(() => cluster.up === 0, 20_000, 'the server gone');
+      const started = Date.now();
+      const err = await cluster.request('/x').catch((e: unknown) => e);
+      expect(Date.now() - started).toBeLessThan(1_000);
+      expect(isSocketDError(err, 'UNREACHABLE')).toBe(true);
+      expect((err as Error).message).toMatch(/No session is available! \(0 of 1 up: .*connection closed/);
+    } finally {
+      await cluster.close();
+    }
   });
 });
