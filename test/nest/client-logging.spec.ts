@@ -83,4 +83,22 @@ describe('SocketDClient logs like Nest: no ERROR for a server that is down, one 
       await server.close();
     }
   });
+
+  it('close() reports closed (status event and status$) after connected', async () => {
+    const server = await new SdServer('sd:tcp://127.0.0.1:0', { logger: false }).listen();
+    const client = new SocketDClient({ url: `sd:tcp://127.0.0.1:${server.address()!.port}` });
+    const events: string[] = [];
+    const streamed: string[] = [];
+    client.on('status', (s) => events.push(s));
+    const sub = client.status.subscribe((s) => streamed.push(s));
+    try {
+      await client.connect();
+      await client.close();
+      expect(events).toEqual(['connecting', 'connected', 'closed']);
+      expect(streamed.at(-1)).toBe('closed');
+    } finally {
+      sub.unsubscribe();
+      await server.close();
+    }
+  });
 });
