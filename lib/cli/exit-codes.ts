@@ -36,7 +36,7 @@ export function reportError(err: unknown, printer: Printer, connecting: boolean)
     return ExitCodes.USAGE;
   }
   if (INPUT_ERRORS.some((kind) => err.code === ErrorCodes[kind].code)) {
-    printer.error(err.message);
+    printer.error(`${err.message} (see --help)`);
     return ExitCodes.USAGE;
   }
   if (err.code === ErrorCodes.ALARM.code) {
