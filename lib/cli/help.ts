@@ -28,7 +28,8 @@ const TLS_OPTIONS = `      --tls-ca FILE       trust this CA (PEM)
 const EXIT_CODES = `Exit codes:
   0    done (stream: ended by the peer's ReplyEnd, or --count values taken)
   1    usage error, or bad local input (unreadable file, DATA not JSON with --data-type json)
-  2    cannot connect (refused, unreachable, TLS, handshake refused, connect timeout)
+  2    cannot connect or listen (refused, unreachable, TLS, handshake refused, connect
+       timeout, port in use)
   3    Alarm from the peer (its text, code meta and Nest error value go to stderr)
   4    timeout: no (final) answer within --timeout
   5    connection lost before the answer

@@ -1,21 +1,38 @@
 // The built command line against engine servers (upstream-style peers: plain text, no
 // Data-Type), as a test server (listen), over TLS, and its usage and network exit codes.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { SdClient, type SdServer } from '../../lib/engine.js';
+import { ExitCodes } from '../../lib/cli/exit-codes.js';
 import type { ReceivedMessage, Session } from '../../lib/session/types.js';
 import { startServer, until } from '../support/engine.js';
 import { generateTestCerts } from '../transports/tls-certs.js';
+import { waitUntilStable } from '../nest/nest-test.helpers.js';
 import { CliProcess, runCli, startListener } from './cli-helpers.js';
 
 const QUIET = { logger: false as const };
 
+const BIG_COUNT = 20_000;
+const BIG_CHUNK = Buffer.alloc(1024, 'a');
+
 /** An engine server as upstream peers answer: plain text, metas of their own, no Data-Type. */
-function upstreamLike(cancels: { whileOpen: boolean }[]) {
+function upstreamLike(cancels: { whileOpen: boolean }[], big: { sent: number }) {
   return (session: Session, m: ReceivedMessage): void => {
+    if (m.event === '/big') {
+      // 20 MB of Replies as fast as the connection takes them (write() backpressure respected).
+      const pump = (): void => {
+        while (!m.isDone && session.isOpen && big.sent < BIG_COUNT) {
+          big.sent++;
+          if (!session.reply(m, BIG_CHUNK)) { void session.drain().then(pump); return; }
+        }
+        if (big.sent >= BIG_COUNT && !m.isDone) session.replyEnd(m);
+      };
+      pump();
+    }
     if (m.event === '/hello') session.replyEnd(m, `hello ${m.dataAsString()}`, 'who=engine&n=1');
     else if (m.event === '/binary') session.replyEnd(m, Buffer.from([0, 1, 0xfe, 0xff]));
     else if (m.event === '/forever') {
@@ -34,10 +51,11 @@ describe('nestjs-socketd against an engine server', () => {
   let server: SdServer;
   let url: string;
   const cancels: { whileOpen: boolean }[] = [];
+  const big = { sent: 0 };
   let dir: string;
 
   beforeAll(async () => {
-    ({ server, url } = await startServer('ws', { ...QUIET, onMessage: upstreamLike(cancels) }));
+    ({ server, url } = await startServer('ws', { ...QUIET, onMessage: upstreamLike(cancels, big) }));
     dir = mkdtempSync(join(tmpdir(), 'socketd-cli-'));
   });
 
@@ -80,6 +98,26 @@ describe('nestjs-socketd against an engine server', () => {
     expect(result.stdout.startsWith('tick 0\ntick 1\n')).toBe(true);
     await until(() => cancels.length === 1, 10_000, 'the cancel');
     expect(cancels).toEqual([{ whileOpen: true }]);
+  });
+
+  it('stream: a closed stdout (| head) cancels the stream at the peer, exit 0', async () => {
+    const cli = new CliProcess(['stream', url, '/forever']);
+    await cli.until((out) => out.includes('tick 0\n'), 'a value');
+    cli.child.stdout.destroy();
+    expect((await cli.exited).code).toBe(0);
+    await until(() => cancels.length === 2, 10_000, 'the cancel');
+  });
+
+  it('stream: a stdout nobody reads stops the reading of the peer (backpressure), then every byte arrives', async () => {
+    const cli = new CliProcess(['stream', url, '/big', '-o', 'raw']);
+    cli.child.stdout.pause();
+    await until(() => big.sent > 0, 10_000, 'the stream to start');
+    const held = await waitUntilStable(() => big.sent, 500);
+    expect(held).toBeLessThan(BIG_COUNT);
+    cli.child.stdout.resume();
+    const result = await cli.exited;
+    expect(result.code).toBe(0);
+    expect(result.stdout.length).toBe(BIG_COUNT * BIG_CHUNK.length);
   });
 });
 
@@ -214,5 +252,16 @@ describe('nestjs-socketd exit codes', () => {
       expect(result.stdout).toMatch(/Usage:/);
       expect(result.stdout).toContain('Exit codes:');
     }
+  });
+
+  it('README and --help list every exit code the command line uses', async () => {
+    const readme = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('### Command line'), readme.indexOf('## Limits and security'));
+    const documented = [...section.matchAll(/^\| (\d+) \|/gm)].map((m) => Number(m[1]));
+    const used = Object.values(ExitCodes).filter((code) => code !== ExitCodes.SIGTERM);
+    expect(documented).toEqual(used);
+    expect(section).toContain('143 for SIGTERM');
+    const help = (await runCli(['--help'])).stdout;
+    for (const code of Object.values(ExitCodes)) expect(help).toMatch(new RegExp(`\\b${code}\\b`));
   });
 });
