@@ -117,7 +117,10 @@ export async function stream(command: CliCommand, context: CommandContext): Prom
       if (command.count !== undefined && ++taken >= command.count) finish(ExitCodes.OK, true);
     },
     complete(end: ReceivedMessage | undefined): void {
-      if (end !== undefined && printer.verbose) printer.metas(end);
+      if (end !== undefined) {
+        if (printer.verbose) printer.metas(end);
+        printer.end(end);
+      }
       printer.debug('stream ended by the peer');
       finish(ExitCodes.OK, false);
     },

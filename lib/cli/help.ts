@@ -75,6 +75,7 @@ ${EXIT_CODES}
 
 Sends a Subscribe and prints each value as it arrives, one per line, until the peer's
 ReplyEnd. Ctrl-C cancels the stream at the peer (an Alarm with X-Cancel=1) and exits 130.
+Upstream Java/JS/Python handlers may never end a Subscribe: use --count or Ctrl-C.
 
 ${URL_NOTE}
 ${DATA_NOTE}
@@ -125,6 +126,7 @@ Options:
 ${OUTPUT_OPTIONS}
       --tls-cert FILE     serve TLS (sd:tcp, sd:tcps) with this certificate and --tls-key FILE
       --tls-ca FILE       require client certificates signed by this CA
+                          (with --player: --tls-ca, --tls-cert/--tls-key, -k as for call)
 
 Example:
   nestjs-socketd listen sd:tcp://127.0.0.1:0 --reply '{"ok":true}' --data-type json

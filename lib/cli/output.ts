@@ -125,6 +125,11 @@ export class Printer {
     return out === undefined ? true : this.streams.stdout.write(out);
   }
 
+  /** The empty ReplyEnd that ended a stream: a line of its own in frame mode only (it carries no value). */
+  end(message: ReceivedMessage): void {
+    if (this.mode === 'frame') this.value(message);
+  }
+
   /** Prints a message's metas on stderr (`< k: v` lines), unless quiet or in frame mode. */
   metas(message: ReceivedMessage): void {
     if (this.quiet || this.mode === 'frame') return;

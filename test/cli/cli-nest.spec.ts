@@ -71,6 +71,12 @@ describe('nestjs-socketd against a Nest SocketDServer', () => {
   it('stream: a finite stream ends with the ReplyEnd (exit 0); --count takes N values and cancels', async () => {
     const all = await runCli(['stream', url, 'range', '4']);
     expect(all).toMatchObject({ code: 0, stdout: '0\n1\n2\n3\n', stderr: '' });
+    // -o frame: every message received, the empty ReplyEnd that ends the stream included.
+    const frames = await runCli(['stream', url, 'range', '2', '-o', 'frame']);
+    expect(frames.code).toBe(0);
+    expect(frames.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).map(({ flag, data }) => ({ flag, data }))).toEqual([
+      { flag: 'Reply', data: 0 }, { flag: 'Reply', data: 1 }, { flag: 'ReplyEnd', data: null },
+    ]);
     const some = await runCli(['stream', url, 'ticks', '--count', '3']);
     expect(some).toMatchObject({ code: 0, stdout: '0\n1\n2\n', stderr: '' });
     await within(state.producerStopped.promise, 10_000, "the handler's finalize");
