@@ -47,6 +47,14 @@ export async function clientOptions(command: CliCommand, printer: Printer): Prom
 
 type Outcome = { session: Session; client: SdClient } | { code: number };
 
+/** How `work` ended, or the exit code of an interrupt that came first (its late failure then stays quiet). */
+function orInterrupt<T>(work: Promise<T>, interrupted: Promise<number>): Promise<{ value: T } | { err: unknown } | { code: number }> {
+  return Promise.race([
+    work.then((value) => ({ value }), (err: unknown) => ({ err })),
+    interrupted.then((code) => ({ code })),
+  ]);
+}
+
 /** Connects, or says which exit code the failure is (2 for the network, 1 for bad input, 130 for Ctrl-C). */
 async function open(command: CliCommand, context: CommandContext, options: ClientOptions = {}): Promise<Outcome> {
   const { printer } = context;
@@ -57,11 +65,13 @@ async function open(command: CliCommand, context: CommandContext, options: Clien
     return { code: reportError(err, printer, true) };
   }
   printer.debug(`connecting to ${command.url}`);
-  const attempt = client.connect().then((session) => ({ session, client }), (err: unknown) => ({ code: reportError(err, printer, true) }));
-  const outcome = await Promise.race([attempt, context.interrupted.then((code) => ({ code }))]);
-  if ('code' in outcome) await client.close();
-  else printer.debug(`connected (${outcome.session.remoteAddress ?? 'peer'})`);
-  return outcome;
+  const outcome = await orInterrupt(client.connect(), context.interrupted);
+  if ('value' in outcome) {
+    printer.debug(`connected (${outcome.value.remoteAddress ?? 'peer'})`);
+    return { session: outcome.value, client };
+  }
+  await client.close();
+  return 'code' in outcome ? outcome : { code: reportError(outcome.err, printer, true) };
 }
 
 /** `call URL EVENT [DATA]`: one Request; the answer on stdout, its metas on stderr. */
@@ -72,12 +82,12 @@ export async function call(command: CliCommand, context: CommandContext): Promis
   const { session, client } = opened;
   const { printer } = context;
   try {
-    const answer = session.request(command.event, data, { metas: dataMetas(command), timeout: command.timeout ?? DEFAULT_TIMEOUT })
-      .then((reply) => ({ reply }), (err: unknown) => ({ code: reportError(err, printer, false) }));
-    const outcome = await Promise.race([answer, context.interrupted.then((code) => ({ code }))]);
+    const answer = session.request(command.event, data, { metas: dataMetas(command), timeout: command.timeout ?? DEFAULT_TIMEOUT });
+    const outcome = await orInterrupt(answer, context.interrupted);
     if ('code' in outcome) return outcome.code;
-    printer.metas(outcome.reply);
-    printer.value(outcome.reply);
+    if ('err' in outcome) return reportError(outcome.err, printer, false);
+    printer.metas(outcome.value);
+    printer.value(outcome.value);
     return ExitCodes.OK;
   } finally {
     await client.close();
@@ -125,7 +135,7 @@ export async function stream(command: CliCommand, context: CommandContext): Prom
       finish(ExitCodes.OK, false);
     },
     error(err: Error): void {
-      finish(reportError(err, printer, false), false);
+      if (!finished) finish(reportError(err, printer, false), false);
     },
   };
   try {

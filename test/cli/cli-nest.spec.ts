@@ -93,6 +93,16 @@ describe('nestjs-socketd against a Nest SocketDServer', () => {
     expect(result.code).toBe(4);
     expect(result.stderr).toContain('SOCKETD_ERR_TIMEOUT');
   });
+
+  it('call interrupted by SIGINT while it waits: exit 130, nothing on stdout, no error printed', async () => {
+    const cli = new CliProcess(['call', url, 'slow', '5000', '-v']);
+    await cli.until((_, err) => err.includes('* connected'), 'the connection');
+    cli.kill('SIGINT');
+    const result = await cli.exited;
+    expect(result.code).toBe(130);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).not.toContain('nestjs-socketd:');
+  });
 });
 
 describe('nestjs-socketd through a broker (--at)', () => {
