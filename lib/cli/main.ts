@@ -25,13 +25,15 @@ const RUN: Record<CliCommand['name'], (command: CliCommand, context: CommandCont
 /** Resolves with the exit code on the first SIGINT/SIGTERM, or 0 when stdout's reader went away. */
 function interruption(): Promise<number> {
   return new Promise<number>((resolve) => {
+    let interrupted = false;
     const on = (code: number) => (): void => {
+      // A second Ctrl-C (or SIGTERM) does not wait for the clean exit.
+      if (interrupted) process.exit(code);
+      interrupted = true;
       resolve(code);
-      // A second Ctrl-C does not wait for the clean exit.
-      process.once('SIGINT', () => process.exit(code));
     };
-    process.once('SIGINT', on(ExitCodes.SIGINT));
-    process.once('SIGTERM', on(ExitCodes.SIGTERM));
+    process.on('SIGINT', on(ExitCodes.SIGINT));
+    process.on('SIGTERM', on(ExitCodes.SIGTERM));
     // `stream ... | head -3`: head exits, writes fail with EPIPE: stop (cancel) and exit 0.
     process.stdout.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'EPIPE') resolve(ExitCodes.OK);
