@@ -56,11 +56,11 @@ function orInterrupt<T>(work: Promise<T>, interrupted: Promise<number>): Promise
 }
 
 /** Connects, or says which exit code the failure is (2 for the network, 1 for bad input, 130 for Ctrl-C). */
-async function open(command: CliCommand, context: CommandContext, options: ClientOptions = {}): Promise<Outcome> {
+async function open(command: CliCommand, context: CommandContext): Promise<Outcome> {
   const { printer } = context;
   let client: SdClient;
   try {
-    client = new SdClient(command.url, { ...await clientOptions(command, printer), ...options });
+    client = new SdClient(command.url, await clientOptions(command, printer));
   } catch (err) {
     return { code: reportError(err, printer, true) };
   }
@@ -74,9 +74,21 @@ async function open(command: CliCommand, context: CommandContext, options: Clien
   return 'code' in outcome ? outcome : { code: reportError(outcome.err, printer, true) };
 }
 
+/** DATA, or the exit code of an interrupt that came while stdin was still being read. */
+async function readInput(command: CliCommand, context: CommandContext): Promise<{ data: Buffer | undefined } | { code: number }> {
+  const outcome = await orInterrupt(readData(command.data, command.dataType, context.stdin), context.interrupted);
+  if ('err' in outcome) throw outcome.err;
+  if ('value' in outcome) return { data: outcome.value };
+  // Stop reading stdin, or its open handle would keep the process alive.
+  (context.stdin as NodeJS.ReadableStream & { destroy?(): void }).destroy?.();
+  return outcome;
+}
+
 /** `call URL EVENT [DATA]`: one Request; the answer on stdout, its metas on stderr. */
 export async function call(command: CliCommand, context: CommandContext): Promise<number> {
-  const data = await readData(command.data, command.dataType, context.stdin);
+  const input = await readInput(command, context);
+  if ('code' in input) return input.code;
+  const { data } = input;
   const opened = await open(command, context);
   if ('code' in opened) return opened.code;
   const { session, client } = opened;
@@ -99,7 +111,9 @@ export async function call(command: CliCommand, context: CommandContext): Promis
  * `--count`) cancels it at the peer: an Alarm with `X-Cancel=1`, then the Close.
  */
 export async function stream(command: CliCommand, context: CommandContext): Promise<number> {
-  const data = await readData(command.data, command.dataType, context.stdin);
+  const input = await readInput(command, context);
+  if ('code' in input) return input.code;
+  const { data } = input;
   const opened = await open(command, context);
   if ('code' in opened) return opened.code;
   const { session, client } = opened;
@@ -153,7 +167,9 @@ export async function stream(command: CliCommand, context: CommandContext): Prom
 
 /** `send URL EVENT [DATA]`: one Message, written before the connection closes. */
 export async function send(command: CliCommand, context: CommandContext): Promise<number> {
-  const data = await readData(command.data, command.dataType, context.stdin);
+  const input = await readInput(command, context);
+  if ('code' in input) return input.code;
+  const { data } = input;
   const opened = await open(command, context);
   if ('code' in opened) return opened.code;
   const { session, client } = opened;
