@@ -8,6 +8,8 @@
  * protocol imports only Node built-ins; session imports protocol; transports import protocol
  * and the session's Connection contract (lib/session/connection.ts) only; only nest imports
  * @nestjs/* and rxjs; the entry points (lib/engine.ts, lib/index.ts) wire the layers together.
+ * lib/cli (the `nestjs-socketd` command line, package.json `bin`) runs on the engine entry and
+ * never loads Nest; nothing imports it.
  */
 const LAYER = {
   protocol: '^lib/protocol/',
@@ -16,6 +18,7 @@ const LAYER = {
   nest: '^lib/nest/',
   broker: '^lib/broker/',
   browser: '^lib/browser/',
+  cli: '^lib/cli/',
 };
 const CONTRACT = '^lib/session/connection\\.ts$';
 
@@ -100,6 +103,20 @@ module.exports = {
       comment: 'nestjs-socketd/engine must never load the Nest layer, even indirectly.',
       from: { path: '^lib/engine\\.ts$' },
       to: { path: ['^node_modules/@nestjs/', '^node_modules/rxjs/', LAYER.nest], reachable: true },
+    },
+    {
+      name: 'cli-has-no-nest',
+      severity: 'error',
+      comment: 'The command line (lib/cli) runs on the engine: it never loads @nestjs/*, rxjs or lib/nest, even indirectly.',
+      from: { path: LAYER.cli },
+      to: { path: ['^node_modules/@nestjs/', '^node_modules/rxjs/', LAYER.nest], reachable: true },
+    },
+    {
+      name: 'nothing-imports-the-cli',
+      severity: 'error',
+      comment: 'lib/cli is a program (package.json bin), not a library layer: only its own files import it.',
+      from: { path: '^lib/', pathNot: LAYER.cli },
+      to: { path: LAYER.cli },
     },
     {
       name: 'no-unresolvable',

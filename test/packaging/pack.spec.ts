@@ -36,12 +36,22 @@ describe('npm pack', () => {
 
   it('ships every file package.json points at, and no test or bench output', () => {
     const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
-      main: string; types: string; exports: Record<string, string | Record<string, string>>; typesVersions: Record<string, Record<string, string[]>>;
+      main: string; types: string; bin: Record<string, string>; exports: Record<string, string | Record<string, string>>; typesVersions: Record<string, Record<string, string[]>>;
     };
-    const targets = [pkg.main, pkg.types];
+    const targets = [pkg.main, pkg.types, ...Object.values(pkg.bin)];
     for (const entry of Object.values(pkg.exports)) targets.push(...(typeof entry === 'string' ? [entry] : Object.values(entry)));
     for (const paths of Object.values(pkg.typesVersions['*']!)) targets.push(...paths);
     for (const target of targets) expect({ target, shipped: set.has(posix.normalize(target)) }).toEqual({ target, shipped: true });
     expect(files.filter((file) => /^(test|bench|dist\/(hostile|test))/.test(file))).toEqual([]);
+  });
+
+  it('ships the nestjs-socketd command line with its shebang (npx nestjs-socketd)', () => {
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+    expect(Object.keys(pkg.bin)).toEqual(['nestjs-socketd']);
+    const main = pkg.bin['nestjs-socketd']!;
+    expect(set.has(main)).toBe(true);
+    expect(readFileSync(join(root, main), 'utf8').split('\n')[0]).toBe('#!/usr/bin/env node');
+    const out = execFileSync(process.execPath, [join(root, main), '--version'], { encoding: 'utf8' });
+    expect(out).toBe(`${(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version}\n`);
   });
 });
