@@ -49,6 +49,17 @@ function checkReport(out: string): void {
       check(c.status === 'ok' && (c.median ?? 0) > 0, `${c.scenario}/${t}: ${c.status} ${c.note ?? ''}`);
     }
   }
+  // The gRPC and NATS rows: a number wherever they take part, unless their deps are missing
+  // (nats-server not installed: the whole row says so).
+  for (const t of ['nest-grpc', 'nest-nats']) {
+    const rows = report.results.filter((c) => c.transport === t && c.status !== 'n/a' && c.status !== 'skipped');
+    if (rows.length > 0 && rows.every((c) => c.status === 'unavailable')) {
+      console.log(`bench smoke: ${t} unavailable: ${rows[0]!.note ?? ''}`);
+      continue;
+    }
+    check(rows.length >= 10, `${t}: at least 10 rows (got ${rows.length})`);
+    for (const c of rows) check(c.status === 'ok' && (c.median ?? 0) > 0, `${c.scenario}/${t}: ${c.status} ${c.note ?? ''}`);
+  }
   // Ours: every scenario a transport takes part in must produce a number.
   const ours = report.results.filter((x) => x.transport.startsWith('socketd-') || x.transport.startsWith('engine-'));
   const ok = ours.filter((c) => c.status === 'ok').length;

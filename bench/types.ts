@@ -56,8 +56,10 @@ export interface TransportEntry {
   readonly kind: string;
   readonly description: string;
   readonly limits?: TransportLimits;
-  /** Scenarios this transport does not take part in. */
+  /** Scenarios this transport does not take part in (blank cells). */
   readonly skip?: readonly string[];
+  /** Scenarios the transport cannot do, by scenario id, with the reason (reported as skipped). */
+  readonly unsupported?: Readonly<Record<string, string>>;
   /** Failures expected in a scenario, by scenario id: reported as such (and tolerated by the smoke test). */
   readonly knownIssues?: Readonly<Record<string, string>>;
   /** Not run unless named with --transport. */

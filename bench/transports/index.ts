@@ -49,16 +49,30 @@ export const TRANSPORTS: readonly TransportEntry[] = [
     },
   },
   {
+    name: 'nest-grpc',
+    module: 'nest-grpc',
+    kind: 'grpc',
+    description: "Nest's gRPC transport (@grpc/grpc-js, bench/proto/bench.proto; unary calls, server streaming)",
+    unsupported: { 'events-200k': 'gRPC has no fire-and-forget call (Nest has no @EventPattern over gRPC)' },
+  },
+  {
+    name: 'nest-nats',
+    module: 'nest-nats',
+    kind: 'nats',
+    description:
+      "Nest's NATS transport (@nats-io/transport-node) through a nats-server started by the bench on 127.0.0.1 (unpinned, max_payload 4 MB)",
+  },
+  {
     name: 'raw-net',
     module: 'raw-net',
     kind: 'single',
-    description: 'raw net ceiling, length-prefixed binary frames, one write per frame',
+    description: 'raw net, length-prefixed binary frames, one write() per frame (a syscall per frame: no corking)',
   },
   {
     name: 'raw-net-batched',
     module: 'raw-net',
     kind: 'batched',
-    description: 'raw net ceiling, frames of one tick coalesced into one write',
+    description: 'raw net ceiling (the reference of the targets), frames of one tick coalesced into one write',
     skip: ['rss-stream-1m-slow', 'rss-stream-1m-fast', 'rss-transfer-1gib', 'bulk'],
   },
 ];
