@@ -73,12 +73,21 @@ export type ParentToServer =
   | { cmd: 'reset'; id: number }
   | { cmd: 'rss-start'; id: number }
   | { cmd: 'rss-stop'; id: number }
+  | { cmd: 'usage'; id: number; gc: boolean }
   | { cmd: 'exit'; id: number };
 
 export type ServerToParent =
   | { type: 'ready'; port: number; note?: string }
   | { type: 'fatal'; message: string }
   | { type: 'reply'; id: number; value?: unknown; error?: string };
+
+/** The server child's `usage` answer: RSS (after a full GC when asked) and CPU time so far. */
+export interface ProcUsage {
+  rss: number;
+  heapUsed: number;
+  /** process.cpuUsage() user + system, microseconds. */
+  cpuUs: number;
+}
 
 export interface RssReport {
   /** RSS when the measurement started (after startup and connecting). */

@@ -75,7 +75,20 @@ export const TRANSPORTS: readonly TransportEntry[] = [
     description: 'raw net ceiling (the reference of the targets), frames of one tick coalesced into one write',
     skip: ['rss-stream-1m-slow', 'rss-stream-1m-fast', 'rss-transfer-1gib', 'bulk'],
   },
+  {
+    name: 'bare-ws',
+    module: 'bare-ws',
+    kind: 'ws',
+    description: 'bare ws (echo only): the WebSocket baseline of the connections scenario',
+    optIn: true,
+  },
 ];
+
+/** Extra server options (JSON in BENCH_SERVER_OPTIONS) our rows pass to listen()/SocketDServer: the connections scenario raises maxConnections. */
+export function benchServerOptions(): Record<string, unknown> {
+  const v = process.env.BENCH_SERVER_OPTIONS;
+  return v ? (JSON.parse(v) as Record<string, unknown>) : {};
+}
 
 export function findTransport(name: string): TransportEntry | undefined {
   return TRANSPORTS.find((t) => t.name === name);
