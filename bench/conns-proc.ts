@@ -1,8 +1,9 @@
 /**
  * Client child of the connections scenario (bench/conns.ts):
- * `node dist-bench/bench/conns-proc.js '{"transport":..,"port":..}'`. Holds one active client
- * (echo@256, from 127.0.0.1) and opens the idle connections from several loopback source
- * addresses (127.0.0.10 and up, round robin: each stays under the server's default
+ * `node dist-bench/bench/conns-proc.js '{"transport":..,"port":..,"role":"active"|"idle"}'`.
+ * The active child holds one client (echo@256, from 127.0.0.1); the idle child opens the idle
+ * connections (two processes: the idle child's heap, 10k clients, must not add its GC pauses to
+ * the active client's latency) from several loopback source addresses (127.0.0.10 and up, round robin: each stays under the server's default
  * maxConnectionsPerAddress, 256, and no address runs out of ephemeral ports). Answers the
  * parent's commands over IPC.
  */
@@ -81,11 +82,11 @@ async function openIdle(transport: string, kind: string, port: number): Promise<
 }
 
 async function main(): Promise<void> {
-  const { transport, port } = JSON.parse(process.argv[2] ?? '{}') as { transport: string; port: number };
+  const { transport, port, role } = JSON.parse(process.argv[2] ?? '{}') as { transport: string; port: number; role: string };
   const entry = findTransport(transport);
   if (!entry) throw new Error(`unknown transport ${transport}`);
   const mod = await loadTransport(entry);
-  const active: BenchClient = await mod.createClient(port, entry.kind);
+  const active: BenchClient | undefined = role === 'active' ? await mod.createClient(port, entry.kind) : undefined;
   const idle: Idle[] = [];
   let sources: Set<string> | undefined;
 
@@ -93,6 +94,7 @@ async function main(): Promise<void> {
     void (async () => {
       switch (m.cmd) {
         case 'echo': {
+          if (!active) throw new Error('echo: not the active child');
           const r = await runEcho(active, { id: 'echo', title: '', kind: 'echo', unit: 'req/s', n: m.inflight, ms: m.ms, warmMs: m.warmMs });
           send({ type: 'echo', rate: r.value, p50Ms: r.extra.p50Ms!, p99Ms: r.extra.p99Ms! });
           break;
@@ -126,7 +128,7 @@ async function main(): Promise<void> {
         }
         case 'close':
           for (const c of idle) c.close();
-          await active.close().catch(() => undefined);
+          await active?.close().catch(() => undefined);
           send({ type: 'closed' });
           setTimeout(() => process.exit(0), 50);
           break;

@@ -1,7 +1,8 @@
 /**
  * The connections scenario (`--only conn-10k`; part of the full run): per row, a fresh server
  * child and a fresh client child (bench/conns-proc.ts), then
- * 1. echo@256 on one active session (the 1-session latency);
+ * 1. echo@256 on one active session (the 1-session latency; the active client and the idle
+ *    ones live in two client children);
  * 2. the server's RSS after a full GC, then n idle connections opened (256 at a time, from
  *    127.0.0.10.. round robin) and timed: handshakes per second (our rows: until the Connack);
  * 3. the server's RSS after a full GC again: (after - before) / n = RSS per idle session;
@@ -114,27 +115,36 @@ export async function runConns(transport: string, p: ConnsParams, clientCpu: num
   // maxConnectionsPerAddress stays at its default (the sources spread the load)
   const env = { BENCH_SERVER_OPTIONS: JSON.stringify({ maxConnections: p.n + 1000 }) };
   const server = await ServerProc.start(transport, 30_000, env);
-  const child = fork(CONNS_PROC_JS, [JSON.stringify({ transport, port: server.port })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  if (clientCpu !== undefined) pin(child.pid, clientCpu);
-  const c = new ConnsChild(child);
+  const spawnChild = (role: 'active' | 'idle') => {
+    const child = fork(CONNS_PROC_JS, [JSON.stringify({ transport, port: server.port, role })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    if (clientCpu !== undefined) pin(child.pid, clientCpu);
+    return new ConnsChild(child);
+  };
+  const children: ConnsChild[] = [];
   try {
-    await c.next('ready', 30_000);
+    const a = spawnChild('active');
+    children.push(a);
+    await a.next('ready', 30_000);
+    const idle = spawnChild('idle');
+    children.push(idle);
+    await idle.next('ready', 30_000);
     const echoCmd: ConnsCmd = { cmd: 'echo', ms: p.echoMs, warmMs: p.warmMs, inflight: 256 };
     const echoTimeout = p.echoMs + p.warmMs + 30_000;
-    const e1 = await c.ask(echoCmd, 'echo', echoTimeout);
+    await a.ask({ ...echoCmd, ms: p.echoMs / 2 }, 'echo', echoTimeout); // warm-up: a fresh server and client are cold
+    const e1 = await a.ask(echoCmd, 'echo', echoTimeout);
     const before = await server.usage(true);
-    const open = await c.ask({ cmd: 'open', n: p.n, concurrency: 256, addresses: p.addresses }, 'open', 300_000);
+    const open = await idle.ask({ cmd: 'open', n: p.n, concurrency: 256, addresses: p.addresses }, 'open', 300_000);
     if (open.failed > 0) throw new Error(`${open.failed} of ${p.n} connections failed (${open.firstError ?? '?'})`);
     await sleep(1000);
     const after = await server.usage(true);
     const cpu0 = await server.usage(false);
-    const ccpu0 = await c.ask({ cmd: 'usage' }, 'usage', 10_000);
+    const ccpu0 = await idle.ask({ cmd: 'usage' }, 'usage', 10_000);
     const t0 = performance.now();
     await sleep(p.windowMs);
     const cpu1 = await server.usage(false);
-    const ccpu1 = await c.ask({ cmd: 'usage' }, 'usage', 10_000);
+    const ccpu1 = await idle.ask({ cmd: 'usage' }, 'usage', 10_000);
     const windowMs = performance.now() - t0;
-    const eN = await c.ask(echoCmd, 'echo', echoTimeout);
+    const eN = await a.ask(echoCmd, 'echo', echoTimeout);
     return {
       n: p.n,
       opened: open.opened,
@@ -155,9 +165,11 @@ export async function runConns(transport: string, p: ConnsParams, clientCpu: num
       p99Ratio: eN.p99Ms / e1.p99Ms,
     };
   } finally {
-    if (child.connected) child.send({ cmd: 'close' } satisfies ConnsCmd);
-    await Promise.race([once(child), sleep(5000)]);
-    child.kill('SIGKILL');
+    for (const c of children) {
+      if (c.child.connected) c.child.send({ cmd: 'close' } satisfies ConnsCmd);
+    }
+    await Promise.race([Promise.all(children.map((c) => once(c.child))), sleep(5000)]);
+    for (const c of children) c.child.kill('SIGKILL');
     server.kill();
   }
 }

@@ -19,7 +19,8 @@ import { libSource } from './transports/lib-loader.js';
 import { ServerProc, pin, pinCpus } from './proc.js';
 import { rssMethod } from './rss.js';
 import { CONN_ROWS, connsParams, runConns } from './conns.js';
-import { NATS_PORT_ENV, startNatsBroker, type NatsBroker } from './nats-broker.js';
+import { NATS_PORT_ENV, natsServerVersion, startNatsBroker, type NatsBroker } from './nats-broker.js';
+import { measureWriteCost } from './calibrate.js';
 import {
   ECHO_PAYLOAD,
   buildScenarios,
@@ -332,7 +333,7 @@ async function main(): Promise<void> {
     }
   }
 
-  const machine = machineInfo(ROOT);
+  const machine = { ...machineInfo(ROOT), writeCost: await measureWriteCost(), natsServer: natsServerVersion() };
   const bench = new Bench(cli.quick);
   const cells = new Map<string, CellResult>();
   const key = (s: Scenario, t: TransportEntry) => `${s.id}|${t.name}`;
