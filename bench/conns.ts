@@ -10,7 +10,7 @@
  *    ping at their default): the heartbeat CPU;
  * 5. echo@256 again on the active session with the n idle ones beside it.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ServerProc, pin } from './proc.js';
@@ -108,6 +108,31 @@ class ConnsChild {
 }
 
 const MB = 1e6;
+
+/**
+ * The open-files limit the children inherit: raised to `want` with prlimit(1) on this process
+ * when allowed (root, or a hard limit high enough). Returns the soft limit in force.
+ */
+export function raiseOpenFiles(want: number): number {
+  const read = () => {
+    const out = execFileSync('prlimit', ['--pid', String(process.pid), '--nofile', '--output', 'SOFT,HARD', '--noheadings'], { encoding: 'utf8' });
+    const [soft, hard] = out.trim().split(/\s+/).map((x) => (x === 'unlimited' ? Infinity : Number(x)));
+    return { soft: soft!, hard: hard! };
+  };
+  try {
+    const { soft, hard } = read();
+    if (soft >= want) return soft;
+    const target = hard >= want ? `${want}:${hard === Infinity ? 'unlimited' : hard}` : `${want}:${want}`;
+    try {
+      execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${target}`], { stdio: 'ignore' });
+    } catch {
+      // not allowed: keep what we have
+    }
+    return read().soft;
+  } catch {
+    return NaN; // no prlimit: unknown
+  }
+}
 
 /** One run of the connections scenario for one row. */
 export async function runConns(transport: string, p: ConnsParams, clientCpu: number | undefined): Promise<ConnsResult> {

@@ -60,6 +60,13 @@ export async function startNatsBroker(): Promise<NatsBroker> {
     rmSync(dir, { recursive: true, force: true });
   };
   process.once('exit', stop);
+  // a bench stopped with ^C or kill must not leave the broker running
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      stop();
+      process.exit(128 + (sig === 'SIGINT' ? 2 : 15));
+    });
+  }
   for (let i = 0; i < 100; i++) {
     if (child.exitCode !== null) break;
     if (await accepts(port)) return { port, version, pid: child.pid, stop };

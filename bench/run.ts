@@ -18,7 +18,7 @@ import { TRANSPORTS, loadTransport } from './transports/index.js';
 import { libSource } from './transports/lib-loader.js';
 import { ServerProc, pin, pinCpus } from './proc.js';
 import { rssMethod } from './rss.js';
-import { CONN_ROWS, connsParams, runConns } from './conns.js';
+import { CONN_ROWS, connsParams, raiseOpenFiles, runConns } from './conns.js';
 import { NATS_PORT_ENV, natsServerVersion, startNatsBroker, type NatsBroker } from './nats-broker.js';
 import { measureWriteCost } from './calibrate.js';
 import {
@@ -248,11 +248,16 @@ async function check(client: BenchClient, t: TransportEntry, quick: boolean): Pr
 async function runConnsScenario(s: Scenario, cli: Cli, cells: Map<string, CellResult>, unavailable: Map<string, string>): Promise<void> {
   const rows = CONN_ROWS.filter((r) => cli.transports.length === 0 || r.baseline === undefined || cli.transports.includes(r.name));
   const params = connsParams(cli.quick);
+  // each of the server and the idle client child holds n sockets
+  const nofile = raiseOpenFiles(params.n + 4096);
   for (const row of rows) {
     const cell: CellResult = { scenario: s.id, transport: row.name, unit: s.unit, status: 'ok', runs: [] };
     if (unavailable.has(row.name)) {
       cell.status = 'unavailable';
       cell.note = unavailable.get(row.name);
+    } else if (nofile < params.n + 1024) {
+      cell.status = 'unavailable';
+      cell.note = `open-files limit ${nofile} is below ${params.n + 1024} (raise ulimit -n)`;
     }
     cells.set(`${s.id}|${row.name}`, cell);
   }

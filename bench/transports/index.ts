@@ -54,6 +54,10 @@ export const TRANSPORTS: readonly TransportEntry[] = [
     kind: 'grpc',
     description: "Nest's gRPC transport (@grpc/grpc-js, bench/proto/bench.proto; unary calls, server streaming)",
     unsupported: { 'events-200k': 'gRPC has no fire-and-forget call (Nest has no @EventPattern over gRPC)' },
+    limits: {
+      maxStreamItems: 100_000,
+      streamNote: 'Nest gRPC streams ~20k items/s here: a 1M-item stream would take about a minute per run',
+    },
   },
   {
     name: 'nest-nats',
@@ -61,6 +65,10 @@ export const TRANSPORTS: readonly TransportEntry[] = [
     kind: 'nats',
     description:
       "Nest's NATS transport (@nats-io/transport-node) through a nats-server started by the bench on 127.0.0.1 (unpinned, max_payload 4 MB)",
+    limits: {
+      maxStreamItems: 100_000,
+      streamNote: 'Nest NATS streams ~10k items/s here (one NATS message per item): a 1M-item stream would take minutes per run',
+    },
   },
   {
     name: 'raw-net',
