@@ -179,6 +179,8 @@ class Bench {
 
   /** Fresh server and client processes; both sample their RSS. */
   async runRss(t: TransportEntry, s: Scenario, n: number, timeoutMs: number): Promise<RunResult> {
+    // the reused server goes first: two Nest NATS servers on one broker would both answer
+    await this.drop(t, false);
     const server = await ServerProc.start(t.name);
     const child = fork(CLIENT_PROC_JS, [JSON.stringify({ transport: t.name, port: server.port, kind: s.kind, n })], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

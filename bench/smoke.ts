@@ -30,7 +30,7 @@ function check(ok: boolean, what: string): void {
 
 function runQuick(out: string): Promise<{ code: number; stderr: string }> {
   return new Promise((done) => {
-    execFile(process.execPath, [RUN_JS, '--quick', '--out', out], { timeout: 120_000, maxBuffer: 32 * 1024 * 1024 }, (err, _stdout, stderr) => {
+    execFile(process.execPath, [RUN_JS, '--quick', '--out', out], { timeout: 300_000, maxBuffer: 32 * 1024 * 1024 }, (err, _stdout, stderr) => {
       done({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stderr: String(stderr) });
     });
   });
