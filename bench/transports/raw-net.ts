@@ -233,9 +233,10 @@ export const transport: BenchTransportModule = {
 
     return {
       async echo(payload) {
-        // a ceiling: the payload is pre-encoded by the caller when it is a Buffer
-        const b = Buffer.isBuffer(payload) ? payload : Buffer.from(JSON.stringify(payload));
-        return request(T_ECHO, b);
+        // JSON both ways, like every other row (the contract: resolves with the echoed value);
+        // before 2026-12 this row returned the reply's bytes undecoded, a lighter client than any RPC row
+        const r = await request(T_ECHO, Buffer.from(JSON.stringify(payload)));
+        return JSON.parse(r.toString()) as unknown;
       },
       async echoBuffer(buf) {
         return (await request(T_ECHO, buf)).length;
