@@ -136,6 +136,8 @@ export function raiseOpenFiles(want: number): number {
 
 /** One run of the connections scenario for one row. */
 export async function runConns(transport: string, p: ConnsParams, clientCpu: number | undefined): Promise<ConnsResult> {
+  // bare rows have no heartbeat: a short window shows their idle cost
+  const windowMs = CONN_ROWS.find((r) => r.name === transport)?.heartbeats === false ? Math.min(p.windowMs, 5000) : p.windowMs;
   // our servers: room for n idle sessions + the active one (default maxConnections is 10 000);
   // maxConnectionsPerAddress stays at its default (the sources spread the load)
   const env = { BENCH_SERVER_OPTIONS: JSON.stringify({ maxConnections: p.n + 1000 }) };
@@ -165,10 +167,10 @@ export async function runConns(transport: string, p: ConnsParams, clientCpu: num
     const cpu0 = await server.usage(false);
     const ccpu0 = await idle.ask({ cmd: 'usage' }, 'usage', 10_000);
     const t0 = performance.now();
-    await sleep(p.windowMs);
+    await sleep(windowMs);
     const cpu1 = await server.usage(false);
     const ccpu1 = await idle.ask({ cmd: 'usage' }, 'usage', 10_000);
-    const windowMs = performance.now() - t0;
+    const measuredMs = performance.now() - t0;
     const eN = await a.ask(echoCmd, 'echo', echoTimeout);
     return {
       n: p.n,
@@ -178,9 +180,9 @@ export async function runConns(transport: string, p: ConnsParams, clientCpu: num
       serverRssBeforeMB: before.rss / MB,
       serverRssAfterMB: after.rss / MB,
       rssPerSessionKiB: (after.rss - before.rss) / open.opened / 1024,
-      windowS: windowMs / 1000,
-      serverCpuPct: ((cpu1.cpuUs - cpu0.cpuUs) / 1000 / windowMs) * 100,
-      clientCpuPct: ((ccpu1.cpuUs - ccpu0.cpuUs) / 1000 / windowMs) * 100,
+      windowS: measuredMs / 1000,
+      serverCpuPct: ((cpu1.cpuUs - cpu0.cpuUs) / 1000 / measuredMs) * 100,
+      clientCpuPct: ((ccpu1.cpuUs - ccpu0.cpuUs) / 1000 / measuredMs) * 100,
       echo1Rate: e1.rate,
       echo1P50Ms: e1.p50Ms,
       echo1P99Ms: e1.p99Ms,
