@@ -49,7 +49,7 @@ function firstItemWithin(scenario: string, maxMs: number): Target['eval'] {
     const eName = e === same ? `engine-${over(row)}` : 'engine-tcp';
     if (!c || c.median === undefined || !e || e.median === undefined) return c ? `n/a (${why(c.median === undefined ? c : e, c.median === undefined ? row : eName)})` : '';
     const d = c.median - e.median;
-    return `+${fmtMs(d)} ms vs ${eName} ${pass(d <= maxMs)}`;
+    return `${d >= 0 ? '+' : '-'}${fmtMs(Math.abs(d))} ms vs ${eName} ${pass(d <= maxMs)}`;
   };
 }
 

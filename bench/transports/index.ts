@@ -28,7 +28,6 @@ export const TRANSPORTS: readonly TransportEntry[] = [
     module: 'socketd-engine',
     kind: 'ws',
     description: 'ours, engine only over sd:ws',
-    optIn: true,
   },
   {
     name: 'nest-tcp',
