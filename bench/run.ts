@@ -18,7 +18,7 @@ import { TRANSPORTS, loadTransport } from './transports/index.js';
 import { libSource } from './transports/lib-loader.js';
 import { ServerProc, pin, pinCpus } from './proc.js';
 import { rssMethod } from './rss.js';
-import { CONN_ROWS, connsParams, raiseOpenFiles, runConns } from './conns.js';
+import { runConnsScenario } from './conns-scenario.js';
 import { NATS_PORT_ENV, natsServerVersion, startNatsBroker, type NatsBroker } from './nats-broker.js';
 import { measureWriteCost } from './calibrate.js';
 import {
@@ -246,57 +246,6 @@ async function check(client: BenchClient, t: TransportEntry, quick: boolean): Pr
   await timedLoop(16, quick ? 20 : 1000, () => client.echo(ECHO_PAYLOAD), false);
 }
 
-/** The connections scenario: its own rows (bare baselines + ours), `runs` rounds in rotating order. */
-async function runConnsScenario(s: Scenario, cli: Cli, cells: Map<string, CellResult>, unavailable: Map<string, string>): Promise<void> {
-  const rows = CONN_ROWS.filter((r) => cli.transports.length === 0 || r.baseline === undefined || cli.transports.includes(r.name));
-  const params = connsParams(cli.quick);
-  // each of the server and the idle client child holds n sockets
-  const nofile = raiseOpenFiles(params.n + 4096);
-  for (const row of rows) {
-    const cell: CellResult = { scenario: s.id, transport: row.name, unit: s.unit, status: 'ok', runs: [] };
-    if (unavailable.has(row.name)) {
-      cell.status = 'unavailable';
-      cell.note = unavailable.get(row.name);
-    } else if (nofile < params.n + 1024) {
-      cell.status = 'unavailable';
-      cell.note = `open-files limit ${nofile} is below ${params.n + 1024} (raise ulimit -n)`;
-    }
-    cells.set(`${s.id}|${row.name}`, cell);
-  }
-  for (let r = 0; r < cli.runs; r++) {
-    const order = rows.map((_, i) => rows[(i + r) % rows.length]!);
-    for (const row of order) {
-      const cell = cells.get(`${s.id}|${row.name}`)!;
-      if (cell.status !== 'ok') continue;
-      try {
-        const res = await runConns(row.name, params, clientCpu);
-        cell.runs.push({ value: res.handshakesPerS, extra: { ...res } });
-        log(
-          `${s.id.padEnd(20)} ${row.name.padEnd(16)} run ${r + 1}/${cli.runs}: ${res.handshakesPerS.toFixed(0)} handshakes/s, ` +
-            `${res.rssPerSessionKiB.toFixed(1)} KiB/session, server CPU ${res.serverCpuPct.toFixed(2)}% idle, ` +
-            `echo@256 p99 ${res.echo1P99Ms.toFixed(2)} -> ${res.echoNP99Ms.toFixed(2)} ms`,
-        );
-      } catch (err) {
-        const msg = err instanceof Error ? err.message : String(err);
-        cell.failures = (cell.failures ?? 0) + 1;
-        cell.errors = [...(cell.errors ?? []), `run ${r + 1}: ${msg}`];
-        log(`${s.id.padEnd(20)} ${row.name.padEnd(16)} run ${r + 1}/${cli.runs}: error: ${msg}`);
-      }
-    }
-  }
-  for (const row of rows) {
-    const cell = cells.get(`${s.id}|${row.name}`)!;
-    if (cell.failures) {
-      cell.note = `${cell.failures} of ${cell.failures + cell.runs.length} run(s) failed (${cell.errors!.join('; ')})`;
-      if (cell.runs.length === 0) cell.status = 'error';
-    }
-    if (cell.runs.length === 0) continue;
-    cell.median = median(cell.runs.map((x) => x.value));
-    const keys = Object.keys(cell.runs[0]!.extra);
-    cell.extra = Object.fromEntries(keys.map((k) => [k, median(cell.runs.map((x) => x.extra[k] ?? NaN))]));
-  }
-}
-
 async function main(): Promise<void> {
   const cli = parseCli(process.argv.slice(2));
   const started = Date.now();
@@ -349,7 +298,7 @@ async function main(): Promise<void> {
   for (const s of scenarios) {
     if (s.kind === 'conns') {
       await bench.closeAll(); // nothing else running beside the 10k sessions
-      await runConnsScenario(s, cli, cells, unavailable);
+      await runConnsScenario(s, { runs: cli.runs, quick: cli.quick, transports: cli.transports, clientCpu, log }, cells, unavailable);
       continue;
     }
     const runs = s.kind.startsWith('rss') ? cli.rssRuns : cli.runs;
