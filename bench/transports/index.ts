@@ -83,6 +83,14 @@ export const TRANSPORTS: readonly TransportEntry[] = [
     skip: ['rss-stream-1m-slow', 'rss-stream-1m-fast', 'rss-transfer-1gib', 'bulk'],
   },
   {
+    name: 'raw-net-corked',
+    module: 'raw-net',
+    kind: 'corked',
+    description: 'raw net, one socket.write() per frame inside a per-tick cork (flushed as one writev): the write strategy of our connections',
+    skip: ['rss-stream-1m-slow', 'rss-stream-1m-fast', 'rss-transfer-1gib', 'bulk'],
+    optIn: true,
+  },
+  {
     name: 'bare-ws',
     module: 'bare-ws',
     kind: 'ws',
