@@ -52,6 +52,9 @@ export interface ConnsResult {
   opened: number;
   sources: number;
   handshakesPerS: number;
+  /** CPU of the server and of the connecting client while the idle connections opened, % of one core. */
+  openServerCpuPct: number;
+  openClientCpuPct: number;
   serverRssBeforeMB: number;
   serverRssAfterMB: number;
   /** (RSS after - RSS before) / opened, KiB. */
@@ -160,7 +163,10 @@ export async function runConns(transport: string, p: ConnsParams, clientCpu: num
     await a.ask({ ...echoCmd, ms: p.echoMs / 2 }, 'echo', echoTimeout); // warm-up: a fresh server and client are cold
     const e1 = await a.ask(echoCmd, 'echo', echoTimeout);
     const before = await server.usage(true);
+    const copen0 = await idle.ask({ cmd: 'usage' }, 'usage', 10_000);
     const open = await idle.ask({ cmd: 'open', n: p.n, concurrency: 256, addresses: p.addresses }, 'open', 300_000);
+    const sopen1 = await server.usage(false);
+    const copen1 = await idle.ask({ cmd: 'usage' }, 'usage', 10_000);
     if (open.failed > 0) throw new Error(`${open.failed} of ${p.n} connections failed (${open.firstError ?? '?'})`);
     await sleep(1000);
     const after = await server.usage(true);
@@ -177,6 +183,9 @@ export async function runConns(transport: string, p: ConnsParams, clientCpu: num
       opened: open.opened,
       sources: open.sources,
       handshakesPerS: (open.opened / open.elapsedMs) * 1000,
+      // near 100 % on the client side: the connecting client, not the server, set the rate
+      openServerCpuPct: ((sopen1.cpuUs - before.cpuUs) / 1000 / open.elapsedMs) * 100,
+      openClientCpuPct: ((copen1.cpuUs - copen0.cpuUs) / 1000 / open.elapsedMs) * 100,
       serverRssBeforeMB: before.rss / MB,
       serverRssAfterMB: after.rss / MB,
       rssPerSessionKiB: (after.rss - before.rss) / open.opened / 1024,

@@ -176,6 +176,8 @@ export function renderTargets(r: Report, get: Get): string[] {
   return out;
 }
 
+const pctText = (v: number | undefined) => (v === undefined ? '?' : `${v.toFixed(0)}%`);
+
 export function renderConnections(r: Report): string[] {
   const cells = r.results.filter((c) => c.scenario === 'conn-10k');
   if (cells.length === 0) return [];
@@ -185,12 +187,13 @@ export function renderConnections(r: Report): string[] {
   out.push('');
   out.push(
     'Per row a fresh server child and a fresh client child. Idle connections: our rows use the engine client at its defaults ' +
-      '(a Ping every 20 s); bare rows are plain sockets. RSS per session = (server RSS after a full GC with the sessions open - ' +
+      '(a Ping every 20 s); bare rows are plain sockets. Handshakes/s: the idle connections opened 256 at a time, with the CPU ' +
+      'of the server and of the connecting client meanwhile (a client near 100 % set the rate). RSS per session = (server RSS after a full GC with the sessions open - ' +
       'before) / sessions. Server CPU: over one default heartbeat interval with only the idle sessions open. echo@256 on one ' +
       'active session before the idle ones were opened and with them open.',
   );
   out.push('');
-  out.push('| row | sessions (source addresses) | handshakes/s | server RSS MB before -> after | RSS per idle session | server CPU idle | client CPU idle | echo@256, 1 session: req/s (p50 / p99) | with the idle sessions | p99 ratio |');
+  out.push('| row | sessions (source addresses) | handshakes/s (CPU server / client) | server RSS MB before -> after | RSS per idle session | server CPU idle | client CPU idle | echo@256, 1 session: req/s (p50 / p99) | with the idle sessions | p99 ratio |');
   out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const c of cells) {
     const e = c.extra;
@@ -199,7 +202,7 @@ export function renderConnections(r: Report): string[] {
       continue;
     }
     out.push(
-      `| ${c.transport} | ${fmtCount(e.opened!)} (${e.sources}) | ${fmtCount(e.handshakesPerS!)} | ${e.serverRssBeforeMB!.toFixed(0)} -> ${e.serverRssAfterMB!.toFixed(0)} | ` +
+      `| ${c.transport} | ${fmtCount(e.opened!)} (${e.sources}) | ${fmtCount(e.handshakesPerS!)} (${pctText(e.openServerCpuPct)} / ${pctText(e.openClientCpuPct)}) | ${e.serverRssBeforeMB!.toFixed(0)} -> ${e.serverRssAfterMB!.toFixed(0)} | ` +
         `${e.rssPerSessionKiB!.toFixed(1)} KiB | ${e.serverCpuPct!.toFixed(2)}% (${e.windowS!.toFixed(0)} s) | ${e.clientCpuPct!.toFixed(2)}% | ` +
         `${fmtCount(e.echo1Rate!)} (${fmtMs(e.echo1P50Ms!)} / ${fmtMs(e.echo1P99Ms!)} ms) | ${fmtCount(e.echoNRate!)} (${fmtMs(e.echoNP50Ms!)} / ${fmtMs(e.echoNP99Ms!)} ms) | ` +
         `${e.p99Ratio!.toFixed(2)}x |`,
