@@ -1,7 +1,7 @@
 /** Parent-side handles on the forked server and client children. */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { RssReport, ServerToParent } from './types.js';
+import type { ProcUsage, RssReport, ServerToParent } from './types.js';
 
 const SERVER_JS = fileURLToPath(new URL('./server.js', import.meta.url));
 
@@ -49,8 +49,11 @@ export class ServerProc {
     });
   }
 
-  static start(transport: string, timeoutMs = 30_000): Promise<ServerProc> {
-    const child = fork(SERVER_JS, [transport], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  static start(transport: string, timeoutMs = 30_000, env?: Record<string, string>): Promise<ServerProc> {
+    const child = fork(SERVER_JS, [transport], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: env ? { ...process.env, ...env } : process.env,
+    });
     if (serverCpu !== undefined) pin(child.pid, serverCpu);
     return new Promise<ServerProc>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -95,6 +98,10 @@ export class ServerProc {
   /** Resolves once the server has counted n events since the last reset. */
   expect(n: number): Promise<number> {
     return this.cmd('expect', { n });
+  }
+  /** RSS (after two full GCs when `gc`) and CPU time of the server process. */
+  usage(gc: boolean): Promise<ProcUsage> {
+    return this.cmd('usage', { gc });
   }
   rssStart(): Promise<void> {
     return this.cmd('rss-start');

@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import type { RunResult } from './scenarios.js';
 import { fmtCount, fmtMs } from './stats.js';
+import { renderConnections, renderTargets } from './targets.js';
 
 export type CellStatus = 'ok' | 'unavailable' | 'skipped' | 'timeout' | 'error' | 'n/a';
 
@@ -37,6 +38,9 @@ export interface Machine {
   loadavgEnd?: number[];
   rssMethod?: string;
   commit?: string;
+  /** µs per small write() on loopback, one frame per write vs 1000 frames per write (bench/calibrate.ts). */
+  writeCost?: { singleUs: number; batchedUs: number };
+  natsServer?: string;
 }
 
 export interface Report {
@@ -109,40 +113,6 @@ function cellText(c: CellResult | undefined, withLatency: boolean): string {
   return s;
 }
 
-interface Target {
-  label: string;
-  scenario: string;
-  base?: string;
-  /** ratio >= min, or for RSS: value < max */
-  min?: number;
-  max?: number;
-  /** The cell's own value must be at least this (in its unit). */
-  minValue?: number;
-  /** Compare this key of the cell's `extra` (a ratio) against `max`, inclusive. */
-  extra?: string;
-  /** With `base` and `max`: the cell over the base row's cell must be at most `max`. */
-  maxRatio?: boolean;
-  flat?: boolean;
-  /** Which of our rows the target is for: the Nest rows (default) or the engine rows. */
-  rows?: 'nest' | 'engine';
-}
-
-// Issue 13's targets (performance round 2), then the earlier rounds' that still hold.
-const TARGETS: Target[] = [
-  { label: 'engine echo@256 >= 0.9x raw net (one write per frame)', scenario: 'echo-256', base: 'raw-net', min: 0.9, rows: 'engine' },
-  { label: 'echo@256 >= 2x Nest TCP', scenario: 'echo-256', base: 'nest-tcp', min: 2 },
-  { label: 'events >= 4x Nest TCP', scenario: 'events-200k', base: 'nest-tcp', min: 4 },
-  { label: '100k stream >= 1M items/s', scenario: 'stream-100k', minValue: 1_000_000 },
-  { label: 'first item of a 1M stream <= 2x the round trip', scenario: 'first-item-1m', extra: 'ratio', max: 2 },
-  { label: "first item of a 1M stream <= 2x raw net's first item", scenario: 'first-item-1m', base: 'raw-net', max: 2, maxRatio: true },
-  { label: 'RSS growth < 64 MB, 1M-item slow stream', scenario: 'rss-stream-1m-slow', max: 64 },
-  { label: 'RSS growth < 64 MB, 1M-item synchronous burst, fast consumer', scenario: 'rss-stream-1m-fast', max: 64 },
-  { label: 'RSS growth < 64 MB, 1 GiB transfer', scenario: 'rss-transfer-1gib', max: 64 },
-  { label: '1 MiB echo@8 >= 5x Nest TCP', scenario: 'buf-1mib-8', base: 'nest-tcp', min: 5 },
-  { label: '100k stream >= 30x Nest TCP', scenario: 'stream-100k', base: 'nest-tcp', min: 30 },
-  { label: 'stream flat 10k -> 1M (1M >= 0.75x 10k items/s)', scenario: 'stream-1m', base: 'stream-10k', min: 0.75, flat: true },
-];
-
 export function renderMarkdown(r: Report): string {
   const get = (s: string, t: string) => r.results.find((c) => c.scenario === s && c.transport === t);
   const names = r.transports.map((t) => t.name);
@@ -154,12 +124,18 @@ export function renderMarkdown(r: Report): string {
     `${m.cpu}, ${m.cores} cores, ${m.totalMemMB} MiB RAM, ${m.platform} ${m.release} ${m.arch}, Node ${m.node} (V8 ${m.v8}); ` +
       `commit ${m.commit ?? '?'}; ${r.generatedAt}; ${r.durationS.toFixed(0)} s in total. Loopback, server in a child process, client in the parent. ` +
       `Median of ${r.runs} run(s) per cell (RSS: ${r.rssRuns}), transports in rotating order per run. ` +
-      `CPU pinning: ${r.pinned}. Load average at start ${m.loadavg.join(' / ')}, at end ${(m.loadavgEnd ?? []).join(' / ')}. Peak RSS from ${m.rssMethod ?? '?'}.`,
+      `CPU pinning: ${r.pinned}. Load average at start ${m.loadavg.join(' / ')}, at end ${(m.loadavgEnd ?? []).join(' / ')}. Peak RSS from ${m.rssMethod ?? '?'}.` +
+      (m.writeCost
+        ? ` One 109-byte socket.write() on loopback costs ${m.writeCost.singleUs.toFixed(2)} µs here (${m.writeCost.batchedUs.toFixed(3)} µs per frame when 1000 leave in one write): ` +
+          'the rows that write once per frame (raw-net, nest-tcp) move with this syscall cost from machine to machine.'
+        : '') +
+      (m.natsServer ? ` ${m.natsServer}.` : ''),
   );
   out.push('');
   out.push(`| scenario | unit | ${names.join(' | ')} |`);
   out.push(`| --- | --- | ${names.map(() => '---:').join(' | ')} |`);
   for (const s of r.scenarios) {
+    if (s.id === 'conn-10k') continue; // its own table
     const unit = s.unit === 'MB' ? 'RSS growth MB, client / server'
       : s.unit === 'ms' ? 'ms from Subscribe to first Reply (x echo round trip)'
         : s.unit + (s.id.startsWith('echo') ? ' (p50 / p99)' : '');
@@ -186,42 +162,8 @@ export function renderMarkdown(r: Report): string {
     out.push('');
   }
 
-  // targets for our rows
-  const ours = names.filter((n) => (n.startsWith('socketd-') || n.startsWith('engine-')) && get('echo-1', n)?.status !== 'unavailable');
-  if (ours.length && !r.quick) {
-    out.push('## Targets');
-    out.push('');
-    out.push(`| target | ${ours.join(' | ')} |`);
-    out.push(`| --- | ${ours.map(() => '---').join(' | ')} |`);
-    for (const tg of TARGETS) {
-      const cols = ours.map((o) => {
-        if ((tg.rows ?? 'nest') !== (o.startsWith('engine-') ? 'engine' : 'nest')) return '';
-        const c = get(tg.scenario, o);
-        if (!c || c.median === undefined) return '';
-        if (tg.minValue !== undefined) return `${fmtCount(c.median)} ${c.median >= tg.minValue ? 'PASS' : 'FAIL'}`;
-        if (tg.maxRatio) {
-          const base = get(tg.scenario, tg.base!);
-          if (!base || base.median === undefined) return '';
-          const ratio = c.median / base.median;
-          return `${ratio.toFixed(2)}x ${ratio <= tg.max! ? 'PASS' : 'FAIL'}`;
-        }
-        if (tg.extra !== undefined) {
-          const v = c.extra?.[tg.extra] ?? NaN;
-          return `${v.toFixed(2)}x ${v <= tg.max! ? 'PASS' : 'FAIL'}`;
-        }
-        if (tg.max !== undefined) {
-          const v = c.median;
-          return `${v.toFixed(0)} MB ${v < tg.max ? 'PASS' : 'FAIL'}`;
-        }
-        const base = tg.flat ? get(tg.base!, o) : get(tg.scenario, tg.base!);
-        if (!base || base.median === undefined) return base ? `no baseline (${tg.base} ${base.status})` : '';
-        const ratio = c.median / base.median;
-        return `${ratio.toFixed(2)}x ${ratio >= tg.min! ? 'PASS' : 'FAIL'}`;
-      });
-      out.push(`| ${tg.label} | ${cols.join(' | ')} |`);
-    }
-    out.push('');
-  }
+  out.push(...renderConnections(r));
+  out.push(...renderTargets(r, get));
 
   out.push('## Transports');
   out.push('');

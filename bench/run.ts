@@ -18,6 +18,9 @@ import { TRANSPORTS, loadTransport } from './transports/index.js';
 import { libSource } from './transports/lib-loader.js';
 import { ServerProc, pin, pinCpus } from './proc.js';
 import { rssMethod } from './rss.js';
+import { runConnsScenario } from './conns-scenario.js';
+import { NATS_PORT_ENV, natsServerVersion, startNatsBroker, type NatsBroker } from './nats-broker.js';
+import { measureWriteCost } from './calibrate.js';
 import {
   ECHO_PAYLOAD,
   buildScenarios,
@@ -176,6 +179,8 @@ class Bench {
 
   /** Fresh server and client processes; both sample their RSS. */
   async runRss(t: TransportEntry, s: Scenario, n: number, timeoutMs: number): Promise<RunResult> {
+    // the reused server goes first: two Nest NATS servers on one broker would both answer
+    await this.drop(t, false);
     const server = await ServerProc.start(t.name);
     const child = fork(CLIENT_PROC_JS, [JSON.stringify({ transport: t.name, port: server.port, kind: s.kind, n })], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -230,8 +235,11 @@ class Bench {
  */
 async function check(client: BenchClient, t: TransportEntry, quick: boolean): Promise<void> {
   const r = await client.echo(ECHO_PAYLOAD);
-  const want = JSON.stringify(ECHO_PAYLOAD);
-  const got = Buffer.isBuffer(r) ? r.toString() : JSON.stringify(r);
+  // key order aside (protobuf decoders put repeated fields first)
+  const canon = (v: unknown) => JSON.stringify(v, (_k, x: unknown) =>
+    x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : 1))) : x);
+  const want = canon(ECHO_PAYLOAD);
+  const got = Buffer.isBuffer(r) ? canon(JSON.parse(r.toString())) : canon(r);
   if (got !== want) throw new Error(`${t.name}: echo returned ${got.slice(0, 120)}`);
   const n = await client.echoBuffer(oneMiB());
   if (n !== MiB) throw new Error(`${t.name}: 1 MiB echo returned ${n} bytes`);
@@ -268,14 +276,31 @@ async function main(): Promise<void> {
     if (ok !== true) unavailable.set(t.name, ok);
     bufferNotes[t.name] = mod.bufferNote?.(t.kind) ?? '';
   }
+  // the NATS row's broker: one nats-server for the whole run, found by the children in the env
+  let nats: NatsBroker | undefined;
+  const natsRows = transports.filter((t) => t.module === 'nest-nats' && !unavailable.has(t.name));
+  if (natsRows.length) {
+    try {
+      nats = await startNatsBroker();
+      process.env[NATS_PORT_ENV] = String(nats.port);
+      log(`${nats.version} on 127.0.0.1:${nats.port} (pid ${nats.pid})`);
+    } catch (err) {
+      for (const t of natsRows) unavailable.set(t.name, err instanceof Error ? err.message : String(err));
+    }
+  }
 
-  const machine = machineInfo(ROOT);
+  const machine = { ...machineInfo(ROOT), writeCost: await measureWriteCost(), natsServer: natsServerVersion() };
   const bench = new Bench(cli.quick);
   const cells = new Map<string, CellResult>();
   const key = (s: Scenario, t: TransportEntry) => `${s.id}|${t.name}`;
   const checked = new Set<string>();
 
   for (const s of scenarios) {
+    if (s.kind === 'conns') {
+      await bench.closeAll(); // nothing else running beside the 10k sessions
+      await runConnsScenario(s, { runs: cli.runs, quick: cli.quick, transports: cli.transports, clientCpu, log }, cells, unavailable);
+      continue;
+    }
     const runs = s.kind.startsWith('rss') ? cli.rssRuns : cli.runs;
     for (const t of transports) {
       const cell: CellResult = { scenario: s.id, transport: t.name, unit: s.unit, status: 'ok', runs: [] };
@@ -284,6 +309,9 @@ async function main(): Promise<void> {
       if (unavailable.has(t.name)) {
         cell.status = 'unavailable';
         cell.note = unavailable.get(t.name);
+      } else if (t.unsupported?.[s.id]) {
+        cell.status = 'skipped';
+        cell.note = t.unsupported[s.id];
       } else if (t.skip?.includes(s.id) || (s.kind === 'bulk' && t.module !== 'raw-net')) {
         cell.status = 'n/a';
       } else if ((s.kind === 'stream' || s.kind === 'first-item') && max !== undefined && s.n > max) {
@@ -340,6 +368,7 @@ async function main(): Promise<void> {
     }
   }
   await bench.closeAll();
+  nats?.stop();
 
   const report: Report = {
     generatedAt: new Date().toISOString(),

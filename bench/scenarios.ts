@@ -17,7 +17,8 @@ export const ECHO_PAYLOAD = {
   score: 98.6,
 };
 
-export type ScenarioKind = 'echo' | 'events' | 'buf' | 'stream' | 'first-item' | 'rss-stream' | 'rss-burst' | 'rss-transfer' | 'bulk';
+export type ScenarioKind =
+  | 'echo' | 'events' | 'buf' | 'stream' | 'first-item' | 'rss-stream' | 'rss-burst' | 'rss-transfer' | 'bulk' | 'conns';
 
 export interface Scenario {
   readonly id: string;
@@ -72,6 +73,13 @@ export function buildScenarios(quick: boolean): Scenario[] {
       kind: 'rss-transfer',
       unit: 'MB',
       n: q(1024, 4),
+    },
+    {
+      id: 'conn-10k',
+      title: `${q(10_000, 200)} idle connections to one server (bench/conns.ts)`,
+      kind: 'conns',
+      unit: 'handshakes/s',
+      n: q(10_000, 200),
     },
     { id: 'bulk', title: `raw bulk transfer, ${q(1024, 16)} MiB one way`, kind: 'bulk', unit: 'MB/s', n: q(1024, 16) * MiB },
   ];

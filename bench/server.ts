@@ -4,10 +4,15 @@
  * RSS sampling, exit).
  */
 import 'reflect-metadata';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { findTransport, loadTransport } from './transports/index.js';
 import { eventCount, resetEvents, whenEvents } from './server-state.js';
 import { RssSampler } from './rss.js';
 import type { BenchServerHandle, ParentToServer, ServerToParent } from './types.js';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
 
 function send(m: ServerToParent): void {
   process.send?.(m);
@@ -43,6 +48,16 @@ async function main(): Promise<void> {
       case 'rss-stop':
         reply(rss.stop());
         break;
+      case 'usage': {
+        if (m.gc) {
+          gc();
+          gc();
+        }
+        const cpu = process.cpuUsage();
+        const mem = process.memoryUsage();
+        reply({ rss: mem.rss, heapUsed: mem.heapUsed, cpuUs: cpu.user + cpu.system });
+        break;
+      }
       case 'exit':
         void handle
           .close()

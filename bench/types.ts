@@ -56,8 +56,10 @@ export interface TransportEntry {
   readonly kind: string;
   readonly description: string;
   readonly limits?: TransportLimits;
-  /** Scenarios this transport does not take part in. */
+  /** Scenarios this transport does not take part in (blank cells). */
   readonly skip?: readonly string[];
+  /** Scenarios the transport cannot do, by scenario id, with the reason (reported as skipped). */
+  readonly unsupported?: Readonly<Record<string, string>>;
   /** Failures expected in a scenario, by scenario id: reported as such (and tolerated by the smoke test). */
   readonly knownIssues?: Readonly<Record<string, string>>;
   /** Not run unless named with --transport. */
@@ -71,12 +73,21 @@ export type ParentToServer =
   | { cmd: 'reset'; id: number }
   | { cmd: 'rss-start'; id: number }
   | { cmd: 'rss-stop'; id: number }
+  | { cmd: 'usage'; id: number; gc: boolean }
   | { cmd: 'exit'; id: number };
 
 export type ServerToParent =
   | { type: 'ready'; port: number; note?: string }
   | { type: 'fatal'; message: string }
   | { type: 'reply'; id: number; value?: unknown; error?: string };
+
+/** The server child's `usage` answer: RSS (after a full GC when asked) and CPU time so far. */
+export interface ProcUsage {
+  rss: number;
+  heapUsed: number;
+  /** process.cpuUsage() user + system, microseconds. */
+  cpuUs: number;
+}
 
 export interface RssReport {
   /** RSS when the measurement started (after startup and connecting). */

@@ -28,7 +28,6 @@ export const TRANSPORTS: readonly TransportEntry[] = [
     module: 'socketd-engine',
     kind: 'ws',
     description: 'ours, engine only over sd:ws',
-    optIn: true,
   },
   {
     name: 'nest-tcp',
@@ -49,19 +48,64 @@ export const TRANSPORTS: readonly TransportEntry[] = [
     },
   },
   {
+    name: 'nest-grpc',
+    module: 'nest-grpc',
+    kind: 'grpc',
+    description: "Nest's gRPC transport (@grpc/grpc-js, bench/proto/bench.proto; unary calls, server streaming)",
+    unsupported: { 'events-200k': 'gRPC has no fire-and-forget call (Nest has no @EventPattern over gRPC)' },
+    limits: {
+      maxStreamItems: 100_000,
+      streamNote:
+        "Nest's ServerGrpc buffers a synchronous Observable's values once call.write() returns false and drains them with " +
+        'Array.shift() (quadratic, like Nest TCP): ~27k items/s for 10k items, ~6k for 100k on a loaded machine; 1M would take many minutes',
+    },
+  },
+  {
+    name: 'nest-nats',
+    module: 'nest-nats',
+    kind: 'nats',
+    description:
+      "Nest's NATS transport (@nats-io/transport-node) through a nats-server started by the bench on 127.0.0.1 (unpinned, max_payload 4 MB)",
+    limits: {
+      maxStreamItems: 100_000,
+      streamNote: 'Nest NATS streams ~10k items/s here (one NATS message per item): a 1M-item stream would take minutes per run',
+    },
+  },
+  {
     name: 'raw-net',
     module: 'raw-net',
     kind: 'single',
-    description: 'raw net ceiling, length-prefixed binary frames, one write per frame',
+    description: 'raw net, length-prefixed binary frames, one write() per frame (a syscall per frame: no corking)',
   },
   {
     name: 'raw-net-batched',
     module: 'raw-net',
     kind: 'batched',
-    description: 'raw net ceiling, frames of one tick coalesced into one write',
+    description: 'raw net ceiling (the reference of the targets), frames of one tick coalesced into one write',
     skip: ['rss-stream-1m-slow', 'rss-stream-1m-fast', 'rss-transfer-1gib', 'bulk'],
   },
+  {
+    name: 'raw-net-corked',
+    module: 'raw-net',
+    kind: 'corked',
+    description: 'raw net, one socket.write() per frame inside a per-tick cork (flushed as one writev): the write strategy of our connections',
+    skip: ['rss-stream-1m-slow', 'rss-stream-1m-fast', 'rss-transfer-1gib', 'bulk'],
+    optIn: true,
+  },
+  {
+    name: 'bare-ws',
+    module: 'bare-ws',
+    kind: 'ws',
+    description: 'bare ws (echo only): the WebSocket baseline of the connections scenario',
+    optIn: true,
+  },
 ];
+
+/** Extra server options (JSON in BENCH_SERVER_OPTIONS) our rows pass to listen()/SocketDServer: the connections scenario raises maxConnections. */
+export function benchServerOptions(): Record<string, unknown> {
+  const v = process.env.BENCH_SERVER_OPTIONS;
+  return v ? (JSON.parse(v) as Record<string, unknown>) : {};
+}
 
 export function findTransport(name: string): TransportEntry | undefined {
   return TRANSPORTS.find((t) => t.name === name);

@@ -3,6 +3,7 @@
  * `[u32 length][u8 type][u32 id][payload]` (length counts type + id + payload).
  *
  * kind `single`: one `socket.write()` per frame on both ends (what Nest TCP does).
+ * kind `corked` (opt-in): one write per frame inside a per-tick cork (what our connections do).
  * kind `batched`: frames produced in the same tick / from the same received chunk leave in
  * one write (the best a transport can hope for).
  *
@@ -74,17 +75,40 @@ class Decoder {
   }
 }
 
-/** Writes frames: one write each, or coalesced per tick. */
+/**
+ * Writes frames: one write each (`single`), coalesced per tick into one Buffer and one write
+ * (`batched`), or one `socket.write()` each inside a per-tick cork (`corked`: what the engine's
+ * connections do; Node's stream then flushes them with one writev).
+ */
 class Writer {
   private queue: Buffer[] = [];
   private queued = 0;
   private scheduled = false;
+  private readonly batched: boolean;
+  private readonly corked: boolean;
   constructor(
     private readonly socket: net.Socket,
-    private readonly batched: boolean,
-  ) {}
+    kind: string,
+  ) {
+    this.batched = kind === 'batched';
+    this.corked = kind === 'corked';
+  }
+
+  private readonly uncork = (): void => {
+    this.scheduled = false;
+    this.socket.uncork();
+  };
 
   write(b: Buffer): void {
+    if (this.corked) {
+      if (!this.scheduled) {
+        this.scheduled = true;
+        this.socket.cork();
+        process.nextTick(this.uncork);
+      }
+      this.socket.write(b);
+      return;
+    }
     if (!this.batched) {
       this.socket.write(b);
       return;
@@ -112,14 +136,15 @@ class Writer {
   }
 
   async drain(): Promise<void> {
+    if (this.corked && this.scheduled) this.uncork();
     this.flush();
     if (this.socket.writableNeedDrain) await once(this.socket, 'drain');
   }
 }
 
-function serveConnection(socket: net.Socket, batched: boolean): void {
+function serveConnection(socket: net.Socket, kind: string): void {
   socket.setNoDelay(true);
-  const w = new Writer(socket, batched);
+  const w = new Writer(socket, kind);
   let bulkLeft = -1;
   let bulkId = 0;
   const dec = new Decoder((type, id, payload) => {
@@ -182,12 +207,11 @@ export const transport: BenchTransportModule = {
   },
 
   async startServer(kind: string): Promise<BenchServerHandle> {
-    const batched = kind === 'batched';
     const sockets = new Set<net.Socket>();
     const server = net.createServer((s) => {
       sockets.add(s);
       s.on('close', () => sockets.delete(s));
-      serveConnection(s, batched);
+      serveConnection(s, kind);
     });
     server.listen(0, HOST);
     await once(server, 'listening');
@@ -203,11 +227,10 @@ export const transport: BenchTransportModule = {
   },
 
   async createClient(port: number, kind: string): Promise<BenchClient> {
-    const batched = kind === 'batched';
     const socket = net.connect(port, HOST);
     await once(socket, 'connect');
     socket.setNoDelay(true);
-    const w = new Writer(socket, batched);
+    const w = new Writer(socket, kind);
     let nextId = 1;
     type Pending = { onFrame(type: number, payload: Buffer): void };
     const pending = new Map<number, Pending>();
@@ -233,9 +256,10 @@ export const transport: BenchTransportModule = {
 
     return {
       async echo(payload) {
-        // a ceiling: the payload is pre-encoded by the caller when it is a Buffer
-        const b = Buffer.isBuffer(payload) ? payload : Buffer.from(JSON.stringify(payload));
-        return request(T_ECHO, b);
+        // JSON both ways, like every other row (the contract: resolves with the echoed value);
+        // before 2026-12 this row returned the reply's bytes undecoded, a lighter client than any RPC row
+        const r = await request(T_ECHO, Buffer.from(JSON.stringify(payload)));
+        return JSON.parse(r.toString()) as unknown;
       },
       async echoBuffer(buf) {
         return (await request(T_ECHO, buf)).length;

@@ -6,6 +6,7 @@
 import type { BenchClient, BenchServerHandle, BenchTransportModule } from '../types.js';
 import { countEvent, eventCount } from '../server-state.js';
 import { findPort, requireExports, type Lib } from './lib-loader.js';
+import { benchServerOptions } from './index.js';
 
 const HOST = '127.0.0.1';
 const NEEDS = ['listen', 'connect'] as const;
@@ -40,6 +41,7 @@ export const transport: BenchTransportModule = {
   async startServer(kind: string): Promise<BenchServerHandle> {
     const { listen } = await lib();
     const server: Any = await listen(`sd:${kind}://${HOST}:0`, {
+      ...benchServerOptions(),
       onMessage(session: Any, msg: Any) {
         switch (msg.event) {
           case 'echo':

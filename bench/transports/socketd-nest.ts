@@ -11,6 +11,7 @@ import type { BenchClient, BenchServerHandle, BenchTransportModule } from '../ty
 import { BenchAppModule } from './nest-app.js';
 import { nestBenchClient } from './nest-client.js';
 import { findPort, replyBytes, requireExports, type Lib } from './lib-loader.js';
+import { benchServerOptions } from './index.js';
 
 const HOST = '127.0.0.1';
 const NEEDS = ['SocketDServer', 'SocketDClient'] as const;
@@ -33,7 +34,7 @@ export const transport: BenchTransportModule = {
 
   async startServer(kind: string): Promise<BenchServerHandle> {
     const { SocketDServer } = await lib();
-    const strategy = new SocketDServer({ url: `sd:${kind}://${HOST}:0` });
+    const strategy = new SocketDServer({ ...benchServerOptions(), url: `sd:${kind}://${HOST}:0` });
     const app = await NestFactory.createMicroservice(BenchAppModule, { strategy, logger: ['error', 'warn'] });
     await app.listen();
     const port = findPort(strategy) ?? findPort(app);
