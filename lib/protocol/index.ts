@@ -2,7 +2,7 @@
 export * from './flags.js';
 export * from './constants.js';
 export * from './errors.js';
-export type { Frame } from './frame.js';
+export { unexpectedFlag, type AlarmFrame, type Frame, type FrameOf, type HandshakeFrame, type ReplyFrame, type RequestFrame } from './frame.js';
 export * from './frame-codec.js';
 export * from './wrong-protocol.js';
 export { FieldCache } from './field-cache.js';

@@ -1,7 +1,7 @@
 import { MetaKeys } from '../protocol/constants.js';
 import { isSocketDError, socketDError, type SocketDError } from '../protocol/errors.js';
 import { Flags, flagName } from '../protocol/flags.js';
-import type { Frame } from '../protocol/frame.js';
+import { unexpectedFlag, type AlarmFrame, type ReplyFrame, type RequestFrame } from '../protocol/frame.js';
 import { FragmentAggregator, isFragment } from '../protocol/fragments.js';
 import { removeMeta } from '../protocol/metas.js';
 import { describeError, logFailure, safeCall } from './callbacks.js';
@@ -69,7 +69,7 @@ export class MessageRouter {
     this.aggregator.clear();
   }
 
-  onAlarm(frame: Frame): void {
+  onAlarm(frame: AlarmFrame): void {
     const message = new InboundMessage(frame);
     if (frame.flag === Flags.Alarm && frame.sid.length > 0) {
       const answering = this.inbound.get(frame.sid);
@@ -92,7 +92,7 @@ export class MessageRouter {
     safeCall(this.log, 'onAlarm listener', () => this.listener.onAlarm?.(this.session, message));
   }
 
-  onRequest(frame: Frame): void {
+  onRequest(frame: RequestFrame): void {
     const whole = this.reassemble(frame);
     if (whole === undefined) return;
     const message = new InboundMessage(whole);
@@ -119,7 +119,7 @@ export class MessageRouter {
     }
   }
 
-  onReply(frame: Frame): void {
+  onReply(frame: ReplyFrame): void {
     const whole = this.reassemble(frame);
     if (whole === undefined) return;
     const message = new InboundMessage(whole);
@@ -130,11 +130,12 @@ export class MessageRouter {
 
   // A partial message holds memory as a stream does: its first fragment needs room under
   // maxInboundStreams, checked before anything is kept.
-  private reassemble(frame: Frame): Frame | undefined {
+  private reassemble<T extends RequestFrame | ReplyFrame>(frame: T): T | undefined {
     if (!isFragment(frame)) return frame;
     if (this.aggregator.startsMessage(frame)) this.inbound.checkRoom();
     try {
-      return this.aggregator.add(frame);
+      // The whole message keeps the flag of its fragments.
+      return this.aggregator.add(frame) as T | undefined;
     } catch (err) {
       if (!isSocketDError(err, 'MESSAGE_TOO_LARGE')) throw err;
       this.tooLarge(frame, err);
@@ -143,7 +144,7 @@ export class MessageRouter {
   }
 
   // The aggregator skips the rest of the message; answer it so that nobody waits for it.
-  private tooLarge(first: Frame, err: SocketDError): void {
+  private tooLarge(first: RequestFrame | ReplyFrame, err: SocketDError): void {
     const what = `${flagName(first.flag)} '${first.event}' (sid ${first.sid})`;
     const message = new InboundMessage({ ...first, metaString: removeMeta(first.metaString, MetaKeys.DATA_FRAGMENT_IDX) });
     switch (first.flag) {
@@ -161,8 +162,11 @@ export class MessageRouter {
           this.log.warn(`Socket.D session ${this.session.id}: orphan ${what} dropped: ${err.message}`);
         }
         return;
-      default:
+      case Flags.Message:
         this.log.warn(`Socket.D session ${this.session.id}: ${what} dropped: ${err.message}`);
+        return;
+      default:
+        throw unexpectedFlag(first);
     }
   }
 

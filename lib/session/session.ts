@@ -1,7 +1,7 @@
 import { CloseCodes, describeCloseCode, MetaKeys, PROTOCOL_VERSION } from '../protocol/constants.js';
 import { SocketDError, socketDError } from '../protocol/errors.js';
 import { Flags, flagName, type Flag } from '../protocol/flags.js';
-import type { Frame } from '../protocol/frame.js';
+import { unexpectedFlag, type Frame, type FrameOf } from '../protocol/frame.js';
 import { checkReceivedFields } from '../protocol/frame-codec.js';
 import { appendMetas, serializeMetas } from '../protocol/metas.js';
 import { newSessionId, newSid } from '../protocol/sid.js';
@@ -228,9 +228,7 @@ export class SocketDSession implements Session {
 
   private onHandshakeFrame(frame: Frame): void {
     if (this.serverHandshake !== undefined) {
-      if (frame.flag !== Flags.Connect) {
-        throw socketDError('UNEXPECTED_FRAME', `${flagName(frame.flag)} before Connect`);
-      }
+      if (frame.flag !== Flags.Connect) throw socketDError('UNEXPECTED_FRAME', `${flagName(frame.flag)} before Connect`);
       this.handshakeValue = ServerHandshake.describe(frame);
       this.serverHandshake.run(frame, this.handshakeValue);
     } else if (frame.flag === Flags.Connack) {
@@ -239,9 +237,8 @@ export class SocketDSession implements Session {
       this.clientHandshake.accepted();
       safeCall(this.log, 'onOpen listener', () => this.listener.onOpen?.(this));
     } else if (frame.flag === Flags.Close) {
-      const err = socketDError('HANDSHAKE_REJECTED', 'connection request was rejected by the server (Close before Connack)');
       this.connection.end();
-      this.finalize(CloseCodes.OPEN_FAIL, err);
+      this.finalize(CloseCodes.OPEN_FAIL, socketDError('HANDSHAKE_REJECTED', 'connection request was rejected by the server (Close before Connack)'));
     } else {
       throw socketDError('UNEXPECTED_FRAME', `${flagName(frame.flag)} before Connack`);
     }
@@ -297,37 +294,42 @@ export class SocketDSession implements Session {
     this.shut(CloseCodes.CLOSE, CloseCodes.DISCONNECTION, socketDError('IDLE_TIMEOUT', `nothing read for ${this.options.idleTimeout} ms`));
   }
 
+  /** An open or closing session's frame, by flag; every flag is handled (the switch is exhaustive). */
   private dispatch(frame: Frame): void {
     switch (frame.flag) {
       case Flags.Ping:
         if (!this.writer.pong()) throw socketDError('PING_FLOOD', `more than ${MAX_UNANSWERED_PINGS} Pings while not reading the answers`);
-        return;
+        break;
       case Flags.Pong:
         this.fence?.pass();
-        return;
+        break;
       case Flags.Close:
         this.onCloseFrame(frame);
-        return;
+        break;
       case Flags.Alarm:
       case Flags.Pressure:
         this.router.onAlarm(frame);
-        return;
+        break;
       case Flags.Message:
       case Flags.Request:
       case Flags.Subscribe:
         if (this.fence?.passed === true) this.fence.refuse(frame, this.writer, this.log, this.remoteAddress ?? this.id);
         else this.router.onRequest(frame);
-        return;
+        break;
       case Flags.Reply:
       case Flags.ReplyEnd:
         this.router.onReply(frame);
-        return;
-      default:
+        break;
+      case Flags.Unknown:
+      case Flags.Connect:
+      case Flags.Connack:
         throw socketDError('UNEXPECTED_FRAME', `${flagName(frame.flag)} after the handshake`);
+      default:
+        throw unexpectedFlag(frame);
     }
   }
 
-  private onCloseFrame(frame: Frame): void {
+  private onCloseFrame(frame: FrameOf<typeof Flags.Close>): void {
     const code = parseInt(new InboundMessage(frame).meta(MetaKeys.CODE) ?? '', 10) || CloseCodes.CLOSE;
     if (code === CloseCodes.CLOSE_STARTING) {
       this.stateValue = 'closing';
