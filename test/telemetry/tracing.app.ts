@@ -1,0 +1,56 @@
+import 'reflect-metadata';
+import { Controller, Inject, Module, type DynamicModule } from '@nestjs/common';
+import { EventPattern, MessagePattern, RpcException } from '@nestjs/microservices';
+import { trace } from '@opentelemetry/api';
+import { lastValueFrom, range, type Observable } from 'rxjs';
+import { SocketDClient } from '../../lib/nest/index.js';
+
+export const INVENTORY = 'INVENTORY';
+
+/** What the handlers saw of the active span (the server span the engine opened). */
+export const activeSeen: { traceId?: string; spanId?: string } = {};
+
+/** The first service: calls the second one from inside its handler. */
+@Controller()
+class OrdersController {
+  constructor(@Inject(INVENTORY) private readonly inventory: SocketDClient) {}
+
+  @MessagePattern('order')
+  async order(id: number): Promise<{ id: number; stock: number }> {
+    const span = trace.getActiveSpan();
+    activeSeen.traceId = span?.spanContext().traceId;
+    activeSeen.spanId = span?.spanContext().spanId;
+    const stock = await lastValueFrom(this.inventory.send<number>('stock', id));
+    return { id, stock };
+  }
+
+  @MessagePattern('items')
+  items(n: number): Observable<number> {
+    return range(0, n);
+  }
+
+  @MessagePattern('refuse')
+  refuse(): never {
+    throw new RpcException({ code: 4001, message: 'out of stock' });
+  }
+
+  @EventPattern('noted')
+  noted(): void {}
+}
+
+@Controller()
+class InventoryController {
+  @MessagePattern('stock')
+  stock(id: number): number {
+    return id * 10;
+  }
+}
+
+export function ordersModule(inventoryUrl: string): DynamicModule {
+  @Module({ controllers: [OrdersController], providers: [{ provide: INVENTORY, useFactory: () => new SocketDClient({ url: inventoryUrl }) }] })
+  class OrdersModule {}
+  return { module: OrdersModule };
+}
+
+@Module({ controllers: [InventoryController] })
+export class InventoryModule {}
