@@ -150,6 +150,7 @@ export class MessageRouter {
   // The aggregator skips the rest of the message; answer it so that nobody waits for it.
   private tooLarge(first: Frame, err: SocketDError): void {
     const what = `${flagName(first.flag)} '${first.event}' (sid ${first.sid})`;
+    this.host.telemetry?.limitHit(err.code);
     const message = new InboundMessage({ ...first, metaString: removeMeta(first.metaString, MetaKeys.DATA_FRAGMENT_IDX) });
     switch (first.flag) {
       case Flags.Request:

@@ -15,6 +15,9 @@ const GETTER = {
   get: (carrier: Record<string, string>, key: string) => carrier[key],
 };
 
+/** Errors a session may close with that are no limit or violation. */
+const NOT_LIMITS = new Set(['SOCKETD_ERR_CONNECTION_CLOSED', 'SOCKETD_ERR_HANDSHAKE_REJECTED', 'SOCKETD_ERR_CONNECT_TIMEOUT']);
+
 /** How a call ended, as the `socketd.outcome` attribute says it. */
 type Outcome = 'ok' | 'alarm' | 'timeout' | 'cancelled' | 'closed' | 'error';
 
@@ -198,7 +201,7 @@ class OtelSession implements SessionTelemetry {
     if (this.wasOpen) this.state.sessions--;
     this.state.live.delete(this.session);
     const errorCode = (err as { code?: unknown } | undefined)?.code;
-    if (typeof errorCode === 'string' && errorCode !== 'SOCKETD_ERR_CONNECTION_CLOSED' && code >= 1002) {
+    if (typeof errorCode === 'string' && errorCode.startsWith('SOCKETD_ERR_') && !NOT_LIMITS.has(errorCode)) {
       this.metrics?.limits.add(1, { ...this.state.attributes, 'socketd.close_code': code, 'error.type': errorCode });
     }
   }
