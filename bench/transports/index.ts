@@ -31,6 +31,13 @@ export const TRANSPORTS: readonly TransportEntry[] = [
     optIn: true,
   },
   {
+    name: 'socketd-tcp-traced',
+    module: 'socketd-traced',
+    kind: 'tcp',
+    description: 'socketd-tcp with OpenTelemetry tracing on (SDK registered, spans dropped by a no-op exporter)',
+    optIn: true,
+  },
+  {
     name: 'nest-tcp',
     module: 'nest-tcp',
     kind: 'tcp',

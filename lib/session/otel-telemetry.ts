@@ -1,12 +1,12 @@
-import { MetaKeys } from '../protocol/constants.js';
 import { Flags, type Flag } from '../protocol/flags.js';
-import { appendMetas, parseMetas, removeMeta } from '../protocol/metas.js';
 import { SpanKinds, SpanStatus, type OpenTelemetryApi, type OtelAttributes, type OtelContext, type OtelMeterProvider, type OtelSpan, type OtelTracer } from './otel-api.js';
 import { EngineMetrics, type TransportState } from './otel-metrics.js';
 import { setTelemetry, type ServedMessage, type SessionTelemetry, type Telemetry, type TracedCall } from './telemetry.js';
 import type { ReceivedMessage, Session, StreamObserver } from './types.js';
 
 const SCOPE = 'nestjs-socketd';
+/** An Alarm's code (MetaKeys.CODE). */
+const ALARM_CODE_META = 'code';
 /** Metas that carry the trace context (W3C Trace Context and Baggage). */
 export const TRACE_METAS = ['traceparent', 'tracestate', 'baggage'] as const;
 
@@ -79,6 +79,23 @@ export class OtelTelemetry implements Telemetry {
     }
     return state;
   }
+}
+
+// The few meta-string operations needed here, kept local: lib/protocol's would pull the
+// protocol's constants (and a Buffer) into the browser add-on bundle.
+
+/** The last value of `key` in a raw metaString (the last duplicate wins, as in parseMetas). */
+function metaValue(metaString: string, key: string): string | undefined {
+  let found: string | undefined;
+  for (const piece of metaString.split('&')) if (piece.startsWith(`${key}=`)) found = piece.slice(key.length + 1);
+  return found;
+}
+
+/** `metaString` without any piece of `key`. */
+function withoutMeta(metaString: string, key: string): string {
+  const prefix = `${key}=`;
+  if (!metaString.startsWith(prefix) && !metaString.includes(`&${prefix}`)) return metaString;
+  return metaString.split('&').filter((piece) => !piece.startsWith(prefix)).join('&');
 }
 
 /** `host:port` or `[v6]:port` into OpenTelemetry's peer attributes. */
@@ -179,7 +196,7 @@ class OtelSession implements SessionTelemetry {
     const record = (to as ServedMessage).trace;
     if (!(record instanceof CallRecord)) return;
     if (flag === Flags.Alarm) {
-      const code = parseInt(parseMetas(metaString)[MetaKeys.CODE] ?? '', 10) || undefined;
+      const code = parseInt(metaValue(metaString, ALARM_CODE_META) ?? '', 10) || undefined;
       record.finish('alarm', code, text);
       return;
     }
@@ -215,11 +232,13 @@ class OtelSession implements SessionTelemetry {
     const carrier: Record<string, string> = {};
     this.api.propagation.inject(context, carrier);
     for (const key of TRACE_METAS) {
-      if (carrier[key] === undefined) continue;
-      if (carrier[key].includes('&')) delete carrier[key]; // no escaping exists for '&' in a meta value
-      else metaString = removeMeta(metaString, key);
+      const value = carrier[key];
+      if (value === undefined || value.includes('&')) continue; // no escaping exists for '&' in a meta value
+      const piece = `${key}=${value}`;
+      metaString = withoutMeta(metaString, key);
+      metaString = metaString.length === 0 ? piece : `${metaString}&${piece}`;
     }
-    return appendMetas(metaString, carrier);
+    return metaString;
   }
 }
 

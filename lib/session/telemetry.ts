@@ -54,16 +54,19 @@ export interface SessionTelemetry {
   limitHit(code: string): void;
 }
 
-let current: Telemetry | undefined;
+// A global slot, not module state: the browser's tracing add-on (a bundle of its own) and a
+// second copy of this package in one process plug into the same sessions.
+const SLOT = Symbol.for('nestjs-socketd.telemetry');
+const slots = globalThis as unknown as Record<symbol, Telemetry | undefined>;
 
 /** Plugs telemetry in (or out, with undefined) for sessions created from now on. */
 export function setTelemetry(telemetry: Telemetry | undefined): void {
-  current = telemetry;
+  slots[SLOT] = telemetry;
 }
 
-/** The telemetry plugged in, if any. */
+/** The telemetry plugged in, if any (read once per new session). */
 export function getTelemetry(): Telemetry | undefined {
-  return current;
+  return slots[SLOT];
 }
 
 /** What a span of one inbound stream keeps on its message (set by the recorder). */
