@@ -46,8 +46,9 @@ class InventoryController {
   }
 }
 
-export function ordersModule(inventoryUrl: string): DynamicModule {
-  @Module({ controllers: [OrdersController], providers: [{ provide: INVENTORY, useFactory: () => new SocketDClient({ url: inventoryUrl }) }] })
+/** The orders service; its client reaches inventory at `url` (a broker: with `target`). */
+export function ordersModule(url: string, target?: string): DynamicModule {
+  @Module({ controllers: [OrdersController], providers: [{ provide: INVENTORY, useFactory: () => new SocketDClient({ url, target }) }] })
   class OrdersModule {}
   return { module: OrdersModule };
 }

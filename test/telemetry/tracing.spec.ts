@@ -28,13 +28,12 @@ describe.each(KINDS)('tracing across a Nest client, our broker, a Nest player an
   beforeAll(async () => {
     broker = await listenBroker(`sd:${kind}://127.0.0.1:0`, { logger: false });
     const brokerUrl = `sd:${kind}://127.0.0.1:${broker.address()!.port}`;
-    const inventoryServer = new SocketDServer({ url: `sd:${kind}://127.0.0.1:0` });
-    inventory = await NestFactory.createMicroservice(InventoryModule, { strategy: inventoryServer, logger: false });
+    // Two players behind the broker: orders calls inventory through it too.
+    inventory = await NestFactory.createMicroservice(InventoryModule, { strategy: new SocketDServer({ player: { urls: brokerUrl, name: 'inventory' } }), logger: false });
     await inventory.listen();
-    const inventoryUrl = `sd:${kind}://127.0.0.1:${inventoryServer.address()!.port}`;
-    orders = await NestFactory.createMicroservice(ordersModule(inventoryUrl), { strategy: new SocketDServer({ player: { urls: brokerUrl, name: 'orders' } }), logger: false });
+    orders = await NestFactory.createMicroservice(ordersModule(brokerUrl, 'inventory'), { strategy: new SocketDServer({ player: { urls: brokerUrl, name: 'orders' } }), logger: false });
     await orders.listen();
-    await waitFor(() => (broker.players.get('orders')?.length ?? 0) === 1, 20_000, 'the orders player');
+    await waitFor(() => broker.players.get('orders')?.length === 1 && broker.players.get('inventory')?.length === 1, 20_000, 'the players');
     client = new SocketDClient({ url: brokerUrl, target: 'orders' });
     await client.connect();
   });
@@ -48,19 +47,20 @@ describe.each(KINDS)('tracing across a Nest client, our broker, a Nest player an
 
   afterEach(() => exporter.reset());
 
-  it('one trace: client -> broker (server + forward span) -> player -> its call to a second service', async () => {
+  it('one trace: client -> broker -> player -> its call through the broker to a second player', async () => {
     const answer = await inRootSpan('test-root', () => lastValueFrom(client.send('order', 7)));
     expect(answer).toEqual({ id: 7, stock: 70 });
     const spans = await ended('order', 4);
-    await ended('stock', 2);
+    await ended('stock', 4);
     const root = spans.find((s) => s.name === 'test-root')!;
     const call = childOf(spans, root, 'order', CLIENT);
     const atBroker = childOf(spans, call, 'order', SERVER);
     const forward = childOf(spans, atBroker, 'order', CLIENT);
     const atPlayer = childOf(spans, forward, 'order', SERVER);
     const stockCall = childOf(spans, atPlayer, 'stock', CLIENT);
-    const atInventory = childOf(spans, stockCall, 'stock', SERVER);
-    for (const span of [call, atBroker, forward, atPlayer, stockCall, atInventory]) {
+    const stockAtBroker = childOf(spans, stockCall, 'stock', SERVER);
+    const atInventory = childOf(spans, childOf(spans, stockAtBroker, 'stock', CLIENT), 'stock', SERVER);
+    for (const span of [call, atBroker, forward, atPlayer, stockCall, stockAtBroker, atInventory]) {
       expect(span.spanContext().traceId).toBe(root.spanContext().traceId);
       expect(span.attributes['rpc.system']).toBe('socketd');
       expect(span.attributes['socketd.transport']).toBe(kind);
