@@ -35,7 +35,7 @@ class OrdersController {
   }
 
   @EventPattern('noted')
-  noted(): void {}
+  noted(_data: unknown): void {}
 }
 
 @Controller()

@@ -160,7 +160,7 @@ describe('tracing at the engine level (SdClient / SdServer)', () => {
   it('a cancelled call is recorded as such on both sides', async () => {
     const session = await client.connect();
     const handle = session.subscribe('never', undefined, { next() {}, complete() {}, error() {} });
-    await waitFor(() => server.sessions.size > 0 && [...server.sessions][0]!.inboundStreams === 1, 20_000, 'the stream at the server');
+    await waitFor(() => server.sessions.size > 0 && ([...server.sessions][0] as unknown as { inboundStreams: number }).inboundStreams === 1, 20_000, 'the stream at the server');
     handle.cancel();
     const spans = await ended('never', 2);
     for (const span of spans.filter((s) => s.name === 'never')) {
