@@ -49,9 +49,9 @@ export interface OtelMeterProvider {
   getMeter(name: string, version?: string): OtelMeter;
 }
 
-export interface OtelTextMapGetter {
-  keys(carrier: Record<string, string>): string[];
-  get(carrier: Record<string, string>, key: string): string | undefined;
+export interface OtelTextMapGetter<Carrier> {
+  keys(carrier: Carrier): string[];
+  get(carrier: Carrier, key: string): string | undefined;
 }
 
 /** What `useOpenTelemetry()` takes: `import * as api from '@opentelemetry/api'` fits. */
@@ -69,7 +69,7 @@ export interface OpenTelemetryApi {
   };
   propagation: {
     inject(context: OtelContext, carrier: Record<string, string>): void;
-    extract(context: OtelContext, carrier: Record<string, string>, getter?: OtelTextMapGetter): OtelContext;
+    extract<Carrier>(context: OtelContext, carrier: Carrier, getter?: OtelTextMapGetter<Carrier>): OtelContext;
   };
   ROOT_CONTEXT: OtelContext;
 }

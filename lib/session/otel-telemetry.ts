@@ -10,9 +10,10 @@ const ALARM_CODE_META = 'code';
 /** Metas that carry the trace context (W3C Trace Context and Baggage). */
 export const TRACE_METAS = ['traceparent', 'tracestate', 'baggage'] as const;
 
+/** Reads trace metas straight from a received metaString (no parse of every meta per call). */
 const GETTER = {
-  keys: (carrier: Record<string, string>) => Object.keys(carrier),
-  get: (carrier: Record<string, string>, key: string) => carrier[key],
+  keys: (carrier: { metaString: string }) => carrier.metaString.split('&').map((piece) => piece.slice(0, Math.max(0, piece.indexOf('=')))),
+  get: (carrier: { metaString: string }, key: string) => metaValue(carrier.metaString, key),
 };
 
 /** Errors a session may close with that are no limit or violation. */
@@ -86,6 +87,7 @@ export class OtelTelemetry implements Telemetry {
 
 /** The last value of `key` in a raw metaString (the last duplicate wins, as in parseMetas). */
 function metaValue(metaString: string, key: string): string | undefined {
+  if (!metaString.includes(`${key}=`)) return undefined;
   let found: string | undefined;
   for (const piece of metaString.split('&')) if (piece.startsWith(`${key}=`)) found = piece.slice(key.length + 1);
   return found;
@@ -98,19 +100,29 @@ function withoutMeta(metaString: string, key: string): string {
   return metaString.split('&').filter((piece) => !piece.startsWith(prefix)).join('&');
 }
 
-/** `host:port` or `[v6]:port` into OpenTelemetry's peer attributes. */
-function peerAttributes(address: string | undefined): OtelAttributes {
-  if (address === undefined) return {};
+/** `host:port` or `[v6]:port` as OpenTelemetry's peer address and port. */
+function peerOf(address: string | undefined): { address: string | undefined; port: number | undefined } {
+  if (address === undefined) return { address, port: undefined };
   const colon = address.lastIndexOf(':');
   const port = colon > 0 ? Number(address.slice(colon + 1)) : NaN;
-  if (!Number.isInteger(port)) return { 'network.peer.address': address };
-  return { 'network.peer.address': address.slice(0, colon).replace(/^\[|\]$/g, ''), 'network.peer.port': port };
+  if (!Number.isInteger(port)) return { address, port: undefined };
+  return { address: address.slice(0, colon).replace(/^\[|\]$/g, ''), port };
+}
+
+/** The messaging conventions' attributes of a Message span. */
+function messagingAttributes(attributes: OtelAttributes, operation: 'send' | 'process', event: string, bytes: number): void {
+  attributes['messaging.system'] = 'socketd';
+  attributes['messaging.operation.type'] = operation;
+  attributes['messaging.destination.name'] = event;
+  attributes['messaging.message.body.size'] = bytes;
 }
 
 /** The recorder of one session. */
 class OtelSession implements SessionTelemetry {
   readonly io;
-  private readonly base: OtelAttributes;
+  private readonly transport: string;
+  private readonly peerAddress: string | undefined;
+  private readonly peerPort: number | undefined;
   private wasOpen = false;
 
   constructor(
@@ -125,17 +137,19 @@ class OtelSession implements SessionTelemetry {
     this.io = state.io;
     state.connections++;
     state.live.add(session);
-    this.base = { 'rpc.system': 'socketd', 'network.protocol.name': 'socket.d', 'socketd.transport': transport, ...peerAttributes(session.remoteAddress) };
+    this.transport = transport;
+    const peer = peerOf(session.remoteAddress);
+    this.peerAddress = peer.address;
+    this.peerPort = peer.port;
   }
 
   call(kind: 'request' | 'subscribe', event: string, metaString: string, dataBytes: number, observer: StreamObserver): TracedCall {
     let span: OtelSpan | undefined;
     if (this.tracer !== undefined) {
       const active = this.api.context.active();
-      span = this.tracer.startSpan(event, { kind: SpanKinds.CLIENT, attributes: {
-        ...this.base, 'rpc.method': event, 'socketd.kind': kind, 'socketd.request.bytes': dataBytes,
-        'socketd.fragments': dataBytes > this.fragmentSize ? Math.ceil(dataBytes / this.fragmentSize) : 1,
-      } }, active);
+      const attributes = this.attributes(event, kind, dataBytes);
+      attributes['socketd.fragments'] = dataBytes > this.fragmentSize ? Math.ceil(dataBytes / this.fragmentSize) : 1;
+      span = this.tracer.startSpan(event, { kind: SpanKinds.CLIENT, attributes }, active);
       metaString = this.inject(metaString, this.api.trace.setSpan(active, span));
     }
     const call = new CallRecord(this, span, event, kind, 'client', observer);
@@ -149,10 +163,9 @@ class OtelSession implements SessionTelemetry {
   emit(event: string, metaString: string, dataBytes: number): string {
     if (this.tracer !== undefined) {
       const active = this.api.context.active();
-      const span = this.tracer.startSpan(event, { kind: SpanKinds.PRODUCER, attributes: {
-        ...this.base, 'messaging.system': 'socketd', 'messaging.operation.type': 'send', 'messaging.destination.name': event,
-        'rpc.method': event, 'messaging.message.body.size': dataBytes,
-      } }, active);
+      const attributes = this.attributes(event, 'message', dataBytes);
+      messagingAttributes(attributes, 'send', event, dataBytes);
+      const span = this.tracer.startSpan(event, { kind: SpanKinds.PRODUCER, attributes }, active);
       metaString = this.inject(metaString, this.api.trace.setSpan(active, span));
       span.end();
     }
@@ -167,9 +180,9 @@ class OtelSession implements SessionTelemetry {
     let context: OtelContext | undefined;
     if (this.tracer !== undefined) {
       const parent = message.metaString.length === 0 ? this.api.ROOT_CONTEXT
-        : this.api.propagation.extract(this.api.ROOT_CONTEXT, message.metas as Record<string, string>, GETTER);
-      const attributes: OtelAttributes = { ...this.base, 'rpc.method': message.event, 'socketd.kind': kind, 'socketd.request.bytes': message.data.length };
-      if (kind === 'message') Object.assign(attributes, { 'messaging.system': 'socketd', 'messaging.operation.type': 'process', 'messaging.destination.name': message.event, 'messaging.message.body.size': message.data.length });
+        : this.api.propagation.extract(this.api.ROOT_CONTEXT, message, GETTER);
+      const attributes = this.attributes(message.event, kind, message.data.length);
+      if (kind === 'message') messagingAttributes(attributes, 'process', message.event, message.data.length);
       span = this.tracer.startSpan(message.event, { kind: kind === 'message' ? SpanKinds.CONSUMER : SpanKinds.SERVER, attributes }, parent);
       context = this.api.trace.setSpan(parent, span);
     }
@@ -225,6 +238,17 @@ class OtelSession implements SessionTelemetry {
 
   limitHit(code: string): void {
     this.metrics?.limits.add(1, { ...this.state.attributes, 'error.type': code });
+  }
+
+  // One object literal per span (no spreads: this runs per call).
+  private attributes(event: string, kind: string, bytes: number): OtelAttributes {
+    const attributes: OtelAttributes = {
+      'rpc.system': 'socketd', 'rpc.method': event, 'network.protocol.name': 'socket.d', 'socketd.transport': this.transport,
+      'socketd.kind': kind, 'socketd.request.bytes': bytes, 'network.peer.address': this.peerAddress, 'network.peer.port': this.peerPort,
+    };
+    if (this.peerPort === undefined) delete attributes['network.peer.port'];
+    if (this.peerAddress === undefined) delete attributes['network.peer.address'];
+    return attributes;
   }
 
   /** `metaString` with the trace metas of `context` (replacing any it had: a broker's forward). */

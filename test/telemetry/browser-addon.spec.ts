@@ -9,7 +9,7 @@ import * as api from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { readFileSync } from 'node:fs';
-import { loadOpenTelemetry, SdClient, SdServer, useOpenTelemetry } from '../../lib/engine.js';
+import { loadOpenTelemetry, SdClient, SdServer, useOpenTelemetry, type OpenTelemetryApi } from '../../lib/engine.js';
 
 const ADDON = new URL('../../dist/browser/socketd-otel.min.js', import.meta.url);
 
@@ -40,8 +40,8 @@ describe('the browser tracing add-on', () => {
     await (await untraced.connect()).request('hello', 'x');
     await untraced.close();
     expect(exporter.getFinishedSpans()).toHaveLength(0);
-    const addon = (await import(ADDON.href)) as { useOpenTelemetry(a: unknown): void };
-    addon.useOpenTelemetry(api);
+    const addon = (await import(ADDON.href)) as { useOpenTelemetry(a: OpenTelemetryApi): void };
+    addon.useOpenTelemetry(api); // the real API's module object fits the structural type
     client = new SdClient(url, { logger: false });
     await (await client.connect()).request('hello', 'x');
     const spans = exporter.getFinishedSpans().filter((s) => s.name === 'hello');
