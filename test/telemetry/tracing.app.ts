@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Controller, Inject, Module, type DynamicModule } from '@nestjs/common';
 import { EventPattern, MessagePattern, RpcException } from '@nestjs/microservices';
 import { trace } from '@opentelemetry/api';
-import { lastValueFrom, range, type Observable } from 'rxjs';
+import { interval, lastValueFrom, range, type Observable } from 'rxjs';
 import { SocketDClient } from '../../lib/nest/index.js';
 
 export const INVENTORY = 'INVENTORY';
@@ -27,6 +27,17 @@ class OrdersController {
   @MessagePattern('items')
   items(n: number): Observable<number> {
     return range(0, n);
+  }
+
+  @MessagePattern('forever')
+  forever(): Observable<number> {
+    return interval(5);
+  }
+
+  @MessagePattern('slow')
+  async slow(ms: number): Promise<string> {
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    return 'late';
   }
 
   @MessagePattern('refuse')

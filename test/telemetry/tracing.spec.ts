@@ -2,10 +2,10 @@ import 'reflect-metadata';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import type { INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { lastValueFrom } from 'rxjs';
+import { lastValueFrom, take, toArray } from 'rxjs';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { listenBroker, SdClient, SdServer, type ReceivedMessage, type SdBroker } from '../../lib/engine.js';
-import { SocketDClient, SocketDServer } from '../../lib/nest/index.js';
+import { SocketDClient, SocketDRecordBuilder, SocketDServer } from '../../lib/nest/index.js';
 import { ServerChild } from '../support/server-child.js';
 import { KINDS, errorOf, waitFor } from '../nest/nest-test.helpers.js';
 import { childOf, CLIENT, CONSUMER, idOf, inRootSpan, PRODUCER, registerTracing, SERVER } from './otel-setup.js';
@@ -102,6 +102,31 @@ describe.each(KINDS)('tracing across a Nest client, our broker, a Nest player an
       expect(span.attributes['socketd.alarm.code']).toBe(4001);
       expect(span.attributes['error.type']).toBe('4001');
     }
+  });
+
+  it('unsubscribing cancels: every span of the call records the cancel', async () => {
+    const two = await inRootSpan('cancel-root', () => lastValueFrom(client.send<number>('forever', 0).pipe(take(2), toArray())));
+    expect(two).toEqual([0, 1]);
+    const spans = await ended('forever', 4);
+    const root = spans.find((s) => s.name === 'cancel-root')!;
+    const call = childOf(spans, root, 'forever', CLIENT);
+    const atBroker = childOf(spans, call, 'forever', SERVER);
+    const player = childOf(spans, childOf(spans, atBroker, 'forever', CLIENT), 'forever', SERVER);
+    for (const span of [call, atBroker, player]) {
+      expect(span.attributes['socketd.outcome']).toBe('cancelled');
+      expect(span.events.map((e) => e.name)).toContain('socketd.cancelled');
+    }
+    expect(call.attributes['socketd.stream.items']).toBe(2);
+  });
+
+  it('a call past its requestTimeout is recorded as timed out', async () => {
+    const err = await inRootSpan('timeout-root', () => errorOf(lastValueFrom(client.send('slow', new SocketDRecordBuilder(2_000).setRequestTimeout(100).build()))));
+    expect(err).toMatchObject({ code: 'SOCKETD_ERR_TIMEOUT' });
+    const spans = await ended('slow', 1);
+    const call = childOf(spans, spans.find((s) => s.name === 'timeout-root')!, 'slow', CLIENT);
+    expect(call.attributes['socketd.outcome']).toBe('timeout');
+    expect(call.events.map((e) => e.name)).toContain('socketd.timeout');
+    expect(call.status.code).toBe(2);
   });
 
   it('emit() is a PRODUCER span, the handler a CONSUMER span under it', async () => {
