@@ -160,6 +160,10 @@ class OtelSession implements SessionTelemetry {
     if (observer instanceof CallRecord) observer.finish('cancelled', undefined, undefined);
   }
 
+  failed(observer: StreamObserver, err: Error): void {
+    if (observer instanceof CallRecord) observer.finish('error', undefined, err);
+  }
+
   emit(event: string, metaString: string, dataBytes: number): string {
     if (this.tracer !== undefined) {
       const active = this.api.context.active();

@@ -146,6 +146,7 @@ export class SocketDSession implements Session {
       this.writer.write(kind === 'request' ? Flags.Request : Flags.Subscribe, sid, event, metaString, payload);
     } catch (err) {
       this.outbound.forget(sid);
+      this.tel?.failed(observer, err as Error);
       throw err;
     }
     return { sid, cancel: () => this.cancelStream(sid) };

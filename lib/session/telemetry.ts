@@ -38,6 +38,8 @@ export interface SessionTelemetry {
   call(kind: 'request' | 'subscribe', event: string, metaString: string, dataBytes: number, observer: StreamObserver): TracedCall;
   /** The requester cancelled `observer`'s call (the one {@link call} returned). */
   cancelled(observer: StreamObserver): void;
+  /** `observer`'s call could not be sent (its send threw `err`). */
+  failed(observer: StreamObserver, err: Error): void;
   /** An outgoing Message: a PRODUCER span; returns its metas with the trace context. */
   emit(event: string, metaString: string, dataBytes: number): string;
   /** A received Message/Request/Subscribe: runs `handle` inside a CONSUMER/SERVER span. */

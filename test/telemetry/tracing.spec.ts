@@ -207,6 +207,20 @@ describe('tracing at the engine level (SdClient / SdServer)', () => {
     expect(spans.find((s) => s.name === 'never' && s.kind === SERVER)!.attributes['socketd.outcome']).toBe('cancelled');
   });
 
+  it('a call that cannot be sent ends its span with the error', async () => {
+    const small = new SdClient(`sd:tcp://127.0.0.1:${server.address()!.port}`, { logger: false, maxMessageSize: 1024 });
+    try {
+      const session = await small.connect();
+      expect(await errorOf(session.request('big', Buffer.alloc(2048)))).toMatchObject({ code: 'SOCKETD_ERR_MESSAGE_TOO_LARGE' });
+      const call = (await ended('big', 1)).find((s) => s.name === 'big')!;
+      expect(call.kind).toBe(CLIENT);
+      expect(call.attributes['socketd.outcome']).toBe('error');
+      expect(call.status.code).toBe(2);
+    } finally {
+      await small.close();
+    }
+  });
+
   it('a peer without OpenTelemetry (child process) ignores the metas and answers as always', async () => {
     const child = await ServerChild.start('tcp', 'plain');
     const plain = new SdClient(`sd:tcp://127.0.0.1:${child.port}`, { logger: false });
