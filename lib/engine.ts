@@ -35,3 +35,13 @@ export { tcpsTransport } from './transports/tcp-transport.js';
 export type { TlsFailureReason } from './transports/tls-errors.js';
 export { UdpConnection, type UdpStats } from './transports/udp-connection.js';
 export { UdpClientTransport, UdpServerTransport, udpTransport, udpStats, type UdpServerOptions } from './transports/udp-transport.js';
+import { loadOpenTelemetry } from './session/otel-load.js';
+export { useOpenTelemetry } from './session/otel-telemetry.js';
+export { loadOpenTelemetry } from './session/otel-load.js';
+export type { OpenTelemetryApi } from './session/otel-api.js';
+export { METRIC_NAMES } from './session/otel-metrics.js';
+export { TRACE_METAS } from './session/otel-telemetry.js';
+
+// Telemetry when `@opentelemetry/api` is installed (an optional peer): loaded once, in the
+// background; sessions record only while a tracer or meter provider is registered.
+void loadOpenTelemetry();

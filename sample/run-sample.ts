@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BROKER_ENV, INSTANCE_ENV, URL_ENV, WEB_PORT_ENV } from './shared/contract.js';
+import { BROKER_ENV, INSTANCE_ENV, METRICS_PORT_ENV, URL_ENV, WEB_PORT_ENV } from './shared/contract.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SERVER_MAIN = join(here, 'server/src/main.js');
@@ -23,8 +23,9 @@ const STOP_TIMEOUT_MS = 10_000;
 const children = new Set<ChildProcess>();
 
 function start(file: string, url: string, env: Record<string, string> = {}): ChildProcess {
-  // The server's page (sample/web) on any free port: only the Socket.D round trips run here.
-  const child = fork(file, { env: { ...process.env, [URL_ENV]: url, [WEB_PORT_ENV]: '0', ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // The server's page (sample/web) on any free port, no metrics port (two instances run at
+  // once in the broker topology): only the Socket.D round trips run here.
+  const child = fork(file, { env: { ...process.env, [URL_ENV]: url, [WEB_PORT_ENV]: '0', [METRICS_PORT_ENV]: 'off', ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   children.add(child);
   child.once('exit', () => children.delete(child));
   return child;

@@ -1,6 +1,7 @@
 // `npm run build` (after tsc): bundles the browser client (lib/browser) with esbuild into
-// dist/browser/: socketd.min.js (nestjs-socketd/browser) and socketd-rx.min.js
-// (nestjs-socketd/browser/rx, rxjs left to the page). Prints the sizes, minified and gzipped,
+// dist/browser/: socketd.min.js (nestjs-socketd/browser), socketd-rx.min.js
+// (nestjs-socketd/browser/rx, rxjs left to the page) and socketd-otel.min.js
+// (nestjs-socketd/browser/otel, the tracing add-on). Prints the sizes, minified and gzipped,
 // and writes them to dist/browser/sizes.json.
 // platform 'browser' makes any Node built-in reached from lib/browser a build error.
 import { build } from 'esbuild';
@@ -30,11 +31,12 @@ mkdirSync(outdir, { recursive: true });
 await Promise.all([
   build({ ...common, entryPoints: ['lib/browser/index.ts'], outfile: join(outdir, 'socketd.min.js'), inject: ['scripts/browser-buffer.mjs'] }),
   build({ ...common, entryPoints: ['lib/browser/rx.ts'], outfile: join(outdir, 'socketd-rx.min.js'), external: ['rxjs'] }),
+  build({ ...common, entryPoints: ['lib/browser/otel.ts'], outfile: join(outdir, 'socketd-otel.min.js') }),
 ]);
 
 // sizes.json: the figures README quotes (test/readme/figures.spec.ts holds README to them).
 const sizes = {};
-for (const name of ['socketd.min.js', 'socketd-rx.min.js']) {
+for (const name of ['socketd.min.js', 'socketd-rx.min.js', 'socketd-otel.min.js']) {
   const bytes = readFileSync(join(outdir, name));
   const minifiedKiB = (bytes.length / 1024).toFixed(1);
   const gzippedKiB = (gzipSync(bytes, { level: 9 }).length / 1024).toFixed(1);

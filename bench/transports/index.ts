@@ -30,6 +30,13 @@ export const TRANSPORTS: readonly TransportEntry[] = [
     description: 'ours, engine only over sd:ws',
   },
   {
+    name: 'socketd-tcp-traced',
+    module: 'socketd-traced',
+    kind: 'tcp',
+    description: 'socketd-tcp with OpenTelemetry tracing on (SDK registered, spans dropped by a no-op exporter)',
+    optIn: true,
+  },
+  {
     name: 'nest-tcp',
     module: 'nest-tcp',
     kind: 'tcp',

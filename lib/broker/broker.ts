@@ -2,6 +2,7 @@ import { MetaKeys } from '../protocol/constants.js';
 import { Flags } from '../protocol/flags.js';
 import { DEFAULT_HIGH_WATER_MARK, SdServer } from '../session/index.js';
 import { milliseconds } from '../session/options.js';
+import { getTelemetry } from '../session/telemetry.js';
 import type { Handshake, Metas, ReceivedMessage, Session } from '../session/types.js';
 import { BROKER_DEFAULTS, NEST_AUTO_META, NEST_STREAM_META, type BrokerOptions } from './broker-options.js';
 import { ForwardStream, forwardedMetas, relayed, type ForwardKind } from './forward-stream.js';
@@ -50,6 +51,7 @@ export class SdBroker {
   /** Starts accepting players. */
   async listen(): Promise<this> {
     await this.server.listen();
+    getTelemetry()?.watchBroker(() => this.registry.view);
     return this;
   }
 
@@ -129,6 +131,7 @@ export class SdBroker {
     }
     if (!this.roomFor(from, message, at, route, targets)) return;
     const metaString = forwardedMetas(message.metaString);
+    getTelemetry()?.forwarded(route.name, targets.length);
     if (message.flag === Flags.Message) {
       for (const to of targets) relayed(to.send(message.event, message.data, { metas: metaString }), to, from);
       return;

@@ -1,3 +1,4 @@
+import { getTelemetry } from './telemetry.js';
 import { CloseCodes, MAX_FRAGMENT_SIZE } from '../protocol/constants.js';
 import { isSocketDError, socketDError, type SocketDError } from '../protocol/errors.js';
 import type { ParsedUrl } from './connection.js';
@@ -231,6 +232,7 @@ export class SdClient {
     const { connectTimeout } = this.resolved;
     const deadline = Date.now() + connectTimeout;
     let session: SocketDSession | undefined;
+    if (this.lifecycle.wasOpen) getTelemetry()?.reconnect(this.url.schema);
     try {
       const connection = await createClientTransport(this.url.schema).connect(this.url, {
         connectTimeout,
@@ -248,7 +250,7 @@ export class SdClient {
       // Over a datagram transport a frame is never fragmented (spec 3.3): too large fails the call.
       const sessionOptions = connection.maxDatagramSize === undefined ? this.resolved.session
         : { ...this.resolved.session, fragmentSize: MAX_FRAGMENT_SIZE };
-      session = new SocketDSession(connection, 'client', sessionOptions, this.sessionListener());
+      session = new SocketDSession(connection, 'client', sessionOptions, this.sessionListener(), undefined, this.url.schema);
       this.handshaking = session;
       const opened = session;
       session.onClose((code) => this.onSessionClosed(opened, code));

@@ -1,3 +1,4 @@
+import type { IoCounters } from './telemetry.js';
 import { EMPTY_BUFFER, MetaKeys } from '../protocol/constants.js';
 import { socketDError } from '../protocol/errors.js';
 import { Flags, isFragmentable } from '../protocol/flags.js';
@@ -28,6 +29,8 @@ export class FrameWriter {
   private unansweredPings = 0;
   /** The fields of the last frame written: a stream's Replies repeat them. */
   private readonly heads = newHeadCache();
+  /** Telemetry's frame and byte counters (set only when something records). */
+  io: IoCounters | undefined;
 
   constructor(
     private readonly connection: Connection,
@@ -76,6 +79,10 @@ export class FrameWriter {
   /** {@link write} for a message whose size `checkSize` already passed (`dataBytes` of `data`). */
   writeChecked(flag: Flag, sid: string, event: string, metaString: string, data: Buffer | string, dataBytes: number): boolean {
     let ok: boolean;
+    if (this.io !== undefined) {
+      this.io.framesOut += dataBytes > this.fragmentSize && isFragmentable(flag) ? Math.ceil(dataBytes / this.fragmentSize) : 1;
+      this.io.bytesOut += dataBytes;
+    }
     if (dataBytes > this.fragmentSize && isFragmentable(flag)) {
       ok = true;
       const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;

@@ -9,6 +9,7 @@ import type { InboundStreams } from './inbound-streams.js';
 import type { ResolvedSessionOptions } from './options.js';
 import type { OutboundStreams } from './outbound-streams.js';
 import { CANCEL_META, InboundMessage } from './received-message.js';
+import type { SessionTelemetry } from './telemetry.js';
 import type { EngineLogger, ReceivedMessage, Session, SessionListener } from './types.js';
 
 /**
@@ -21,6 +22,8 @@ export const PARTIAL_MESSAGE_OVERHEAD = 1024;
 /** What the router needs of its session beyond the public `Session`. */
 export interface RouterHost {
   readonly session: Session;
+  /** The session's tracing and metrics, if any. */
+  readonly telemetry: SessionTelemetry | undefined;
   /** Tells a responder we gave up on the stream `sid` (our cancel Alarm). */
   cancel(sid: string, event: string): void;
   /** An answer the engine itself sends (an Alarm) could not be written: the session closes with 1002. */
@@ -105,8 +108,10 @@ export class MessageRouter {
     }
     if (this.listener.onMessage) {
       let result: unknown;
+      const telemetry = this.host.telemetry;
       try {
-        result = this.listener.onMessage(this.session, message);
+        result = telemetry === undefined ? this.listener.onMessage(this.session, message)
+          : telemetry.serve(message, () => this.listener.onMessage!(this.session, message));
       } catch (err) {
         this.handlerFailed(message, err);
         return;
@@ -146,6 +151,7 @@ export class MessageRouter {
   // The aggregator skips the rest of the message; answer it so that nobody waits for it.
   private tooLarge(first: RequestFrame | ReplyFrame, err: SocketDError): void {
     const what = `${flagName(first.flag)} '${first.event}' (sid ${first.sid})`;
+    this.host.telemetry?.limitHit(err.code);
     const message = new InboundMessage({ ...first, metaString: removeMeta(first.metaString, MetaKeys.DATA_FRAGMENT_IDX) });
     switch (first.flag) {
       case Flags.Request:
@@ -174,6 +180,7 @@ export class MessageRouter {
   // This one is refused alone (an Alarm); one warning per episode.
   private overBudget(message: InboundMessage): void {
     const limit = this.inbound.limit;
+    this.host.telemetry?.limitHit('SOCKETD_ERR_TOO_MANY_STREAMS');
     if (!this.saturated) {
       this.saturated = true;
       this.log.warn(`Socket.D session ${this.session.id}: ${this.inbound.size} Requests/Subscribes from the peer are still unanswered by local handlers (maxInboundStreams ${limit}); refusing new ones with an Alarm until some are answered`);

@@ -101,7 +101,7 @@ export class OutboundStreams {
   }
 
   /** Forgets one stream without telling its observer (a local cancel). */
-  forget(sid: string): { event: string } | undefined {
+  forget(sid: string): { event: string; observer: StreamObserver } | undefined {
     const stream = this.pending.get(sid);
     if (stream === undefined) return undefined;
     this.settle(stream);

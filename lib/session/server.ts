@@ -18,11 +18,14 @@ export class SdServer {
   private listening = false;
   /** Session options for datagram connections: no fragmentation (spec 3.3). */
   private readonly datagramSession: ResolvedSessionOptions;
+  /** The transport's schema, for telemetry. */
+  private readonly schema: string;
 
   constructor(url: string, private readonly options: ServerOptions = {}) {
     this.resolved = resolveServerOptions(options);
     this.datagramSession = { ...this.resolved.session, fragmentSize: MAX_FRAGMENT_SIZE };
     const parsed = parseUrl(url);
+    this.schema = parsed.schema;
     if (options.tls !== undefined && transportFor(parsed.schema).serverTls !== true) {
       // Serving plain text to clients configured for TLS would fail far from the cause.
       throw socketDError('INVALID_ARGUMENT', `the '${parsed.schema}' transport cannot serve TLS from the tls option: use sd:tcp:// or sd:tcps://${parsed.schema === 'ws' || parsed.schema === 'wss' ? ' (for wss pass an https.Server as httpServer)' : ''}`);
@@ -109,7 +112,7 @@ export class SdServer {
       handshakeTimeout: this.resolved.handshakeTimeout,
       // The transport's own handshake (the WebSocket upgrade) already used part of it.
       startedAt: connection.acceptedAt,
-    });
+    }, this.schema);
     this.all.add(session);
     session.onClose(() => this.all.delete(session));
   }

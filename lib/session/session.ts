@@ -20,6 +20,7 @@ import { IdleWatch } from './idle-watch.js';
 import { Waiters } from './waiters.js';
 import { OutboundStreams, streamTimeout } from './outbound-streams.js';
 import { alarmMetaString, CANCEL_META, InboundMessage } from './received-message.js';
+import { getTelemetry, type SessionTelemetry } from './telemetry.js';
 import type {
   EngineLogger, Handshake, Metas, Payload, ReceivedMessage, RequestOptions, SendOptions, Session, SessionListener, SessionState, StreamHandle, StreamObserver,
 } from './types.js';
@@ -60,6 +61,8 @@ export class SocketDSession implements Session {
   private idle: IdleWatch | undefined;
   /** Set by preclose(): passed by the peer's Pong to the Ping sent after our Close 1000. */
   private fence: CloseFence | undefined;
+  /** Tracing and metrics; undefined (the only hot-path check) when nothing records. */
+  private readonly tel: SessionTelemetry | undefined;
 
   constructor(
     private readonly connection: Connection,
@@ -67,13 +70,17 @@ export class SocketDSession implements Session {
     private readonly options: ResolvedSessionOptions,
     private readonly listener: SessionListener,
     serverHandshake?: ServerHandshakeConfig,
+    /** The transport's schema (`tcp`, `ws`, ...), for telemetry. */
+    transport = 'unknown',
   ) {
     const log = this.log = options.logger;
     this.writer = new FrameWriter(connection, options.fragmentSize, () => this.onWritesBlocked(), options.maxMessageSize);
+    this.tel = getTelemetry()?.session(this, transport, role, options.fragmentSize);
+    if (this.tel !== undefined) this.writer.io = this.tel.io;
     // A timed-out stream is cancelled on the wire too, so the responder stops producing.
     this.outbound = new OutboundStreams(log, (sid, event) => this.sendCancel(sid, event));
     this.inbound = new InboundStreams(options.maxInboundStreams, log, () => this.router.partials);
-    const routerHost = { session: this, cancel: (sid: string, event: string) => this.sendCancel(sid, event), answerFailed: (err: unknown) => this.answerFailed(err) };
+    const routerHost = { session: this, telemetry: this.tel, cancel: (sid: string, event: string) => this.sendCancel(sid, event), answerFailed: (err: unknown) => this.answerFailed(err) };
     this.router = new MessageRouter(routerHost, listener, options, this.inbound, this.outbound, log);
     this.hold = new FrameHold(connection, (frame) => this.handleFrame(frame), () => this.stateValue === 'closed');
     if (serverHandshake) this.serverHandshake = new ServerHandshake(serverHandshake, this.handshakeHost());
@@ -108,7 +115,10 @@ export class SocketDSession implements Session {
 
   send(event: string, data?: Payload, options?: SendOptions): boolean {
     this.assertCanStart();
-    return this.writer.write(Flags.Message, newSid(), event, metaStringOf(options?.metas), toPayload(data));
+    const payload = toPayload(data);
+    let metaString = metaStringOf(options?.metas);
+    if (this.tel !== undefined) metaString = this.tel.emit(event, metaString, payloadBytes(payload));
+    return this.writer.write(Flags.Message, newSid(), event, metaString, payload);
   }
 
   request(event: string, data?: Payload, options?: RequestOptions): Promise<ReceivedMessage> {
@@ -128,11 +138,15 @@ export class SocketDSession implements Session {
     }
     const sid = newSid();
     const timeout = streamTimeout(kind, options?.timeout, this.options);
+    const payload = toPayload(data);
+    let metaString = metaStringOf(options?.metas);
+    if (this.tel !== undefined) ({ metaString, observer } = this.tel.call(kind, event, metaString, payloadBytes(payload), observer));
     this.outbound.add(sid, kind, event, observer, timeout, kind === 'subscribe' ? options?.firstReplyTimeout : undefined);
     try {
-      this.writer.write(kind === 'request' ? Flags.Request : Flags.Subscribe, sid, event, metaStringOf(options?.metas), toPayload(data));
+      this.writer.write(kind === 'request' ? Flags.Request : Flags.Subscribe, sid, event, metaString, payload);
     } catch (err) {
       this.outbound.forget(sid);
+      this.tel?.failed(observer, err as Error);
       throw err;
     }
     return { sid, cancel: () => this.cancelStream(sid) };
@@ -199,6 +213,10 @@ export class SocketDSession implements Session {
 
   private handleFrame(frame: Frame): void {
     if (this.idle !== undefined) this.idle.read = true;
+    if (this.tel !== undefined) {
+      this.tel.io.framesIn++;
+      this.tel.io.bytesIn += frame.data.length;
+    }
     if (this.hold.holding) {
       if (this.stateValue === 'handshaking' && this.hold.count >= MAX_HELD_FRAMES) {
         this.violate(socketDError('UNEXPECTED_FRAME', `more than ${MAX_HELD_FRAMES} frames before the Connack`));
@@ -237,6 +255,7 @@ export class SocketDSession implements Session {
       this.clientHandshake.accepted();
       safeCall(this.log, 'onOpen listener', () => this.listener.onOpen?.(this));
     } else if (frame.flag === Flags.Close) {
+      this.tel?.refused();
       this.connection.end();
       this.finalize(CloseCodes.OPEN_FAIL, socketDError('HANDSHAKE_REJECTED', 'connection request was rejected by the server (Close before Connack)'));
     } else {
@@ -278,12 +297,14 @@ export class SocketDSession implements Session {
   private refuse(err: unknown): void {
     if (this.stateValue === 'closed') return;
     if (err !== undefined) this.log.warn(`Socket.D handshake hook threw, refusing ${this.remoteAddress ?? ''}: ${describeError(err)}`);
+    this.tel?.refused();
     this.hold.clear();
     this.close(CloseCodes.CLOSE);
   }
 
   private open(): void {
     this.stateValue = 'open';
+    this.tel?.opened();
     this.serverHandshake?.stop();
     const idleTimeout = this.options.idleTimeout;
     if (idleTimeout > 0) this.idle = new IdleWatch(idleTimeout, () => this.closeIdle());
@@ -350,12 +371,15 @@ export class SocketDSession implements Session {
     this.writer.checkSize(to.event, dataBytes, to.sid, metaString); // before the stream ends: its Alarm can follow
     const ends = flag !== Flags.Reply || to.flag === Flags.Request;
     if (ends && to.isRequest) this.inbound.finish(to as InboundMessage);
+    if (this.tel !== undefined) this.tel.answered(to, flag, dataBytes, metaString, flag === Flags.Alarm ? data.toString() : undefined);
     return this.writer.writeChecked(flag, to.sid, to.event, metaString, data, dataBytes);
   }
 
   private cancelStream(sid: string): void {
     const stream = this.outbound.forget(sid);
-    if (stream !== undefined) this.sendCancel(sid, stream.event);
+    if (stream === undefined) return;
+    this.tel?.cancelled(stream.observer);
+    this.sendCancel(sid, stream.event);
   }
 
   private sendCancel(sid: string, event: string): void {
@@ -403,6 +427,7 @@ export class SocketDSession implements Session {
     const closed = socketDError('CONNECTION_CLOSED', `connection closed (${describeCloseCode(code)})`, { closeCode: code });
     this.outbound.failAll(closed);
     this.inbound.cancelAll();
+    this.tel?.closed(code, err);
     this.handleDrain();
     for (const hook of this.closeHooks.splice(0)) safeCall(this.log, 'onClose hook', () => hook(code, err));
     safeCall(this.log, 'onClose listener', () => this.listener.onClose?.(this, code, err));

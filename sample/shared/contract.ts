@@ -41,6 +41,9 @@ export interface CounterState {
 /** Env var: the HTTP port of the hybrid server's page (default 8080; 0 = any free port). */
 export const WEB_PORT_ENV = 'SOCKETD_WEB_PORT';
 
+/** The server's Prometheus endpoint (`/metrics`) port; `off` serves none. Default 9464. */
+export const METRICS_PORT_ENV = 'SOCKETD_METRICS_PORT';
+
 /** What `/instance` answers: the instance's id and pid, its audit count, its running streams. */
 export interface InstanceInfo {
   instance: string;

@@ -21,12 +21,14 @@ describe('README figures', () => {
   it('the browser bundle sizes are the built ones', () => {
     const bundle = readFileSync(path.join(BROWSER, 'socketd.min.js'));
     const rx = readFileSync(path.join(BROWSER, 'socketd-rx.min.js'));
+    const otel = readFileSync(path.join(BROWSER, 'socketd-otel.min.js'));
     const sizes = JSON.parse(readFileSync(path.join(BROWSER, 'sizes.json'), 'utf8')) as Record<string, { minifiedKiB: string; gzippedKiB: string }>;
     const expected = { minifiedKiB: kib(bundle.length), gzippedKiB: kib(gzipSync(bundle, { level: 9 }).length) };
     expect(sizes['socketd.min.js']).toEqual(expected);
     const missing = [
       `\`dist/browser/socketd.min.js\`, ${expected.minifiedKiB} KiB minified, ${expected.gzippedKiB} KiB gzipped`,
       `for rxjs users (${kib(gzipSync(rx, { level: 9 }).length)} KiB gzipped`,
+      `\`dist/browser/socketd-otel.min.js\`, ${kib(otel.length)} KiB minified, ${kib(gzipSync(otel, { level: 9 }).length)} KiB gzipped`,
     ].filter((line) => !README.replace(/\s+/g, ' ').includes(line));
     expect(missing.length === 0 ? 'README up to date' : `README.md should say: ${missing.join(' / ')}`).toBe('README up to date');
   });

@@ -2,14 +2,18 @@ import 'reflect-metadata';
 import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { SocketDServer } from 'nestjs-socketd';
-import { BROKER_ENV, DEFAULT_URL, INSTANCE_ENV, PLAYER_NAME, URL_ENV, WEB_PORT_ENV } from '../../shared/contract.js';
+import { BROKER_ENV, DEFAULT_URL, INSTANCE_ENV, METRICS_PORT_ENV, PLAYER_NAME, URL_ENV, WEB_PORT_ENV } from '../../shared/contract.js';
 import { AppModule } from './app.module.js';
 import { requireToken } from './auth.js';
+import { serveMetrics } from './metrics.js';
 import { startHybrid } from './web.js';
 
 async function bootstrap(): Promise<void> {
   const url = process.env[URL_ENV] ?? DEFAULT_URL;
   const broker = process.env[BROKER_ENV];
+  // Prometheus scrapes the engine's metrics here (README, "Observability"); 'off' serves none.
+  const metricsPort = process.env[METRICS_PORT_ENV] ?? '9464';
+  if (metricsPort !== 'off') await serveMetrics(Number(metricsPort));
   // Broker topology: connect OUT to the broker as a player named PLAYER_NAME (no listening
   // port; the link reconnects by itself); otherwise listen on `url`.
   const strategy = broker === undefined
