@@ -5,7 +5,8 @@
  *                                   <-  broker (protocol + session only; loaded by the entries and nest)
  *                                   <-  browser (protocol + session only, no Node built-ins: bundled by esbuild)
  *
- * protocol imports only Node built-ins; session imports protocol; transports import protocol
+ * protocol imports only Node built-ins; session imports protocol and no network module (it names
+ * no transport: transports declare their options and capabilities); transports import protocol
  * and the session's Connection contract (lib/session/connection.ts) only; only nest imports
  * @nestjs/* and rxjs; the entry points (lib/engine.ts, lib/index.ts) wire the layers together.
  * lib/cli (the `nestjs-socketd` command line, package.json `bin`) runs on the engine entry and
@@ -44,6 +45,13 @@ module.exports = {
       comment: 'lib/session imports lib/protocol, itself and Node built-ins: never a transport, never Nest.',
       from: { path: LAYER.session },
       to: { pathNot: [LAYER.protocol, LAYER.session], dependencyTypesNot: ['core'] },
+    },
+    {
+      name: 'session-is-transport-neutral',
+      severity: 'error',
+      comment: 'lib/session (the Connection contract and the sessions) loads no network module: node:net/tls/http/https/dgram belong to the transports, which own and type their options.',
+      from: { path: LAYER.session },
+      to: { dependencyTypes: ['core'], path: '^(node:)?(http|https|http2|tls|dgram|net)$' },
     },
     {
       name: 'transports-see-the-contract-only',

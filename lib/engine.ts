@@ -33,6 +33,9 @@ export {
 } from './transports/index.js';
 export { tcpsTransport } from './transports/tcp-transport.js';
 export type { TlsFailureReason } from './transports/tls-errors.js';
+// The transports' own option keys (tls, httpServer, maxDatagramSize, ...) in ServerOptions/ClientOptions.
+export type { TlsClientOptions, TlsServerOptions } from './transports/transport-options.js';
+export { createMemoryPair, MemoryConnection, type MemoryPairOptions } from './transports/memory-pair.js';
 export { UdpConnection, type UdpStats } from './transports/udp-connection.js';
 export { UdpClientTransport, UdpServerTransport, udpTransport, udpStats, type UdpServerOptions } from './transports/udp-transport.js';
 import { loadOpenTelemetry } from './session/otel-load.js';

@@ -1,6 +1,6 @@
 /** DATA of the command line: the text itself, `@file`, or `-` (stdin); and TLS files. */
 import { readFile } from 'node:fs/promises';
-import type { TlsClientOptions, TlsServerOptions } from '../session/connection.js';
+import type { TlsClientOptions, TlsServerOptions } from '../transports/transport-options.js';
 import { UsageError, type CliCommand } from './args.js';
 import { mediaType } from './output.js';
 

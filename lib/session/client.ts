@@ -1,5 +1,5 @@
 import { getTelemetry } from './telemetry.js';
-import { CloseCodes, MAX_FRAGMENT_SIZE } from '../protocol/constants.js';
+import { CloseCodes } from '../protocol/constants.js';
 import { isSocketDError, socketDError, type SocketDError } from '../protocol/errors.js';
 import type { ParsedUrl } from './connection.js';
 import { describeError, safeCall } from './callbacks.js';
@@ -235,22 +235,19 @@ export class SdClient {
     if (this.lifecycle.wasOpen) getTelemetry()?.reconnect(this.url.schema);
     try {
       const connection = await createClientTransport(this.url.schema).connect(this.url, {
+        // The transport's own options (TransportClientOptions) pass through untouched.
+        ...this.options,
         connectTimeout,
         maxFrameSize: this.resolved.session.maxFrameSize,
         highWaterMark: this.resolved.session.highWaterMark,
         maxWriteBufferSize: this.resolved.session.maxWriteBufferSize,
         frameTimeout: this.resolved.session.frameTimeout,
-        maxDatagramSize: this.resolved.session.maxDatagramSize,
-        tls: this.options.tls,
       });
       if (this.state !== 'connecting') {
         connection.destroy(); // closed meanwhile
         return;
       }
-      // Over a datagram transport a frame is never fragmented (spec 3.3): too large fails the call.
-      const sessionOptions = connection.maxDatagramSize === undefined ? this.resolved.session
-        : { ...this.resolved.session, fragmentSize: MAX_FRAGMENT_SIZE };
-      session = new SocketDSession(connection, 'client', sessionOptions, this.sessionListener(), undefined, this.url.schema);
+      session = new SocketDSession(connection, 'client', this.resolved.session, this.sessionListener(), undefined, this.url.schema);
       this.handshaking = session;
       const opened = session;
       session.onClose((code) => this.onSessionClosed(opened, code));

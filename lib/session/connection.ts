@@ -1,15 +1,17 @@
 import type { Frame } from '../protocol/frame.js';
 import type { SocketDError } from '../protocol/errors.js';
 
-import type { Server as HttpServer } from 'node:http';
-import type { Server as HttpsServer } from 'node:https';
-import type { ConnectionOptions as TlsConnectionOptions, TlsOptions } from 'node:tls';
-
 /**
- * The Connection contract, owned by the session layer that uses it. A transport (tcp, ws,
- * or one of the user's) implements these interfaces and is registered by schema
- * (`registerTransport`); it turns bytes into whole frames and whole encoded frames into
- * bytes, and knows nothing of sessions, handshakes or streams.
+ * The Connection contract, owned by the session layer that uses it. A transport (the ones the
+ * package ships, or one of the user's) implements these interfaces and is registered by schema
+ * (`registerTransport`) or handed in (`transports` option); it turns bytes into whole frames
+ * and whole encoded frames into bytes, and knows nothing of sessions, handshakes or streams.
+ *
+ * The contract knows frames, backpressure, pause/resume and close. What differs between
+ * transports is declared, not named: a connection's {@link ConnectionCapabilities}, and the
+ * options a transport takes beyond {@link TransportOptions}, which the transports add to
+ * {@link TransportClientOptions} / {@link TransportServerOptions} (declaration merging) and
+ * the session passes through untouched.
  */
 
 /** Default `highWaterMark`: `write()` returns false above 1 MiB buffered. */
@@ -24,10 +26,24 @@ export const DEFAULT_MAX_PENDING_FRAME_BYTES = 256 * 1024 * 1024;
 export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
 /** Default `maxConnectionsPerAddress`: open connections from one remote IP. */
 export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 256;
-/** Default `maxDatagramSize` of `sd:udp`: upstream's receive buffer (`maxUdpSize`, spec 3.3 and 11). */
-export const DEFAULT_MAX_DATAGRAM_SIZE = 2048;
-/** Largest `maxDatagramSize`: the largest UDP payload over IPv4. */
-export const MAX_DATAGRAM_SIZE = 65_507;
+
+/** What a connection can carry; the session adapts to it and never asks which transport it is. */
+export interface ConnectionCapabilities {
+  /**
+   * True when every write is one datagram (spec 3.3): frames are never fragmented on this
+   * connection, and a frame over `maxFrameSize` fails its call (`SOCKETD_ERR_DATAGRAM_TOO_LARGE`).
+   */
+  readonly datagram: boolean;
+  /**
+   * The largest encoded frame one write can carry. `write()`/`writeParts()` throw
+   * `SOCKETD_ERR_DATAGRAM_TOO_LARGE` (nothing sent) for a bigger one; the session checks it
+   * first. Undefined: any frame up to the protocol's 17 MiB.
+   */
+  readonly maxFrameSize?: number;
+}
+
+/** The capabilities of a byte-stream connection: it fragments, any frame size. */
+export const STREAM_CAPABILITIES: ConnectionCapabilities = Object.freeze({ datagram: false });
 
 /** What a connection reports to the session that owns it. */
 export interface ConnectionHandlers {
@@ -52,12 +68,8 @@ export interface Connection {
   readonly bufferedAmount: number;
   /** True once closed or destroyed. */
   readonly closed: boolean;
-  /**
-   * Datagram transports (`sd:udp`) only: the largest frame one write can carry. When set,
-   * sessions do not fragment on this connection (spec 3.3), and `write()`/`writeParts()`
-   * throw `SOCKETD_ERR_DATAGRAM_TOO_LARGE` (nothing sent) for a bigger frame.
-   */
-  readonly maxDatagramSize?: number;
+  /** What this connection can carry; absent means {@link STREAM_CAPABILITIES}. */
+  readonly capabilities?: ConnectionCapabilities;
   /**
    * Server side: when the transport accepted the connection (`performance.now()` ms), before
    * any transport-level handshake such as the WebSocket upgrade. The session's handshake
@@ -105,56 +117,38 @@ export interface TransportOptions {
    * the connection closes with 1002 (`SOCKETD_ERR_FRAME_TIMEOUT`).
    */
   frameTimeout?: number;
-  /**
-   * Datagram transports (`sd:udp`): the largest datagram sent or accepted, in bytes (default
-   * 2048, as upstream; at most 65 507). Bigger received datagrams are dropped (counted).
-   */
-  maxDatagramSize?: number;
 }
+
+/**
+ * Options of client transports beyond {@link TransportOptions}. Empty here: each transport
+ * declares its own keys by declaration merging (lib/transports/transport-options.ts adds
+ * `tls`, `maxDatagramSize`, ...). `ClientOptions` extends it, so those keys stay where users
+ * put them; the session hands them to the transport's `connect()` untouched.
+ */
+export interface TransportClientOptions {}
+
+/**
+ * Options of server transports beyond {@link TransportOptions}, declared by the transports
+ * as {@link TransportClientOptions} is (`tls`, `httpServer`, `requireSubprotocol`, ...).
+ * `ServerOptions` extends it; the session passes them through untouched.
+ */
+export interface TransportServerOptions {}
 
 /** Where a server transport reports what it cannot put on a connection. */
 export interface TransportLogger {
   warn(message: string): void;
 }
 
-/**
- * TLS settings of a client (`wss`, `tcps`, or `tcp` with TLS): all optional. `ca` to trust a
- * private CA, `cert`/`key` (or `pfx`) for a client certificate, `servername` for the name the
- * server's certificate must carry when it is not the URL's host.
- */
-export type TlsClientOptions = Pick<TlsConnectionOptions, 'ca' | 'cert' | 'key' | 'pfx' | 'passphrase' | 'rejectUnauthorized' | 'servername' | 'checkServerIdentity' | 'minVersion' | 'maxVersion' | 'ciphers'>;
-
-/**
- * TLS settings of a tcp server (node:tls `TlsOptions`): `key` + `cert` (or `pfx`, or a
- * `secureContext`/`SNICallback`) are required; `ca` + `requestCert` + `rejectUnauthorized`
- * ask for and check client certificates (mutual TLS).
- */
-export type TlsServerOptions = Pick<TlsOptions, 'key' | 'cert' | 'ca' | 'pfx' | 'passphrase' | 'crl' | 'requestCert' | 'rejectUnauthorized' | 'ciphers' | 'minVersion' | 'maxVersion' | 'ecdhCurve' | 'secureContext' | 'SNICallback' | 'sessionTimeout'>;
-
 /** What a client session hands its transport's `connect()`. */
-export interface ClientConnectOptions extends TransportOptions {
+export interface ClientConnectOptions extends TransportOptions, TransportClientOptions {
   /** Milliseconds for the whole transport connect (DNS, TCP, TLS, upgrade). */
   connectTimeout: number;
-  /**
-   * TLS settings for TLS transports (`wss`, `tcps`; `tcp` dials TLS when they are given);
-   * others ignore them.
-   */
-  tls?: TlsClientOptions;
 }
 
 /** What a server hands its transport; each transport ignores what does not apply to it. */
-export interface ServerTransportOptions extends TransportOptions {
+export interface ServerTransportOptions extends TransportOptions, TransportServerOptions {
   /** Connections accepted at once; further ones are refused. */
   maxConnections?: number;
-  /** WebSocket: refuse upgrades that do not offer the `Socket.D` subprotocol. */
-  requireSubprotocol?: boolean;
-  /** WebSocket: attach to this HTTP(S) server instead of opening a port. */
-  httpServer?: HttpServer | HttpsServer;
-  /**
-   * tcp/tcps: serve TLS with these settings. Only transports registered with `serverTls`
-   * get it (`SdServer` refuses it for others rather than serve plain text).
-   */
-  tls?: TlsServerOptions;
   /** Open connections from one remote IP; further ones are refused (default 256). */
   maxConnectionsPerAddress?: number;
   /**
@@ -163,15 +157,10 @@ export interface ServerTransportOptions extends TransportOptions {
    */
   maxPendingFrameBytes?: number;
   /**
-   * Milliseconds from the accepted socket to the end of the transport's own handshake (the
-   * WebSocket upgrade); the session's handshake timeout then covers the rest up to the Connack.
+   * Milliseconds from the accepted socket to the end of the transport's own handshake (a
+   * WebSocket upgrade, a TLS handshake); the session's handshake timeout then covers the rest up to the Connack.
    */
   handshakeTimeout?: number;
-  /**
-   * `sd:udp`: also accept clients whose Connect does not ask for a udp token (upstream peers),
-   * trusting their source address (default false: refused with Close 1001).
-   */
-  udpAllowTokenless?: boolean;
   /** Refused connections are logged here (one line each). */
   logger?: TransportLogger;
   /** An error of the listening server after `listen()` resolved (e.g. EMFILE on accept). */
@@ -192,9 +181,9 @@ export interface ServerTransport {
   close(): Promise<void>;
   /** The bound address, once listening. */
   address(): { host: string; port: number } | undefined;
-  /** The native server (`net.Server`, `ws.WebSocketServer`, `dgram.Socket`). */
+  /** The native server the transport runs on (typed by each transport). */
   unwrap(): unknown;
-  /** Counters of the transport, when it keeps any (`sd:udp`: datagrams dropped, Connects refused, ...). */
+  /** Counters of the transport, when it keeps any (datagrams dropped, Connects refused, ...). */
   stats?(): Readonly<Record<string, number>>;
 }
 
@@ -203,18 +192,20 @@ export interface ServerTransport {
  * how to build its server.
  */
 export interface Transport {
-  /** Canonical schema (lower case, without `sd:`): `tcp`, `ws`, `wss`, ... */
+  /** Canonical schema (lower case, without `sd:`), as in URLs. */
   readonly schema: string;
-  /** Other schemas that mean this transport (e.g. `tcp-java`, `tcp-netty`). */
+  /** Other schemas that mean this transport (upstream's implementation-named aliases). */
   readonly aliases?: readonly string[];
   /** Dials this transport's URLs. Shared by every client: keep no per-connection state in it. */
   readonly client: ClientTransport;
   /**
-   * True when `createServer()` honours `ServerTransportOptions.tls`. `SdServer` refuses a `tls`
+   * True when `createServer()` honours a `tls` server option. `SdServer` refuses a `tls`
    * option for a transport without it, so a server never runs in plain text while configured
    * for TLS.
    */
   readonly serverTls?: boolean;
+  /** Appended to that refusal: how this transport serves TLS instead, if it can. */
+  readonly serverTlsHint?: string;
   /**
    * A server bound to `url.host:url.port` (port 0 = a free one). May throw a `SocketDError`
    * (`SOCKETD_ERR_INVALID_ARGUMENT`) for options it cannot work with.
@@ -224,7 +215,7 @@ export interface Transport {
 
 /** A parsed `[sd:]<schema>://host[:port][/path][?query]` URL (spec section 3.4). */
 export interface ParsedUrl {
-  /** Canonical transport schema without the `sd:` prefix (`tcp`, `ws`, `wss`, ...). */
+  /** Canonical transport schema without the `sd:` prefix. */
   readonly schema: string;
   /** The URL without `sd:`, verbatim: sent in Connect and dialled by WebSocket clients. */
   readonly linkUrl: string;

@@ -50,13 +50,11 @@ export class FrameWriter {
    *   (no close code: nothing was sent).
    */
   checkSize(event: string, dataBytes: number, sid = '', metaString = ''): void {
-    const datagram = this.connection.maxDatagramSize;
-    if (datagram !== undefined) {
+    const limit = this.connection.capabilities?.maxFrameSize;
+    if (limit !== undefined) {
       // len + flag + three fields with their 2-byte terminators + data (spec 2.1).
       const length = 14 + Buffer.byteLength(sid) + Buffer.byteLength(event) + Buffer.byteLength(metaString) + dataBytes;
-      if (length > datagram) {
-        throw socketDError('DATAGRAM_TOO_LARGE', `'${event}': a frame of ${length} bytes does not fit in one datagram of maxDatagramSize ${datagram}; nothing was sent (UDP does not fragment)`, { length, maxDatagramSize: datagram });
-      }
+      if (length > limit) throw frameTooLarge(event, length, limit, this.connection.capabilities!.datagram);
     }
     if (dataBytes <= this.maxMessageSize) return;
     throw socketDError(
@@ -151,4 +149,10 @@ export function payloadBytes(data: Buffer | string): number {
 export function metaStringOf(metas: Metas | string | undefined): string {
   if (metas === undefined) return '';
   return typeof metas === 'string' ? metas : serializeMetas(metas);
+}
+
+function frameTooLarge(event: string, length: number, limit: number, datagram: boolean) {
+  const what = datagram ? `does not fit in one datagram of maxDatagramSize ${limit}; nothing was sent (a datagram transport does not fragment)`
+    : `is over the ${limit} bytes one write of this transport carries; nothing was sent`;
+  return socketDError('DATAGRAM_TOO_LARGE', `'${event}': a frame of ${length} bytes ${what}`, { length, maxDatagramSize: limit });
 }

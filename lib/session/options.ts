@@ -9,8 +9,6 @@ import {
   DEFAULT_HANDSHAKE_TIMEOUT,
   DEFAULT_HIGH_WATER_MARK,
   DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
-  DEFAULT_MAX_DATAGRAM_SIZE,
-  MAX_DATAGRAM_SIZE,
   DEFAULT_MAX_PENDING_FRAME_BYTES,
   DEFAULT_MAX_WRITE_BUFFER_SIZE,
 } from './connection.js';
@@ -31,9 +29,7 @@ export const DEFAULTS = {
   highWaterMark: DEFAULT_HIGH_WATER_MARK,
   maxWriteBufferSize: DEFAULT_MAX_WRITE_BUFFER_SIZE,
   frameTimeout: DEFAULT_FRAME_TIMEOUT,
-  maxDatagramSize: DEFAULT_MAX_DATAGRAM_SIZE,
   handshakeTimeout: DEFAULT_HANDSHAKE_TIMEOUT,
-  requireSubprotocol: true,
   maxConnections: 10_000,
   maxConnectionsPerAddress: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
   maxPendingFrameBytes: DEFAULT_MAX_PENDING_FRAME_BYTES,
@@ -58,7 +54,6 @@ export interface ResolvedSessionOptions {
   readonly highWaterMark: number;
   readonly maxWriteBufferSize: number;
   readonly frameTimeout: number;
-  readonly maxDatagramSize: number;
   readonly logger: EngineLogger;
 }
 
@@ -85,7 +80,6 @@ export function resolveSessionOptions(options: SessionOptions = {}): ResolvedSes
     highWaterMark: positive('highWaterMark', options.highWaterMark ?? DEFAULTS.highWaterMark),
     maxWriteBufferSize: positive('maxWriteBufferSize', options.maxWriteBufferSize ?? DEFAULTS.maxWriteBufferSize),
     frameTimeout: milliseconds('frameTimeout', options.frameTimeout ?? DEFAULTS.frameTimeout, 1),
-    maxDatagramSize: datagramSize(options.maxDatagramSize ?? DEFAULTS.maxDatagramSize),
     logger: resolveLogger(options.logger),
   };
   if (resolved.maxWriteBufferSize < resolved.highWaterMark) {
@@ -101,11 +95,9 @@ export function resolveServerOptions(options: ServerOptions = {}) {
   return {
     session: resolveSessionOptions(options),
     handshakeTimeout: milliseconds('handshakeTimeout', options.handshakeTimeout ?? DEFAULTS.handshakeTimeout, 1),
-    requireSubprotocol: options.requireSubprotocol ?? DEFAULTS.requireSubprotocol,
     maxConnections: positive('maxConnections', options.maxConnections ?? DEFAULTS.maxConnections),
     maxConnectionsPerAddress: positive('maxConnectionsPerAddress', options.maxConnectionsPerAddress ?? DEFAULTS.maxConnectionsPerAddress),
     maxPendingFrameBytes: positive('maxPendingFrameBytes', options.maxPendingFrameBytes ?? DEFAULTS.maxPendingFrameBytes),
-    tls: tlsObject('tls', options.tls),
   };
 }
 
@@ -117,26 +109,7 @@ export function resolveClientOptions(options: ClientOptions = {}) {
     autoReconnect: options.autoReconnect ?? DEFAULTS.autoReconnect,
     reconnectDelay: milliseconds('reconnectDelay', options.reconnectDelay ?? DEFAULTS.reconnectDelay, 1),
     maxReconnectDelay: milliseconds('maxReconnectDelay', options.maxReconnectDelay ?? DEFAULTS.maxReconnectDelay, 1),
-    tls: tlsObject('tls', options.tls),
   };
-}
-
-/** `tls` is absent or an object of node:tls options (not `true`: there is no default certificate). */
-function tlsObject<T>(name: string, value: T | undefined): T | undefined {
-  if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) {
-    throw socketDError('INVALID_ARGUMENT', `${name} must be an object of node:tls options (key, cert, ca, ...), got ${value === null ? 'null' : typeof value}`);
-  }
-  return value;
-}
-
-/** Smallest `maxDatagramSize`: room for a Connect with a short URL. */
-const MIN_DATAGRAM_SIZE = 64;
-
-function datagramSize(value: number): number {
-  if (!Number.isInteger(value) || value < MIN_DATAGRAM_SIZE || value > MAX_DATAGRAM_SIZE) {
-    throw socketDError('INVALID_ARGUMENT', `maxDatagramSize must be an integer in ${MIN_DATAGRAM_SIZE}..${MAX_DATAGRAM_SIZE}, got ${value}`);
-  }
-  return value;
 }
 
 function positive(name: string, value: number): number {

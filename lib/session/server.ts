@@ -1,50 +1,45 @@
-import { MAX_FRAGMENT_SIZE } from '../protocol/constants.js';
 import type { Connection, ServerTransport } from './connection.js';
 import { socketDError } from '../protocol/errors.js';
-import { createServerTransport, transportFor } from './transport-registry.js';
+import { transportFor } from './transport-registry.js';
 import { parseUrl } from './url.js';
 import { resolveServerOptions, type ResolvedSessionOptions } from './options.js';
 import { SocketDSession } from './session.js';
 import type { ServerOptions, Session } from './types.js';
 
 /**
- * A Socket.D server on one URL (`sd:tcp://0.0.0.0:8602`, `sd:ws://host:port`; port 0 picks
- * a free port). Every accepted connection becomes a `Session` after its handshake.
+ * A Socket.D server on one URL (`sd:<schema>://host:port`; port 0 picks a free port), served
+ * by the transport registered for the URL's schema. Every accepted connection becomes a `Session` after its handshake.
  */
 export class SdServer {
   private readonly transport: ServerTransport;
   private readonly all = new Set<SocketDSession>();
   private readonly resolved: ReturnType<typeof resolveServerOptions>;
   private listening = false;
-  /** Session options for datagram connections: no fragmentation (spec 3.3). */
-  private readonly datagramSession: ResolvedSessionOptions;
   /** The transport's schema, for telemetry. */
   private readonly schema: string;
 
   constructor(url: string, private readonly options: ServerOptions = {}) {
     this.resolved = resolveServerOptions(options);
-    this.datagramSession = { ...this.resolved.session, fragmentSize: MAX_FRAGMENT_SIZE };
     const parsed = parseUrl(url);
     this.schema = parsed.schema;
-    if (options.tls !== undefined && transportFor(parsed.schema).serverTls !== true) {
+    const transport = transportFor(parsed.schema);
+    if ((options as { tls?: unknown }).tls !== undefined && transport.serverTls !== true) {
       // Serving plain text to clients configured for TLS would fail far from the cause.
-      throw socketDError('INVALID_ARGUMENT', `the '${parsed.schema}' transport cannot serve TLS from the tls option: use sd:tcp:// or sd:tcps://${parsed.schema === 'ws' || parsed.schema === 'wss' ? ' (for wss pass an https.Server as httpServer)' : ''}`);
+      const hint = transport.serverTlsHint === undefined ? '' : ` (${transport.serverTlsHint})`;
+      throw socketDError('INVALID_ARGUMENT', `the '${parsed.schema}' transport cannot serve TLS from the tls option: use a transport that serves TLS${hint}`);
     }
     const { session, maxConnections, maxConnectionsPerAddress, maxPendingFrameBytes, handshakeTimeout } = this.resolved;
-    this.transport = createServerTransport(parsed, {
+    this.transport = transport.createServer(parsed, {
+      // The transport's own options (TransportServerOptions) pass through untouched.
+      ...options,
       maxFrameSize: session.maxFrameSize,
       highWaterMark: session.highWaterMark,
       maxWriteBufferSize: session.maxWriteBufferSize,
       frameTimeout: session.frameTimeout,
-      maxDatagramSize: session.maxDatagramSize,
       maxConnections,
       maxConnectionsPerAddress,
       maxPendingFrameBytes,
       handshakeTimeout,
-      requireSubprotocol: this.resolved.requireSubprotocol,
-      udpAllowTokenless: options.udpAllowTokenless === true,
-      httpServer: options.httpServer,
-      tls: this.resolved.tls,
       logger: session.logger,
       onError: (err) => this.reportError(err),
     });
@@ -69,14 +64,15 @@ export class SdServer {
     return this.transport.address();
   }
 
-  /** The native server: `net.Server` (tcp), `WebSocketServer` (ws) or `dgram.Socket` (udp). */
+  /** The native server of the transport (`net.Server`, `WebSocketServer`, `dgram.Socket`, ...). */
   unwrap<T = unknown>(): T {
     return this.transport.unwrap() as T;
   }
 
   /**
-   * The transport's counters, when it keeps any: `sd:udp` counts its sessions and every
-   * datagram it dropped (garbage, strangers, oversize, refused Connects, ...). Undefined for tcp/ws.
+   * The transport's counters, when it keeps any: a datagram transport counts its sessions and
+   * every datagram it dropped (garbage, strangers, oversize, refused Connects, ...). Undefined
+   * for the byte-stream transports.
    */
   transportStats(): Readonly<Record<string, number>> | undefined {
     return this.transport.stats?.();
@@ -106,11 +102,10 @@ export class SdServer {
   }
 
   private accept(connection: Connection): void {
-    const options = connection.maxDatagramSize === undefined ? this.resolved.session : this.datagramSession;
-    const session = new SocketDSession(connection, 'server', options, this.options, {
+    const session = new SocketDSession(connection, 'server', this.resolved.session, this.options, {
       onHandshake: this.options.onHandshake,
       handshakeTimeout: this.resolved.handshakeTimeout,
-      // The transport's own handshake (the WebSocket upgrade) already used part of it.
+      // The transport's own handshake (an upgrade, a TLS handshake) already used part of it.
       startedAt: connection.acceptedAt,
     }, this.schema);
     this.all.add(session);

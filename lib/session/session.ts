@@ -1,4 +1,4 @@
-import { CloseCodes, describeCloseCode, MetaKeys, PROTOCOL_VERSION } from '../protocol/constants.js';
+import { CloseCodes, describeCloseCode, MAX_FRAGMENT_SIZE, MetaKeys, PROTOCOL_VERSION } from '../protocol/constants.js';
 import { SocketDError, socketDError } from '../protocol/errors.js';
 import { Flags, flagName, type Flag } from '../protocol/flags.js';
 import { unexpectedFlag, type Frame, type FrameOf } from '../protocol/frame.js';
@@ -70,12 +70,14 @@ export class SocketDSession implements Session {
     private readonly options: ResolvedSessionOptions,
     private readonly listener: SessionListener,
     serverHandshake?: ServerHandshakeConfig,
-    /** The transport's schema (`tcp`, `ws`, ...), for telemetry. */
+    /** The transport's schema (as in the URL), for telemetry. */
     transport = 'unknown',
   ) {
     const log = this.log = options.logger;
-    this.writer = new FrameWriter(connection, options.fragmentSize, () => this.onWritesBlocked(), options.maxMessageSize);
-    this.tel = getTelemetry()?.session(this, transport, role, options.fragmentSize);
+    // A datagram connection never fragments (spec 3.3): a frame too large for it fails its call.
+    const fragmentSize = connection.capabilities?.datagram === true ? MAX_FRAGMENT_SIZE : options.fragmentSize;
+    this.writer = new FrameWriter(connection, fragmentSize, () => this.onWritesBlocked(), options.maxMessageSize);
+    this.tel = getTelemetry()?.session(this, transport, role, fragmentSize);
     if (this.tel !== undefined) this.writer.io = this.tel.io;
     // A timed-out stream is cancelled on the wire too, so the responder stops producing.
     this.outbound = new OutboundStreams(log, (sid, event) => this.sendCancel(sid, event));

@@ -50,7 +50,7 @@ export function transportFor(schema: string): Transport {
   return transport;
 }
 
-/** The shared client transport for a schema (`tcp`, `ws-java`, `sd:wss`, ...). */
+/** The shared client transport for a schema or alias, with or without `sd:`. */
 export function createClientTransport(schema: string): ClientTransport {
   return transportFor(schema).client;
 }

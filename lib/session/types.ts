@@ -1,7 +1,7 @@
 import type { Flag } from '../protocol/flags.js';
 
 import type { Metas } from '../protocol/metas.js';
-import type { TlsClientOptions, TlsServerOptions } from './connection.js';
+import type { TransportClientOptions, TransportServerOptions } from './connection.js';
 /** Metadata of a message: `k=v` pairs (spec section 4). */
 export type { Metas };
 
@@ -227,21 +227,18 @@ export interface SessionOptions {
    */
   frameTimeout?: number;
   /**
-   * `sd:udp` only: the largest datagram sent or accepted, in bytes, 64..65 507. Default 2048
-   * (upstream's `maxUdpSize`). Over udp a frame is never fragmented: a send, request or reply
-   * whose frame would be longer fails alone with SOCKETD_ERR_DATAGRAM_TOO_LARGE (nothing sent),
-   * and longer datagrams received are dropped (counted in the server's `transportStats()`).
-   */
-  maxDatagramSize?: number;
-  /**
    * Engine logger. Default: warnings and errors to `process.stderr` (debug off); `false`
    * silences the engine.
    */
   logger?: EngineLogger | false;
 }
 
-/** Options of `SdServer` / `listen()`. */
-export interface ServerOptions extends SessionOptions, SessionListener {
+/**
+ * Options of `SdServer` / `listen()`. The transports' own keys (`tls`, `httpServer`,
+ * `requireSubprotocol`, `maxDatagramSize`, `udpAllowTokenless`) come from
+ * `TransportServerOptions`, which the transports declare; they reach the transport untouched.
+ */
+export interface ServerOptions extends SessionOptions, SessionListener, TransportServerOptions {
   /**
    * Runs on each Connect before the Connack. Return false, or throw, to refuse the client
    * (Close 1001; its connect fails with SOCKETD_ERR_HANDSHAKE_REJECTED). Entries added to
@@ -250,20 +247,9 @@ export interface ServerOptions extends SessionOptions, SessionListener {
   onHandshake?(handshake: Handshake, outMetas: Metas, remoteAddress: string | undefined): boolean | void | Promise<boolean | void>;
   /** Milliseconds a new connection has to complete the handshake. Default 10 000. */
   handshakeTimeout?: number;
-  /** WebSocket: refuse upgrades that do not offer the `Socket.D` subprotocol. Default true. */
-  requireSubprotocol?: boolean;
-  /** WebSocket: attach to this `http.Server` (or `https.Server`) instead of opening a port. */
-  httpServer?: import('node:http').Server | import('node:https').Server;
-  /**
-   * `sd:tcp` / `sd:tcps`: serve TLS (node:tls options: `key` + `cert` or `pfx`; `ca`,
-   * `requestCert: true` and `rejectUnauthorized: true` for client certificates). Frames are
-   * the same inside TLS. Required by `sd:tcps`; refused by transports that cannot serve TLS
-   * (for wss pass an `https.Server` as `httpServer`). Default: none (plain tcp).
-   */
-  tls?: TlsServerOptions;
   /**
    * Connections accepted at once; further ones are refused (and logged). Default 10 000.
-   * Over `sd:udp` it bounds the sessions (remote addresses); a tenth of it (at least 16) holds
+   * Over a datagram transport it bounds the sessions (remote addresses); a tenth of it (at least 16) holds
    * the half-open ones (whose client has not echoed its udp token yet), and a new Connect
    * evicts the oldest of those first. Connects beyond proven sessions are ignored and counted
    * (`transportStats().refusedConnects`).
@@ -271,7 +257,7 @@ export interface ServerOptions extends SessionOptions, SessionListener {
   maxConnections?: number;
   /**
    * Open connections from one remote IP; further ones are refused (and logged). Default 256.
-   * Over `sd:udp`: proven sessions from one IP (any port).
+   * Over a datagram transport: proven sessions from one IP (any port).
    */
   maxConnectionsPerAddress?: number;
   /**
@@ -279,13 +265,6 @@ export interface ServerOptions extends SessionOptions, SessionListener {
    * would pass it closes with 1002 (SOCKETD_ERR_PENDING_FRAME_BYTES). Default 256 MiB.
    */
   maxPendingFrameBytes?: number;
-  /**
-   * `sd:udp`: also accept clients that do not carry a udp token (upstream Java peers), trusting
-   * their source address: a forged datagram can then close or act in their session, and their
-   * Connects are not held apart from proven ones. Trusted networks only. Default false: such a
-   * Connect gets Close 1001 (counted in `transportStats().refusedTokenless`, logged).
-   */
-  udpAllowTokenless?: boolean;
   /** An error of the listening server after `listen()` (logged through `logger` too). */
   onError?(err: Error): void;
 }
@@ -293,8 +272,11 @@ export interface ServerOptions extends SessionOptions, SessionListener {
 /** Client connection status, as pushed to status listeners. */
 export type ClientStatus = 'connecting' | 'connected' | 'disconnected' | 'reconnecting' | 'closed';
 
-/** Options of `SdClient` / `connect()`. */
-export interface ClientOptions extends SessionOptions, SessionListener {
+/**
+ * Options of `SdClient` / `connect()`. The transports' own keys (`tls`, `maxDatagramSize`)
+ * come from `TransportClientOptions`, which the transports declare; they reach `connect()` untouched.
+ */
+export interface ClientOptions extends SessionOptions, SessionListener, TransportClientOptions {
   /** Metas sent in the Connect frame (they become handshake params on the server). */
   metas?: Metas;
   /** Milliseconds for transport connect plus handshake. Default 10 000. */
@@ -307,10 +289,4 @@ export interface ClientOptions extends SessionOptions, SessionListener {
   reconnectDelay?: number;
   /** Largest reconnect delay. Default 10 000. */
   maxReconnectDelay?: number;
-  /**
-   * TLS settings (`ca`, `cert`, `key`, `rejectUnauthorized`, `servername`, ...) for `wss://`
-   * and `tcps://`; given with an `sd:tcp://` URL they make it dial TLS too (as upstream Java
-   * does once an SSL context is set). Default: none (tcps then trusts Node's root CAs).
-   */
-  tls?: TlsClientOptions;
 }

@@ -1,7 +1,7 @@
 import { decodeFrame } from '../protocol/frame-codec.js';
 import { isSocketDError, socketDError } from '../protocol/errors.js';
 import type { Frame } from '../protocol/frame.js';
-import type { Connection, ConnectionHandlers } from '../session/connection.js';
+import { STREAM_CAPABILITIES, type Connection, type ConnectionCapabilities, type ConnectionHandlers } from '../session/connection.js';
 
 /** Options of {@link createMemoryPair}, per direction (both ends use the same). */
 export interface MemoryPairOptions {
@@ -11,8 +11,8 @@ export interface MemoryPairOptions {
   readonly delayMs?: number;
   /** Largest accepted frame (default 17 MiB): a bigger one is a protocol error at the receiver. */
   readonly maxFrameSize?: number;
-  /** Both ends act as a datagram transport carrying at most this many bytes per frame. */
-  readonly maxDatagramSize?: number;
+  /** What both ends declare (default {@link STREAM_CAPABILITIES}): e.g. a datagram transport's. */
+  readonly capabilities?: ConnectionCapabilities;
 }
 
 interface InFlight {
@@ -28,7 +28,7 @@ interface InFlight {
  */
 export class MemoryConnection implements Connection {
   readonly remoteAddress: string;
-  readonly maxDatagramSize: number | undefined;
+  readonly capabilities: ConnectionCapabilities;
   peer!: MemoryConnection;
   private handlers: ConnectionHandlers | undefined;
   private readonly inbox: InFlight[] = [];
@@ -49,7 +49,7 @@ export class MemoryConnection implements Connection {
     this.highWaterMark = options.highWaterMark ?? 1024 * 1024;
     this.delayMs = options.delayMs ?? 0;
     this.maxFrameSize = options.maxFrameSize;
-    this.maxDatagramSize = options.maxDatagramSize;
+    this.capabilities = options.capabilities ?? STREAM_CAPABILITIES;
   }
 
   get bufferedAmount(): number { return this.buffered; }
@@ -62,7 +62,7 @@ export class MemoryConnection implements Connection {
 
   write(frame: Buffer): boolean {
     if (this.isClosed || this.ending) return false;
-    const max = this.maxDatagramSize;
+    const max = this.capabilities.maxFrameSize;
     if (max !== undefined && frame.length > max) {
       throw socketDError('DATAGRAM_TOO_LARGE', `frame of ${frame.length} bytes is over the ${max} bytes one write can carry`);
     }

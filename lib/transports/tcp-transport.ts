@@ -8,6 +8,7 @@ import { AddressLimit } from './address-limit.js';
 import { TcpConnection } from './tcp-connection.js';
 import { TlsAcceptor } from './tls-acceptor.js';
 import { clientTlsError } from './tls-errors.js';
+import { checkTlsOption } from './transport-options.js';
 import {
   DEFAULT_HANDSHAKE_TIMEOUT,
   DEFAULT_MAX_PENDING_FRAME_BYTES,
@@ -43,6 +44,7 @@ export class TcpClientTransport implements ClientTransport {
     const where = `${url.host}:${url.port}`;
     const kind = useTls ? 'TLS' : 'TCP';
     return new Promise((resolve, reject) => {
+      checkTlsOption(options.tls);
       const socket: Socket = useTls
         ? tlsConnect({ ...options.tls, host: url.host, port: url.port })
         : netConnect({ host: url.host, port: url.port });
@@ -90,6 +92,7 @@ export class TcpServerTransport implements ServerTransport {
     private readonly port: number,
     private readonly options: TcpServerOptions = {},
   ) {
+    checkTlsOption(options.tls);
     // pauseOnConnect: nothing is read before the session attaches its handlers.
     this.server = createServer({ pauseOnConnect: true, noDelay: true });
     this.tls = options.tls === undefined ? undefined
@@ -176,7 +179,7 @@ export const tcpsTransport: Transport = {
   client: new TcpClientTransport(true),
   serverTls: true,
   createServer: (url: ParsedUrl, options: ServerTransportOptions) => {
-    if (options.tls === undefined) {
+    if (checkTlsOption(options.tls) === undefined) {
       throw socketDError('INVALID_ARGUMENT', 'sd:tcps needs the tls option with the server\'s key and cert (or pfx)');
     }
     return new TcpServerTransport(url.host, url.port, options);

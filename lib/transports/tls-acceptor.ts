@@ -2,7 +2,8 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { socketDError } from '../protocol/errors.js';
-import type { TlsServerOptions, TransportLogger } from '../session/connection.js';
+import type { TransportLogger } from '../session/connection.js';
+import type { TlsServerOptions } from './transport-options.js';
 import { serverTlsReason, TLS_FATAL_ALERT, TLS_HANDSHAKE_RECORD } from './tls-errors.js';
 
 /** Refused renegotiations are logged at most once per this many milliseconds. */

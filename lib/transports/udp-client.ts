@@ -5,9 +5,9 @@ import { socketDError } from '../protocol/errors.js';
 import { Flags } from '../protocol/flags.js';
 import type { Frame } from '../protocol/frame.js';
 import {
-  DEFAULT_MAX_DATAGRAM_SIZE,
   type ClientConnectOptions, type ClientTransport, type Connection, type ParsedUrl,
 } from '../session/connection.js';
+import { checkDatagramSize } from './transport-options.js';
 import { decodeDatagram, newUdpStats, UdpConnection, type UdpLink, type UdpStats } from './udp-connection.js';
 import { endsWith, frameLengthOf, TOKEN_LENGTH, TOKEN_REQUEST } from './udp-token.js';
 
@@ -125,6 +125,7 @@ export class UdpClientTransport implements ClientTransport {
    */
   connect(url: ParsedUrl, options: ClientConnectOptions): Promise<Connection> {
     return new Promise((resolve, reject) => {
+      const maxDatagramSize = checkDatagramSize(options.maxDatagramSize);
       const socket = createSocket({ type: isIPv6(url.host) ? 'udp6' : 'udp4' });
       const where = addressKey(url.host, url.port);
       const timer = setTimeout(() => {
@@ -140,10 +141,10 @@ export class UdpClientTransport implements ClientTransport {
       socket.connect(url.port, url.host, () => {
         clearTimeout(timer);
         socket.off('error', onError);
-        const link = new UdpClientLink(socket, options.maxDatagramSize ?? DEFAULT_MAX_DATAGRAM_SIZE, options.maxFrameSize ?? MAX_FRAME_LENGTH);
+        const link = new UdpClientLink(socket, maxDatagramSize, options.maxFrameSize ?? MAX_FRAME_LENGTH);
         const remote = socket.remoteAddress();
         // The Connect asks for a token; the Connack tells whether the server keeps one.
-        const connection = new UdpConnection(link, addressKey(remote.address, remote.port), remote, { ...options, trailer: TOKEN_REQUEST });
+        const connection = new UdpConnection(link, addressKey(remote.address, remote.port), remote, { ...options, maxDatagramSize, trailer: TOKEN_REQUEST });
         link.connection = connection;
         // Later socket errors end the connection (the session reconnects if it should).
         socket.on('error', (err: Error) => connection.destroy(socketDError('TRANSPORT', `UDP ${where} failed: ${err.message}`, { cause: err })));

@@ -2,12 +2,13 @@ import { CloseCodes } from '../protocol/constants.js';
 import { socketDError } from '../protocol/errors.js';
 import { Flags } from '../protocol/flags.js';
 import type { Frame } from '../protocol/frame.js';
+import { DEFAULT_MAX_DATAGRAM_SIZE } from './transport-options.js';
 import { checkFrameLength, decodeFrameAt, encodeFrame } from '../protocol/frame-codec.js';
 import {
   DEFAULT_HIGH_WATER_MARK,
-  DEFAULT_MAX_DATAGRAM_SIZE,
   DEFAULT_MAX_WRITE_BUFFER_SIZE,
   type Connection,
+  type ConnectionCapabilities,
   type ConnectionHandlers,
   type TransportOptions,
 } from '../session/connection.js';
@@ -120,6 +121,8 @@ export interface UdpLink {
 
 /** Options of one udp connection. */
 export interface UdpConnectionOptions extends TransportOptions {
+  /** The largest datagram sent or accepted (default 2048). */
+  maxDatagramSize?: number;
   /** Server side: when its first Connect arrived (`performance.now()`). */
   acceptedAt?: number;
   /**
@@ -157,6 +160,8 @@ export interface UdpConnectionOptions extends TransportOptions {
 export class UdpConnection implements Connection {
   readonly acceptedAt: number | undefined;
   readonly maxDatagramSize: number;
+  /** One frame per datagram, never fragmented (spec 3.3), at most `maxDatagramSize` bytes. */
+  readonly capabilities: ConnectionCapabilities;
   /** The sid of the Connect (server: that opened it, a duplicate is ignored; client: that it sent). */
   connectSid: string | undefined;
   /** The session's udp token, once agreed (datagrams from the peer must carry it). */
@@ -191,6 +196,7 @@ export class UdpConnection implements Connection {
     this.trailer = options.trailer;
     this.unvalidated = options.unvalidated === true;
     this.maxDatagramSize = options.maxDatagramSize ?? DEFAULT_MAX_DATAGRAM_SIZE;
+    this.capabilities = { datagram: true, maxFrameSize: this.maxDatagramSize };
     this.highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
     this.maxWriteBufferSize = Math.max(options.maxWriteBufferSize ?? DEFAULT_MAX_WRITE_BUFFER_SIZE, this.highWaterMark);
   }

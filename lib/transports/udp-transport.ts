@@ -7,9 +7,9 @@ import { Flags } from '../protocol/flags.js';
 import type { Frame } from '../protocol/frame.js';
 import {
   DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
-  DEFAULT_MAX_DATAGRAM_SIZE,
   type Connection, type ParsedUrl, type ServerTransport, type ServerTransportOptions, type Transport, type TransportOptions,
 } from '../session/connection.js';
+import { checkDatagramSize } from './transport-options.js';
 import { addressKey, registerUdpStats, UdpClientTransport } from './udp-client.js';
 import { CLOSE_FRAME, decodeDatagram, newUdpStats, UdpConnection, type UdpLink, type UdpStats } from './udp-connection.js';
 import { endsWith, frameLengthOf, newToken, TOKEN_LENGTH, TOKEN_REQUEST } from './udp-token.js';
@@ -23,7 +23,7 @@ const REFUSAL_LOG_INTERVAL = 5000;
 
 /** Options of `UdpServerTransport`. */
 export type UdpServerOptions = TransportOptions &
-  Pick<ServerTransportOptions, 'maxConnections' | 'maxConnectionsPerAddress' | 'logger' | 'onError' | 'udpAllowTokenless'>;
+  Pick<ServerTransportOptions, 'maxConnections' | 'maxConnectionsPerAddress' | 'logger' | 'onError' | 'udpAllowTokenless' | 'maxDatagramSize'>;
 
 /**
  * Half-open sessions (a Connect answered, its token not echoed yet) held at once: a tenth of
@@ -99,7 +99,7 @@ export class UdpServerTransport implements ServerTransport, UdpLink {
     private readonly port: number,
     private readonly options: UdpServerOptions = {},
   ) {
-    this.maxDatagramSize = options.maxDatagramSize ?? DEFAULT_MAX_DATAGRAM_SIZE;
+    this.maxDatagramSize = checkDatagramSize(options.maxDatagramSize);
     this.maxFrameSize = options.maxFrameSize ?? MAX_FRAME_LENGTH;
     this.maxSessions = options.maxConnections ?? DEFAULT_MAX_UDP_SESSIONS;
     this.maxHalfOpen = halfOpenLimit(this.maxSessions);

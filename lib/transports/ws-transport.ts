@@ -13,8 +13,9 @@ import {
   DEFAULT_HANDSHAKE_TIMEOUT,
   DEFAULT_MAX_PENDING_FRAME_BYTES,
   type ClientTransport, type Connection, type ParsedUrl, type ServerTransport, type ServerTransportOptions,
-  type TlsClientOptions, type Transport,
+  type Transport,
 } from '../session/connection.js';
+import type { TlsClientOptions } from './transport-options.js';
 import { SOCKETD_SUBPROTOCOL, WsConnection } from './ws-connection.js';
 
 /** TLS settings a `wss://` client may pass through to `https.request` (all optional). */
@@ -302,6 +303,7 @@ export class WsServerTransport implements ServerTransport {
 export const wsTransport: Transport = {
   schema: 'ws',
   aliases: ['ws-java', 'ws-python'],
+  serverTlsHint: 'for wss pass an https.Server as httpServer',
   client: new WsClientTransport(),
   createServer: (url: ParsedUrl, options: ServerTransportOptions) => new WsServerTransport(url.host, url.port, options),
 };
@@ -313,6 +315,7 @@ export const wsTransport: Transport = {
 export const wssTransport: Transport = {
   schema: 'wss',
   aliases: ['wss-java', 'wss-python'],
+  serverTlsHint: wsTransport.serverTlsHint,
   client: wsTransport.client,
   createServer(url: ParsedUrl, options: ServerTransportOptions) {
     if (options.httpServer === undefined) {

@@ -40,6 +40,14 @@ async function openPair(
   return { client: clientSession, server: serverSession, clientEnd, serverEnd };
 }
 
+/** Lengths of the frames `end` writes from now on. */
+function countWrites(end: MemoryConnection): number[] {
+  const lengths: number[] = [];
+  const write = end.write.bind(end);
+  end.write = (frame: Buffer) => { lengths.push(frame.length); return write(frame); };
+  return lengths;
+}
+
 afterEach(() => {
   for (const session of open.splice(0)) session.close();
 });
@@ -223,5 +231,36 @@ describe('session on the in-memory pair: backpressure and close ordering', () =>
     await until(() => codes.length === 2, 2000, 'both closes');
     expect(codes).toEqual([CloseCodes.DISCONNECTION, CloseCodes.DISCONNECTION]);
     expect(client.state).toBe('closed');
+  });
+});
+
+describe('session on the in-memory pair: capabilities', () => {
+  it('over a datagram connection a frame is never fragmented: one over maxFrameSize fails its call alone, nothing sent', async () => {
+    const received: number[] = [];
+    const { client, clientEnd } = await openPair(
+      { fragmentSize: 1024, onMessage(s, m) { received.push(m.data.length); if (m.isRequest) s.replyEnd(m, 'ok'); } },
+      { fragmentSize: 1024 },
+      { capabilities: { datagram: true, maxFrameSize: 2048 } },
+    );
+    const writes = countWrites(clientEnd);
+    expect(() => client.send('/big', Buffer.alloc(4096))).toThrow(/does not fit in one datagram of maxDatagramSize 2048/);
+    // 1500 bytes: above fragmentSize, under the datagram: sent whole, not in fragments.
+    expect((await client.request('/fits', Buffer.alloc(1500))).dataAsString()).toBe('ok');
+    expect(received).toEqual([1500]);
+    expect(writes).toHaveLength(1);
+    expect(client.state).toBe('open');
+  });
+
+  it('over a stream connection the same message is fragmented and reassembled', async () => {
+    const received: number[] = [];
+    const { client, clientEnd } = await openPair(
+      { fragmentSize: 1024, onMessage(s, m) { received.push(m.data.length); if (m.isRequest) s.replyEnd(m, 'ok'); } },
+      { fragmentSize: 1024 },
+      { maxFrameSize: 1024 + 512 },
+    );
+    const writes = countWrites(clientEnd);
+    expect((await client.request('/fits', Buffer.alloc(4096))).dataAsString()).toBe('ok');
+    expect(received).toEqual([4096]);
+    expect(writes).toHaveLength(4);
   });
 });
