@@ -1,5 +1,6 @@
 import type { Frame } from '../protocol/frame.js';
 import type { SocketDError } from '../protocol/errors.js';
+import type { MemoryAccount, MemoryBudget } from './memory-budget.js';
 
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
@@ -64,6 +65,12 @@ export interface Connection {
    * timeout counts from here. Undefined on client connections.
    */
   readonly acceptedAt?: number;
+  /**
+   * Server side: this connection's account in the server's memory budget (its partial frame
+   * and queued writes are charged there by the transport; the session charges fragments and
+   * open streams). Closed by the transport when the connection closes. Undefined on clients.
+   */
+  readonly memory?: MemoryAccount;
   /** Attaches the session's handlers; frames received before this are held. */
   setHandlers(handlers: ConnectionHandlers): void;
   /**
@@ -162,6 +169,11 @@ export interface ServerTransportOptions extends TransportOptions {
    * The connection that would pass it closes with 1002 (`SOCKETD_ERR_PENDING_FRAME_BYTES`).
    */
   maxPendingFrameBytes?: number;
+  /**
+   * The server's memory budget: each accepted connection draws from it through its own
+   * account (`Connection.memory`, opened with the socket's remote IP).
+   */
+  budget?: MemoryBudget;
   /**
    * Milliseconds from the accepted socket to the end of the transport's own handshake (the
    * WebSocket upgrade); the session's handshake timeout then covers the rest up to the Connack.

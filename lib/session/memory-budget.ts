@@ -1,0 +1,149 @@
+import { socketDError } from '../protocol/errors.js';
+
+const MiB = 1024 * 1024;
+
+/** Default `memoryBudget`: bytes one server holds for its peers, all connections together. */
+export const DEFAULT_MEMORY_BUDGET = 256 * MiB;
+/** Default `memoryBudgetPerAddress`: the share of the budget the connections of one remote IP may hold. */
+export const DEFAULT_MEMORY_BUDGET_PER_ADDRESS = 128 * MiB;
+/**
+ * Default `memoryBudgetPerConnection`: one connection's share. Room for the largest default
+ * message (`maxMessageSize` 64 MiB) being reassembled while its last 16 MiB fragment arrives.
+ */
+export const DEFAULT_MEMORY_BUDGET_PER_CONNECTION = 96 * MiB;
+
+/**
+ * Bytes charged per open inbound stream (a Request or Subscribe not yet answered to the end):
+ * what its bookkeeping costs in the engine and in a Nest handler's subscription, measured at
+ * about 1.5-1.9 KB. 100k open streams then cost what the budget allows, not 190 MB.
+ */
+export const STREAM_OVERHEAD = 2048;
+
+/** What one remote IP holds, over all its connections. */
+interface AddressShare {
+  used: number;
+  accounts: number;
+}
+
+/**
+ * The bytes one server may hold on behalf of its peers (`memoryBudget`): partial frames,
+ * fragments being reassembled, bytes queued for writing, Nest stream values queued for a
+ * slow client, broker forwards and a fixed cost per open stream all draw from it, with a
+ * share per remote IP and per connection so that one address cannot take it all.
+ *
+ * Each connection draws through its own {@link MemoryAccount}; charging and releasing are
+ * O(1) integer arithmetic (no allocation).
+ */
+export class MemoryBudget {
+  /** Bytes charged now, over every account. */
+  used = 0;
+  private readonly addresses = new Map<string, AddressShare>();
+
+  /**
+   * @param limit bytes for the whole server.
+   * @param perAddress bytes for the connections of one remote IP together (at most `limit`).
+   * @param perConnection bytes for one connection (at most `perAddress`).
+   * @throws `SOCKETD_ERR_INVALID_ARGUMENT` unless all three are positive.
+   */
+  constructor(
+    readonly limit: number = DEFAULT_MEMORY_BUDGET,
+    perAddress: number = DEFAULT_MEMORY_BUDGET_PER_ADDRESS,
+    perConnection: number = DEFAULT_MEMORY_BUDGET_PER_CONNECTION,
+  ) {
+    for (const [name, value] of [['memoryBudget', limit], ['memoryBudgetPerAddress', perAddress], ['memoryBudgetPerConnection', perConnection]] as const) {
+      if (typeof value !== 'number' || !(value > 0)) throw socketDError('INVALID_ARGUMENT', `${name} must be a positive number, got ${value}`);
+    }
+    this.perAddress = Math.min(perAddress, limit);
+    this.perConnection = Math.min(perConnection, this.perAddress);
+  }
+
+  /** The share of one remote IP (never above `limit`). */
+  readonly perAddress: number;
+  /** The share of one connection (never above `perAddress`). */
+  readonly perConnection: number;
+
+  /** Bytes charged now by the connections of `ip`. */
+  usedBy(ip: string): number {
+    return this.addresses.get(ip)?.used ?? 0;
+  }
+
+  /** Opens the account of one connection from `ip`; close it when the connection closes. */
+  open(ip: string | undefined): MemoryAccount {
+    const key = ip ?? '';
+    let share = this.addresses.get(key);
+    if (share === undefined) {
+      share = { used: 0, accounts: 0 };
+      this.addresses.set(key, share);
+    }
+    share.accounts++;
+    return new MemoryAccount(this, share, key);
+  }
+
+  /** @internal an account closed: forget its address once it has no account left. */
+  forget(key: string, share: AddressShare): void {
+    if (--share.accounts === 0 && this.addresses.get(key) === share) this.addresses.delete(key);
+  }
+}
+
+/**
+ * One connection's draw on its server's {@link MemoryBudget}. Clients (and transports that
+ * keep no budget) get an unlimited account.
+ */
+export class MemoryAccount {
+  /** Bytes this connection holds now. */
+  used = 0;
+  private closed = false;
+
+  /** @internal use `MemoryBudget.open()` or {@link unlimitedAccount}. */
+  constructor(
+    /** The server's budget. */
+    readonly budget: MemoryBudget,
+    private readonly share: AddressShare,
+    private readonly key: string,
+  ) {}
+
+  /**
+   * Takes `n` more bytes; false, taking nothing, when that would pass this connection's share,
+   * its address's share or the server's budget (or the account is closed).
+   */
+  take(n: number): boolean {
+    const budget = this.budget;
+    const share = this.share;
+    if (this.closed || this.used + n > budget.perConnection || share.used + n > budget.perAddress || budget.used + n > budget.limit) {
+      return false;
+    }
+    this.used += n;
+    share.used += n;
+    budget.used += n;
+    return true;
+  }
+
+  /** Gives back `n` bytes taken before (nothing once closed: closing gave everything back). */
+  give(n: number): void {
+    if (this.closed) return;
+    this.used -= n;
+    this.share.used -= n;
+    this.budget.used -= n;
+  }
+
+  /** Names what refused a charge of `n` bytes, for an error message. */
+  describeRefusal(n: number): string {
+    const budget = this.budget;
+    if (this.used + n > budget.perConnection) return `memoryBudgetPerConnection ${budget.perConnection} (this connection holds ${this.used})`;
+    if (this.share.used + n > budget.perAddress) return `memoryBudgetPerAddress ${budget.perAddress} (its address holds ${this.share.used})`;
+    return `memoryBudget ${budget.limit} (the server holds ${budget.used})`;
+  }
+
+  /** The connection closed: gives back everything it held; later charges fail, gives do nothing. */
+  close(): void {
+    if (this.closed) return;
+    this.give(this.used);
+    this.closed = true;
+    this.budget.forget(this.key, this.share);
+  }
+}
+
+/** An account without limit, for clients and transports without a budget. */
+export function unlimitedAccount(): MemoryAccount {
+  return new MemoryBudget(Infinity, Infinity, Infinity).open(undefined);
+}
