@@ -1,12 +1,14 @@
 import { socketDError } from '../protocol/errors.js';
 import type { InboundMessage } from './received-message.js';
 import type { EngineLogger } from './types.js';
+import { STREAM_OVERHEAD, type MemoryAccount } from './memory-budget.js';
 
 /**
  * Requests and Subscribes the peer started and this side has not answered to the end, keyed
  * by sid. The count is capped together with the messages the peer has started to send in
  * fragments (each holds memory as a stream does): a peer that opens more is a protocol
- * violation.
+ * violation. Each open stream is also charged `STREAM_OVERHEAD` bytes in the server's memory
+ * budget, so that many open streams cost what the budget allows.
  */
 export class InboundStreams {
   private readonly open = new Map<string, InboundMessage>();
@@ -16,6 +18,8 @@ export class InboundStreams {
     private readonly log: EngineLogger,
     /** Messages being reassembled from fragments (or skipped) right now. */
     private readonly partials: () => number,
+    /** The connection's account in the server's memory budget (servers only). */
+    private readonly memory?: MemoryAccount,
   ) {}
 
   get size(): number {
@@ -33,23 +37,41 @@ export class InboundStreams {
     }
   }
 
-  /** @throws SocketDError `SOCKETD_ERR_TOO_MANY_STREAMS` (closes with 1002) past the cap. */
-  add(message: InboundMessage): void {
+  /**
+   * Opens a stream; false, opening nothing, when the memory budget has no room for it (the
+   * caller answers it with an Alarm).
+   * @throws SocketDError `SOCKETD_ERR_TOO_MANY_STREAMS` (closes with 1002) past the cap.
+   */
+  add(message: InboundMessage): boolean {
     this.checkRoom();
+    if (this.memory !== undefined && !this.memory.take(STREAM_OVERHEAD)) return false;
+    const replaced = this.open.get(message.sid);
     this.open.set(message.sid, message);
+    if (replaced !== undefined) this.memory?.give(STREAM_OVERHEAD);
+    return true;
+  }
+
+  /** Names what refuses one more stream, for the Alarm. */
+  refusal(): string {
+    return this.memory?.describeRefusal(STREAM_OVERHEAD) ?? '';
   }
 
   /** Removes and returns the stream on `sid` (the requester cancelled it), if any. */
   take(sid: string): InboundMessage | undefined {
     const message = this.open.get(sid);
-    if (message !== undefined) this.open.delete(sid);
+    if (message !== undefined) this.remove(sid);
     return message;
   }
 
   /** The stream was answered to the end. */
   finish(message: InboundMessage): void {
-    if (this.open.get(message.sid) === message) this.open.delete(message.sid);
+    if (this.open.get(message.sid) === message) this.remove(message.sid);
     message.finish();
+  }
+
+  private remove(sid: string): void {
+    this.open.delete(sid);
+    this.memory?.give(STREAM_OVERHEAD);
   }
 
   /** Cancels one stream the requester gave up on; false when none is open on `sid`. */
@@ -64,6 +86,7 @@ export class InboundStreams {
   cancelAll(): void {
     if (this.open.size === 0) return;
     const answering = [...this.open.values()];
+    this.memory?.give(STREAM_OVERHEAD * this.open.size);
     this.open.clear();
     for (const message of answering) message.cancel(this.log);
   }

@@ -10,11 +10,12 @@ import type { ResolvedSessionOptions } from './options.js';
 import type { OutboundStreams } from './outbound-streams.js';
 import { InboundMessage } from './received-message.js';
 import type { EngineLogger, ReceivedMessage, Session, SessionListener } from './types.js';
+import type { MemoryAccount } from './memory-budget.js';
 
 /**
- * Bytes charged per partial fragmented message against `maxPendingFragmentBytes`, on top of
- * its declared length: roughly what its strings, buffer and map entry cost, so that a million
- * tiny partial messages cannot hold hundreds of MB while declaring a few.
+ * Bytes charged per partial fragmented message against `maxPendingFragmentBytes` and the
+ * memory budget, on top of the bytes received: roughly what its strings and map entry cost,
+ * so that a million tiny partial messages cannot hold hundreds of MB while being charged a few.
  */
 export const PARTIAL_MESSAGE_OVERHEAD = 1024;
 
@@ -25,6 +26,8 @@ export interface RouterHost {
   cancel(sid: string, event: string): void;
   /** An answer the engine itself sends (an Alarm) could not be written: the session closes with 1002. */
   answerFailed(err: unknown): void;
+  /** The connection's account in the server's memory budget (servers only). */
+  readonly memory?: MemoryAccount;
 }
 
 /**
@@ -54,6 +57,7 @@ export class MessageRouter {
       maxMessageSize: options.maxMessageSize,
       maxPendingBytes: options.maxPendingFragmentBytes,
       entryOverhead: PARTIAL_MESSAGE_OVERHEAD,
+      memory: host.memory,
     });
   }
 
@@ -83,7 +87,13 @@ export class MessageRouter {
     const whole = this.reassemble(frame);
     if (whole === undefined) return;
     const message = new InboundMessage(whole);
-    if (whole.flag !== Flags.Message) this.inbound.add(message);
+    if (whole.flag !== Flags.Message && !this.inbound.add(message)) {
+      // No room in the server's memory budget for one more stream: refused before the handler runs.
+      const why = `${flagName(whole.flag)} '${whole.event}' refused: no room in ${this.inbound.refusal()}`;
+      this.log.warn(`Socket.D session ${this.session.id}: ${why}`);
+      this.answer(() => this.session.alarm(message, why));
+      return;
+    }
     if (this.listener.onMessage) {
       let result: unknown;
       try {
@@ -124,7 +134,10 @@ export class MessageRouter {
   }
 
   // The aggregator skips the rest of the message; answer it so that nobody waits for it.
-  private tooLarge(first: Frame, err: SocketDError): void {
+  // Refused at a later fragment, the first's flag and event are in the details.
+  private tooLarge(frame: Frame, err: SocketDError): void {
+    const details = err.details as { flag?: Frame['flag']; event?: string } | undefined;
+    const first = { ...frame, flag: details?.flag ?? frame.flag, event: details?.event ?? frame.event };
     const what = `${flagName(first.flag)} '${first.event}' (sid ${first.sid})`;
     const message = new InboundMessage({ ...first, metaString: removeMeta(first.metaString, MetaKeys.DATA_FRAGMENT_IDX) });
     switch (first.flag) {

@@ -70,8 +70,11 @@ export class SocketDSession implements Session {
     this.writer = new FrameWriter(connection, options.fragmentSize, () => this.onWritesBlocked(), options.maxMessageSize);
     // A timed-out stream is cancelled on the wire too, so the responder stops producing.
     this.outbound = new OutboundStreams(log, (sid, event) => this.sendCancel(sid, event));
-    this.inbound = new InboundStreams(options.maxInboundStreams, log, () => this.router.partials);
-    const routerHost = { session: this, cancel: (sid: string, event: string) => this.sendCancel(sid, event), answerFailed: (err: unknown) => this.answerFailed(err) };
+    this.inbound = new InboundStreams(options.maxInboundStreams, log, () => this.router.partials, connection.memory);
+    const routerHost = {
+      session: this, memory: connection.memory,
+      cancel: (sid: string, event: string) => this.sendCancel(sid, event), answerFailed: (err: unknown) => this.answerFailed(err),
+    };
     this.router = new MessageRouter(routerHost, listener, options, this.inbound, this.outbound, log);
     this.hold = new FrameHold(connection, (frame) => this.handleFrame(frame), () => this.stateValue === 'closed');
     if (serverHandshake) this.serverHandshake = new ServerHandshake(serverHandshake, this.handshakeHost());
