@@ -16,6 +16,22 @@ const enum Pump {
 // the copy stays cheap, soon enough that a long-lived stream's queue does not keep growing.
 const COMPACT_AFTER = 4096;
 
+// Bytes charged per queued value on top of its encoded data: the queue slot and entity object.
+const QUEUED_VALUE_OVERHEAD = 64;
+
+/** A value queued while the session is saturated: serialized at once, charged its encoded size. */
+interface Queued {
+  readonly entity: SocketDEntity | PromiseLike<SocketDEntity>;
+  readonly bytes: number;
+}
+
+/** Encoded bytes of an entity's data (what the frame will carry). */
+function entityBytes(entity: SocketDEntity): number {
+  const data = entity.data;
+  if (data === undefined) return 0;
+  return typeof data === 'string' ? Buffer.byteLength(data, 'utf8') : data.byteLength;
+}
+
 // What a stream that outgrew `maxQueued` fails with.
 const STREAM_OVERFLOW = Object.freeze({ status: 'error', message: 'Stream overflow: the client reads slower than the handler produces' } as const);
 
@@ -30,13 +46,14 @@ const STREAM_OVERFLOW = Object.freeze({ status: 'error', message: 'Stream overfl
  *   after the values received before it.
  *
  * Observables are push-based: rxjs cannot pause a producer. When a send returns false the
- * values are queued here (array + head index: O(1) per item at any length) and sent once the
- * session drains; past `maxQueued` queued values, or when the session's or the server's
- * `ReplyBudget` is spent, the stream fails rather than exhaust memory.
+ * values are serialized and queued here (array + head index: O(1) per item at any length) and
+ * sent once the session drains; past `maxQueued` queued values, when the session's or the
+ * server's `ReplyBudget` is spent, or when the connection's share of the server's memory
+ * budget has no room for a value's encoded bytes, the stream fails rather than exhaust memory.
  * This subscriber never goes through `Server.send()`, whose `Array.shift()` queue is quadratic.
  */
 export class ReplyStream extends Subscriber<unknown> {
-  private queue: unknown[] = [];
+  private queue: (Queued | undefined)[] = [];
   private head = 0;
   private blocked = false;
   private ended = false;
@@ -44,6 +61,8 @@ export class ReplyStream extends Subscriber<unknown> {
   private finished = false;
   /** Values of this stream counted in the budget (queued while blocked, not yet sent). */
   private charged = 0;
+  /** Their bytes, charged in the session's memory account. */
+  private chargedBytes = 0;
   private readonly single: boolean;
 
   constructor(
@@ -86,10 +105,7 @@ export class ReplyStream extends Subscriber<unknown> {
       return;
     }
     if (this.blocked) {
-      this.queue.push(value);
-      if (this.queue.length - this.head > this.maxQueued) this.overflow(`queued more than ${this.maxQueued} replies`);
-      else if (this.budget.take(this.session)) this.charged++;
-      else this.overflow(`cannot queue more replies (maxQueuedRepliesPerSession ${this.budget.perSession}, maxQueuedRepliesPerServer ${this.budget.perServer})`);
+      this.enqueue(value);
       return;
     }
     // Not blocked: the queue is empty (the pump empties it before unblocking), send at once.
@@ -110,15 +126,45 @@ export class ReplyStream extends Subscriber<unknown> {
     this.unsubscribe();
   }
 
+  // Serializes a value the session cannot take now and queues it, charged, or fails the stream.
+  private enqueue(value: unknown): void {
+    let entity: SocketDEntity | PromiseLike<SocketDEntity>;
+    try {
+      entity = this.serializer.serialize(value);
+    } catch (err) {
+      this.failInternal(err);
+      return;
+    }
+    // An asynchronous serializer's result is charged its overhead only until it resolves.
+    const bytes = QUEUED_VALUE_OVERHEAD + (isThenable<SocketDEntity>(entity) ? 0 : entityBytes(entity));
+    if (this.queue.length - this.head >= this.maxQueued) {
+      this.overflow(`queued more than ${this.maxQueued} replies`);
+      return;
+    }
+    if (!this.budget.take(this.session)) {
+      this.overflow(`cannot queue more replies (maxQueuedRepliesPerSession ${this.budget.perSession}, maxQueuedRepliesPerServer ${this.budget.perServer})`);
+      return;
+    }
+    const memory = this.session.memory;
+    if (memory !== undefined && !memory.take(bytes)) {
+      this.budget.release(this.session, 1);
+      this.overflow(`cannot queue ${bytes} more bytes of replies: no room in ${memory.describeRefusal(bytes)}`);
+      return;
+    }
+    this.queue.push({ entity, bytes });
+    this.charged++;
+    this.chargedBytes += bytes;
+  }
+
   private pump(mode: Pump): void {
     const queue = this.queue;
     while (!this.finished) {
       const count = queue.length - this.head;
       if (count === 0) break;
-      const value = queue[this.head];
+      const item = queue[this.head]!;
       queue[this.head++] = undefined;
-      if (this.charged > 0) this.uncharge(1);
-      const sent = this.send(value);
+      if (this.charged > 0) this.uncharge(1, item.bytes);
+      const sent = this.sendEntity(item.entity);
       if (sent === true) continue;
       this.compact();
       this.block(sent);
@@ -140,6 +186,10 @@ export class ReplyStream extends Subscriber<unknown> {
       this.failInternal(err);
       return true;
     }
+    return this.sendEntity(entity);
+  }
+
+  private sendEntity(entity: SocketDEntity | PromiseLike<SocketDEntity>): boolean | Promise<boolean> {
     if (isThenable<SocketDEntity>(entity)) {
       return Promise.resolve(entity).then(
         (e) => this.write(e, false),
@@ -234,12 +284,14 @@ export class ReplyStream extends Subscriber<unknown> {
   private dropQueue(): void {
     this.queue = [];
     this.head = 0;
-    this.uncharge(this.charged);
+    this.uncharge(this.charged, this.chargedBytes);
   }
 
-  private uncharge(count: number): void {
+  private uncharge(count: number, bytes: number): void {
     this.charged -= count;
     this.budget.release(this.session, count);
+    this.chargedBytes -= bytes;
+    this.session.memory?.give(bytes);
   }
 
   // Drop the consumed prefix now and then so a long-lived queue does not keep growing.
@@ -253,7 +305,7 @@ export class ReplyStream extends Subscriber<unknown> {
   private settle(): void {
     if (this.finished) return;
     this.finished = true;
-    this.uncharge(this.charged);
+    this.uncharge(this.charged, this.chargedBytes);
     this.unsubscribe();
     this.onSettled();
   }

@@ -1,3 +1,4 @@
+import type { MemoryAccount } from './memory-budget.js';
 import type { Flag } from '../protocol/flags.js';
 
 import type { Metas } from '../protocol/metas.js';
@@ -125,6 +126,13 @@ export interface Session {
   readonly remoteAddress: string | undefined;
   /** Bytes queued in the transport. */
   readonly bufferedAmount: number;
+  /**
+   * Server side: this connection's account in the server's memory budget (`memoryBudget`);
+   * undefined on clients. What an application queues for this peer may be charged here (the
+   * Nest transport charges the stream values it queues for a slow client); it is given back
+   * in full when the connection closes.
+   */
+  readonly memory?: MemoryAccount;
   /** Code the session closed with (set once closed). */
   readonly closeCode: number | undefined;
   /** Free-form per-session storage for the application. */
