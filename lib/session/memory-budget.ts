@@ -109,13 +109,17 @@ export class MemoryAccount {
   take(n: number): boolean {
     const budget = this.budget;
     const share = this.share;
-    if (this.closed || this.used + n > budget.perConnection || share.used + n > budget.perAddress || budget.used + n > budget.limit) {
-      return false;
-    }
+    if (this.closed || this.used + n > budget.perConnection || share.used + n > budget.perAddress || budget.used + n > budget.limit) return false;
     this.used += n;
     share.used += n;
     budget.used += n;
     return true;
+  }
+
+  /** True when `n` more bytes would fit now (nothing is taken). */
+  fits(n: number): boolean {
+    const budget = this.budget;
+    return !this.closed && this.used + n <= budget.perConnection && this.share.used + n <= budget.perAddress && budget.used + n <= budget.limit;
   }
 
   /** Gives back `n` bytes taken before (nothing once closed: closing gave everything back). */
