@@ -15,7 +15,7 @@ import { SdClient } from '../../lib/engine.js';
 import { encodeFrame, Flags, FrameDecoder, type Frame } from '../../lib/protocol/index.js';
 
 export type Schema = 'tcp' | 'ws';
-export type ServerKind = 'engine' | 'nest';
+export type ServerKind = 'engine' | 'nest' | 'broker';
 
 /** The repository root: the nearest directory above this file holding our package.json (works from dist/ too). */
 export const REPO_ROOT = ((): string => {
@@ -31,6 +31,17 @@ export const REPO_ROOT = ((): string => {
 export const SERVER_SCRIPT = path.join(REPO_ROOT, 'test/hostile/server-process.mjs');
 export const VECTORS = path.join(REPO_ROOT, 'test/fixtures/socketd-vectors');
 export const MB = 1024 * 1024;
+/**
+ * Attackers connect from this loopback address, the good client from 127.0.0.1: as on a real
+ * network, the attacker's connections share one address's part of the server's memory budget
+ * and the good client has its own.
+ */
+export const ATTACKER_ADDRESS = '127.0.0.2';
+/** The server's defaults (lib/session/memory-budget.ts): what one address may hold, and all of them. */
+export const DEFAULT_MEMORY_BUDGET = 256 * MB;
+export const DEFAULT_MEMORY_BUDGET_PER_ADDRESS = 128 * MB;
+/** What a server's RSS may grow by beyond the memory budget an attack can use (code, heap, caches). */
+export const RSS_SLACK = 64 * MB;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -139,6 +150,10 @@ export class ServerChild {
   rss(): number {
     return procField(this.pid, 'VmRSS');
   }
+  /** VmSize (virtual size) in bytes. */
+  vmSize(): number {
+    return procField(this.pid, 'VmSize');
+  }
   /** VmHWM (peak RSS) in bytes. */
   hwm(): number {
     return procField(this.pid, 'VmHWM');
@@ -163,6 +178,8 @@ export class ServerChild {
 export class RssWatch {
   baseline = 0;
   peak = 0;
+  vmBaseline = 0;
+  vmPeak = 0;
   private timer: NodeJS.Timeout | undefined;
   private hwmReset = false;
   /** Set once RSS went above the cap given to the constructor. */
@@ -177,23 +194,26 @@ export class RssWatch {
     this.hwmReset = this.child.resetHwm();
     this.baseline = this.child.rss();
     this.peak = this.baseline;
+    this.vmBaseline = this.vmPeak = this.child.vmSize();
     this.timer = setInterval(() => this.sample(), intervalMs);
   }
   sample(): void {
     const rss = this.child.rss();
     if (rss > this.peak) this.peak = rss;
+    const vm = this.child.vmSize();
+    if (vm > this.vmPeak) this.vmPeak = vm;
     if (!this.capHit && rss - this.baseline > this.cap) {
       this.capHit = true;
       this.onCap();
     }
   }
   /** Stops sampling; the peak includes VmHWM when it could be reset at start. */
-  stop(): { baseline: number; peak: number; growth: number; hwm: number } {
+  stop(): { baseline: number; peak: number; growth: number; hwm: number; vmGrowth: number } {
     clearInterval(this.timer);
     this.sample();
     const hwm = this.child.hwm();
     if (this.hwmReset && hwm > this.peak) this.peak = hwm;
-    return { baseline: this.baseline, peak: this.peak, growth: Math.max(0, this.peak - this.baseline), hwm };
+    return { baseline: this.baseline, peak: this.peak, growth: Math.max(0, this.peak - this.baseline), hwm, vmGrowth: Math.max(0, this.vmPeak - this.vmBaseline) };
   }
 }
 
@@ -226,7 +246,7 @@ export class GoodClient {
 
   constructor(
     private readonly url: string,
-    private readonly opts: { intervalMs?: number; timeoutMs?: number; payload?: string } = {},
+    private readonly opts: { intervalMs?: number; timeoutMs?: number; payload?: string; metas?: Record<string, string> } = {},
   ) {}
 
   async start(): Promise<void> {
@@ -263,7 +283,7 @@ export class GoodClient {
       const phase = this.current;
       const t0 = performance.now();
       try {
-        const reply = await this.client!.request('echo', payload, { timeout: this.opts.timeoutMs ?? 15_000 });
+        const reply = await this.client!.request('echo', payload, { timeout: this.opts.timeoutMs ?? 15_000, metas: this.opts.metas });
         if (reply.dataAsString() !== payload) throw new Error(`wrong echo: ${reply.dataAsString().slice(0, 80)}`);
         let l = this.latencies.get(phase);
         if (!l) this.latencies.set(phase, (l = []));
@@ -328,6 +348,8 @@ export interface RawPeerOptions {
   /** Read and decode what the server sends (default true). False: the socket is never read. */
   read?: boolean;
   connectTimeoutMs?: number;
+  /** The local address to connect from (default `ATTACKER_ADDRESS`). */
+  localAddress?: string;
 }
 
 /** A peer speaking raw bytes: Socket.D frames on a TCP stream, or one frame per WS binary message. */
@@ -335,6 +357,8 @@ export class RawPeer {
   readonly frames: Frame[] = [];
   /** Frames received, counted (also past the first 1 000 kept in `frames`). */
   received = 0;
+  /** Alarms received (the server refused a Request/Subscribe of ours). */
+  alarms = 0;
   closeCode: number | undefined;
   isClosed = false;
   /** The socket was refused or failed before it opened. */
@@ -361,7 +385,7 @@ export class RawPeer {
         resolve();
       };
       if (schema === 'tcp') {
-        const s = net.connect({ host: '127.0.0.1', port, noDelay: true });
+        const s = net.connect({ host: '127.0.0.1', port, noDelay: true, localAddress: options.localAddress ?? ATTACKER_ADDRESS });
         peer.tcp = s;
         s.on('error', () => undefined);
         let connected = false;
@@ -382,7 +406,7 @@ export class RawPeer {
           }
         });
       } else {
-        const ws = new WebSocket(`ws://127.0.0.1:${port}/hostile`, 'Socket.D', { perMessageDeflate: false });
+        const ws = new WebSocket(`ws://127.0.0.1:${port}/hostile`, 'Socket.D', { perMessageDeflate: false, localAddress: options.localAddress ?? ATTACKER_ADDRESS });
         peer.ws = ws;
         let opened = false;
         ws.on('error', () => undefined);
@@ -418,6 +442,7 @@ export class RawPeer {
 
   private onFrame(frame: Frame): void {
     this.received++;
+    if (frame.flag === Flags.Alarm) this.alarms++;
     if (this.frames.length < 1000) this.frames.push(frame);
     const code = closeCodeOf(frame);
     if (code !== undefined && this.closeCode === undefined) this.closeCode = code;
@@ -514,6 +539,10 @@ export interface AttackOutcome {
   closed: number;
   /** Connections refused before they opened. */
   refused: number;
+  /** Connections left open whose Requests/Subscribes the server refused with an Alarm (over its memory budget). */
+  alarmed?: number;
+  /** Connections the server still held at the end, within its limits (the attack then closed them). */
+  held?: number;
   /** Close codes received from the server, counted. */
   codes: Record<string, number>;
   /** Free text: what the attack did. */
@@ -529,7 +558,9 @@ export interface AttackResult {
   /** RSS grew past the runner's hard cap: the child was killed to end the attack (alive = as it was then). */
   capHit: boolean;
   uncaught: string[];
-  rss: { baseline: number; peak: number; growth: number; hwm: number };
+  rss: { baseline: number; peak: number; growth: number; hwm: number; vmGrowth: number };
+  /** The memory budget the attack could use (the bound on RSS growth is this plus `RSS_SLACK`). */
+  budgetInUse: number;
   outcome: AttackOutcome;
   before: CallStats;
   during: CallStats;
@@ -542,6 +573,14 @@ export interface AttackPlan {
   spec: ChildSpec;
   /** Milliseconds of good-client calls before the attack. Default 500. */
   beforeMs?: number;
+  /** The memory budget the attack can reach: default the per-address share (all attackers use one address). */
+  budgetInUse?: number;
+  /** Connections the server may legitimately still hold at the end (within its budget). Default 0. */
+  maxHeld?: number;
+  /** Bounds of this attack beyond the common ones: each string returned is one broken. */
+  verify?(r: AttackResult): string[];
+  /** Metas of the good client's calls (a broker routes them with `@`). */
+  goodMetas?: Record<string, string>;
   run(child: ServerChild, good: GoodClient): Promise<AttackOutcome>;
 }
 
@@ -553,7 +592,7 @@ export interface AttackPlan {
 export async function runAttack(plan: AttackPlan, rssCap = 512 * MB): Promise<AttackResult> {
   const t0 = Date.now();
   const child = await ServerChild.start(plan.spec);
-  const good = new GoodClient(child.url);
+  const good = new GoodClient(child.url, { metas: plan.goodMetas });
   try {
     await good.start();
     // Warm up (JIT, buffers) so the baseline is not the cold start.
@@ -581,6 +620,7 @@ export async function runAttack(plan: AttackPlan, rssCap = 512 * MB): Promise<At
       capHit: watch.capHit,
       uncaught: child.uncaught,
       rss,
+      budgetInUse: plan.budgetInUse ?? DEFAULT_MEMORY_BUDGET_PER_ADDRESS,
       outcome,
       before: good.stats('before'),
       during: good.stats('during'),
@@ -602,6 +642,8 @@ export function outcomeText(o: AttackOutcome): string {
     .join(',');
   const parts = [`${o.closed}/${o.attackers} closed`];
   if (o.refused) parts.push(`${o.refused} refused`);
+  if (o.alarmed) parts.push(`${o.alarmed} open with Alarms`);
+  if (o.held) parts.push(`${o.held} held`);
   if (codes) parts.push(`Close ${codes}`);
   if (o.served) parts.push('served');
   return parts.join(', ');
@@ -611,25 +653,47 @@ export function outcomeText(o: AttackOutcome): string {
 export function describeResult(r: AttackResult): string {
   return (
     `${r.name} [${r.server}] alive=${r.alive} uncaught=${r.uncaught.length} ${r.capHit ? '(RSS CAP HIT: child killed) ' : ''}` +
-    `rss ${mb(r.rss.baseline)} -> peak ${mb(r.rss.peak)} MB (growth ${mb(r.rss.growth)} MB, VmHWM ${mb(r.rss.hwm)} MB); ` +
+    `rss ${mb(r.rss.baseline)} -> peak ${mb(r.rss.peak)} MB (growth ${mb(r.rss.growth)} MB of ${mb(r.budgetInUse)} + ${mb(RSS_SLACK)} allowed, VmHWM ${mb(r.rss.hwm)} MB, VmSize +${mb(r.rss.vmGrowth)} MB); ` +
     `attacker: ${outcomeText(r.outcome)} (${r.outcome.note}); ` +
     `good client before: ${r.before.calls} calls p99 ${ms1(r.before.p99)} ms, during: ${r.during.calls} calls, ${r.during.failed} failed, p99 ${ms1(r.during.p99)} ms ` +
     `(max ${ms1(r.during.max)}); ${r.ms} ms`
   );
 }
 
-/** Counts outcomes of a set of peers. */
+/** Counts outcomes of a set of peers: closed, refused, left open with Alarms, or held. */
 export function tally(peers: RawPeer[], note: string, served = false): AttackOutcome {
   const codes: Record<string, number> = {};
   for (const p of peers) if (p.closeCode !== undefined) codes[p.closeCode] = (codes[p.closeCode] ?? 0) + 1;
+  const open = peers.filter((p) => !p.isClosed);
   return {
     attackers: peers.length,
     closed: peers.filter((p) => p.isClosed && !p.refused).length,
     refused: peers.filter((p) => p.refused).length,
+    alarmed: open.filter((p) => p.alarms > 0).length,
+    held: open.filter((p) => p.alarms === 0).length,
     codes,
     note,
     served,
   };
+}
+
+/**
+ * What a result breaks of the suite's bounds (empty: none): the server crashed or threw, its
+ * RSS grew more than the budget in use plus `RSS_SLACK`, an attacker was neither closed,
+ * refused, answered with Alarms nor legitimately held, or a good call failed.
+ */
+export function brokenBounds(r: AttackResult, plan: Pick<AttackPlan, 'maxHeld' | 'verify'>): string[] {
+  const maxHeld = plan.maxHeld ?? 0;
+  const broken: string[] = [];
+  if (!r.alive || r.capHit) broken.push('server died or hit the RSS cap');
+  if (r.uncaught.length > 0) broken.push(`uncaught: ${r.uncaught[0]}`);
+  if (r.rss.growth > r.budgetInUse + RSS_SLACK) broken.push(`RSS grew ${mb(r.rss.growth)} MB, over ${mb(r.budgetInUse + RSS_SLACK)}`);
+  const o = r.outcome;
+  if (!o.served && (o.held ?? 0) > maxHeld) broken.push(`${o.held} attackers held (at most ${maxHeld})`);
+  if (r.during.failed > 0 || r.goodErrors.length > 0) broken.push(`good client: ${r.goodErrors[0] ?? `${r.during.failed} failed`}`);
+  if (r.during.calls === 0) broken.push('the good client made no call during the attack');
+  broken.push(...(plan.verify?.(r) ?? []));
+  return broken;
 }
 
 export { sleep };

@@ -5,11 +5,13 @@
  *
  *   node test/hostile/server-process.mjs '{"kind":"engine","schema":"tcp","options":{...}}'
  *
- * kind `engine`: an `SdServer`; kind `nest`: a Nest microservice on `SocketDServer`.
+ * kind `engine`: an `SdServer`; kind `nest`: a Nest microservice on `SocketDServer`; kind
+ * `broker`: an `SdBroker` with one player `echo` (an `SdClient` in this process answering `echo`).
  * Prints `READY <port>` on stdout once listening. Events both kinds serve:
  *   echo   Request → ReplyEnd with the same data (the well-behaved client's call)
  *   never  Request/Subscribe that is never answered (open streams)
  *   huge   Subscribe → a stream of 1e6 Replies (Nest: `range(0, 1e6)`; `huge-interval`: `interval(0)`)
+ *   big    Subscribe → Nest only: a stream of 10 000 values of 100 KB each (`range` mapped), produced at once
  * An uncaught exception or unhandled rejection is written to stderr as one line starting with
  * `HOSTILE-UNCAUGHT` and the process carries on, so a fuzz run can count them (the suite asserts none).
  */
@@ -76,7 +78,8 @@ async function startNest() {
   const { Controller, Module } = await import('@nestjs/common');
   const { MessagePattern, EventPattern } = await import('@nestjs/microservices');
   const { NestFactory } = await import('@nestjs/core');
-  const { NEVER, interval, range } = await import('rxjs');
+  const { NEVER, interval, range, map } = await import('rxjs');
+  const PAD = 'x'.repeat(100_000);
   const { SocketDServer } = await import(fileURLToPath(new URL('index.js', DIST)));
 
   class HostileController {
@@ -89,6 +92,10 @@ async function startNest() {
     hugeInterval() {
       return interval(0);
     }
+    big() {
+      // Each value is its own 100 KB once serialized (JSON.stringify copies the pad).
+      return range(0, 10_000).pipe(map((i) => ({ i, pad: PAD })));
+    }
     never() {
       return NEVER;
     }
@@ -99,6 +106,7 @@ async function startNest() {
   decorate('echo', 'echo');
   decorate('huge', 'huge');
   decorate('huge-interval', 'hugeInterval');
+  decorate('big', 'big');
   decorate('never', 'never');
   decorate('notify', 'notify', EventPattern);
   Controller()(HostileController);
@@ -111,5 +119,19 @@ async function startNest() {
   return strategy.address().port;
 }
 
-const port = kind === 'nest' ? await startNest() : await startEngine();
+async function startBroker() {
+  const { SdBroker, SdClient } = await import(fileURLToPath(new URL('engine.js', DIST)));
+  const broker = await new SdBroker(url, options).listen();
+  const port = broker.address().port;
+  const player = new SdClient(`sd:${schema}://127.0.0.1:${port}/?@=echo`, {
+    heartbeatInterval: 0,
+    onMessage(session, m) {
+      if (m.event === 'echo') session.replyEnd(m, m.data);
+    },
+  });
+  await player.connect();
+  return port;
+}
+
+const port = kind === 'nest' ? await startNest() : kind === 'broker' ? await startBroker() : await startEngine();
 process.stdout.write(`READY ${port}\n`);
