@@ -664,10 +664,12 @@ export function describeResult(r: AttackResult): string {
 export function tally(peers: RawPeer[], note: string, served = false): AttackOutcome {
   const codes: Record<string, number> = {};
   for (const p of peers) if (p.closeCode !== undefined) codes[p.closeCode] = (codes[p.closeCode] ?? 0) + 1;
-  const open = peers.filter((p) => !p.isClosed);
+  // A peer that got the server's Close frame was closed by it, even if the socket's end is still under way.
+  const closed = (p: RawPeer): boolean => !p.refused && (p.isClosed || p.closeCode !== undefined);
+  const open = peers.filter((p) => !p.refused && !closed(p));
   return {
     attackers: peers.length,
-    closed: peers.filter((p) => p.isClosed && !p.refused).length,
+    closed: peers.filter(closed).length,
     refused: peers.filter((p) => p.refused).length,
     alarmed: open.filter((p) => p.alarms > 0).length,
     held: open.filter((p) => p.alarms === 0).length,
