@@ -21,6 +21,16 @@ export const DEFAULT_MAX_WRITE_BUFFER_SIZE = 80 * 1024 * 1024;
 export const DEFAULT_FRAME_TIMEOUT = 30_000;
 /** Default `maxPendingFrameBytes`: bytes of partial frames one server buffers, all connections together. */
 export const DEFAULT_MAX_PENDING_FRAME_BYTES = 256 * 1024 * 1024;
+/** Default `memoryBudget`: bytes one server holds for its peers, all connections together. */
+export const DEFAULT_MEMORY_BUDGET = 256 * 1024 * 1024;
+/** Default `memoryBudgetPerAddress`: the share of the budget the connections of one remote IP may hold. */
+export const DEFAULT_MEMORY_BUDGET_PER_ADDRESS = 128 * 1024 * 1024;
+/**
+ * Default `memoryBudgetPerConnection`: one connection's share. Room for the largest default
+ * message (`maxMessageSize` 64 MiB) being reassembled while its last 16 MiB fragment arrives.
+ */
+export const DEFAULT_MEMORY_BUDGET_PER_CONNECTION = 96 * 1024 * 1024;
+
 /** Default `handshakeTimeout`: from the accepted socket to the Connack, 10 s. */
 export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
 /** Default `maxConnectionsPerAddress`: open connections from one remote IP. */

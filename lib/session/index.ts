@@ -10,4 +10,5 @@ export type { ClientFor, ClusterClientOptions, ClusterRequestOptions, ClusterSen
 export { clusterUrls, stringHash } from './cluster-balance.js';
 export { DEFAULTS } from './options.js';
 export { CANCEL_META } from './session.js';
-export { MemoryAccount, MemoryBudget, STREAM_OVERHEAD } from './memory-budget.js';
+export { MemoryAccount, MemoryBudget } from './memory-budget.js';
+export { STREAM_OVERHEAD } from './inbound-streams.js';

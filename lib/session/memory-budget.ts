@@ -1,23 +1,6 @@
 import { socketDError } from '../protocol/errors.js';
+import { DEFAULT_MEMORY_BUDGET, DEFAULT_MEMORY_BUDGET_PER_ADDRESS, DEFAULT_MEMORY_BUDGET_PER_CONNECTION } from './connection.js';
 
-const MiB = 1024 * 1024;
-
-/** Default `memoryBudget`: bytes one server holds for its peers, all connections together. */
-export const DEFAULT_MEMORY_BUDGET = 256 * MiB;
-/** Default `memoryBudgetPerAddress`: the share of the budget the connections of one remote IP may hold. */
-export const DEFAULT_MEMORY_BUDGET_PER_ADDRESS = 128 * MiB;
-/**
- * Default `memoryBudgetPerConnection`: one connection's share. Room for the largest default
- * message (`maxMessageSize` 64 MiB) being reassembled while its last 16 MiB fragment arrives.
- */
-export const DEFAULT_MEMORY_BUDGET_PER_CONNECTION = 96 * MiB;
-
-/**
- * Bytes charged per open inbound stream (a Request or Subscribe not yet answered to the end):
- * what its bookkeeping costs in the engine and in a Nest handler's subscription, measured at
- * about 1.5-1.9 KB. 100k open streams then cost what the budget allows, not 190 MB.
- */
-export const STREAM_OVERHEAD = 2048;
 
 /** What one remote IP holds, over all its connections. */
 interface AddressShare {
@@ -145,9 +128,4 @@ export class MemoryAccount {
     this.closed = true;
     this.budget.forget(this.key, this.share);
   }
-}
-
-/** An account without limit, for clients and transports without a budget. */
-export function unlimitedAccount(): MemoryAccount {
-  return new MemoryBudget(Infinity, Infinity, Infinity).open(undefined);
 }

@@ -13,13 +13,12 @@ import {
   MAX_DATAGRAM_SIZE,
   DEFAULT_MAX_PENDING_FRAME_BYTES,
   DEFAULT_MAX_WRITE_BUFFER_SIZE,
-} from './connection.js';
-import { resolveLogger } from './engine-logger.js';
-import {
   DEFAULT_MEMORY_BUDGET,
   DEFAULT_MEMORY_BUDGET_PER_ADDRESS,
   DEFAULT_MEMORY_BUDGET_PER_CONNECTION,
-} from './memory-budget.js';
+} from './connection.js';
+import { resolveLogger } from './engine-logger.js';
+
 import type { ClientOptions, EngineLogger, ServerOptions, SessionOptions } from './types.js';
 
 /** Defaults of every engine option (README's options tables list these). */
