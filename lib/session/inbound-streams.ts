@@ -9,6 +9,12 @@ import type { MemoryAccount } from './memory-budget.js';
  * about 1.5-1.9 KB. 100k open streams then cost what the budget allows, not 190 MB.
  */
 export const STREAM_OVERHEAD = 2048;
+/**
+ * Room streams leave free in the connection's share of the budget: what the Alarms refusing
+ * further streams need to be written (a share filled by streams alone would drop the
+ * connection at its first Alarm instead).
+ */
+const ANSWER_ROOM = 64 * 1024;
 
 /**
  * Requests and Subscribes the peer started and this side has not answered to the end, keyed
@@ -51,7 +57,8 @@ export class InboundStreams {
    */
   add(message: InboundMessage): boolean {
     this.checkRoom();
-    if (this.memory !== undefined && !this.memory.take(STREAM_OVERHEAD)) return false;
+    const memory = this.memory;
+    if (memory !== undefined && !(memory.fits(STREAM_OVERHEAD + ANSWER_ROOM) && memory.take(STREAM_OVERHEAD))) return false;
     const replaced = this.open.get(message.sid);
     this.open.set(message.sid, message);
     if (replaced !== undefined) this.memory?.give(STREAM_OVERHEAD);
@@ -60,7 +67,7 @@ export class InboundStreams {
 
   /** Names what refuses one more stream, for the Alarm. */
   refusal(): string {
-    return this.memory?.describeRefusal(STREAM_OVERHEAD) ?? '';
+    return this.memory?.describeRefusal(STREAM_OVERHEAD + ANSWER_ROOM) ?? '';
   }
 
   /** Removes and returns the stream on `sid` (the requester cancelled it), if any. */
