@@ -1,6 +1,5 @@
 import type { Frame } from '../protocol/frame.js';
 import type { SocketDError } from '../protocol/errors.js';
-import type { MemoryAccount, MemoryBudget } from './memory-budget.js';
 
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
@@ -80,7 +79,7 @@ export interface Connection {
    * and queued writes are charged there by the transport; the session charges fragments and
    * open streams). Closed by the transport when the connection closes. Undefined on clients.
    */
-  readonly memory?: MemoryAccount;
+  readonly memory?: ConnectionMemory;
   /** Attaches the session's handlers; frames received before this are held. */
   setHandlers(handlers: ConnectionHandlers): void;
   /**
@@ -104,6 +103,31 @@ export interface Connection {
   end(): void;
   /** Closes at once, dropping unsent bytes. */
   destroy(err?: Error): void;
+}
+
+/**
+ * A connection's draw on its server's memory budget (`MemoryBudget` in memory-budget.ts):
+ * O(1) integer arithmetic, no allocation.
+ */
+export interface ConnectionMemory {
+  /** Bytes this connection holds now. */
+  readonly used: number;
+  /** Takes `n` more bytes; false, taking nothing, when there is no room. */
+  take(n: number): boolean;
+  /** Gives back `n` bytes taken before (nothing once closed). */
+  give(n: number): void;
+  /** True when `n` more bytes would fit now (nothing is taken). */
+  fits(n: number): boolean;
+  /** Names what would refuse `n` more bytes, for an error message. */
+  describeRefusal(n: number): string;
+  /** The connection closed: gives back everything it held. */
+  close(): void;
+}
+
+/** A server's memory budget as its transports see it: one account per accepted connection. */
+export interface ServerMemory {
+  /** Opens the account of one connection from `ip`. */
+  open(ip: string | undefined): ConnectionMemory;
 }
 
 /** Options common to every transport. */
@@ -183,7 +207,7 @@ export interface ServerTransportOptions extends TransportOptions {
    * The server's memory budget: each accepted connection draws from it through its own
    * account (`Connection.memory`, opened with the socket's remote IP).
    */
-  budget?: MemoryBudget;
+  budget?: ServerMemory;
   /**
    * Milliseconds from the accepted socket to the end of the transport's own handshake (the
    * WebSocket upgrade); the session's handshake timeout then covers the rest up to the Connack.

@@ -1,7 +1,7 @@
 import { socketDError } from '../protocol/errors.js';
 import type { InboundMessage } from './received-message.js';
 import type { EngineLogger } from './types.js';
-import type { MemoryAccount } from './memory-budget.js';
+import type { ConnectionMemory } from './connection.js';
 
 /**
  * Bytes charged per open inbound stream (a Request or Subscribe not yet answered to the end):
@@ -32,7 +32,7 @@ export class InboundStreams {
     /** Messages being reassembled from fragments (or skipped) right now. */
     private readonly partials: () => number,
     /** The connection's account in the server's memory budget (servers only). */
-    private readonly memory?: MemoryAccount,
+    private readonly memory?: ConnectionMemory,
   ) {}
 
   get size(): number {

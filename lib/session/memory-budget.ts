@@ -1,5 +1,11 @@
 import { socketDError } from '../protocol/errors.js';
-import { DEFAULT_MEMORY_BUDGET, DEFAULT_MEMORY_BUDGET_PER_ADDRESS, DEFAULT_MEMORY_BUDGET_PER_CONNECTION } from './connection.js';
+import {
+  DEFAULT_MEMORY_BUDGET,
+  DEFAULT_MEMORY_BUDGET_PER_ADDRESS,
+  DEFAULT_MEMORY_BUDGET_PER_CONNECTION,
+  type ConnectionMemory,
+  type ServerMemory,
+} from './connection.js';
 
 
 /** What one remote IP holds, over all its connections. */
@@ -17,7 +23,7 @@ interface AddressShare {
  * Each connection draws through its own {@link MemoryAccount}; charging and releasing are
  * O(1) integer arithmetic (no allocation).
  */
-export class MemoryBudget {
+export class MemoryBudget implements ServerMemory {
   /** Bytes charged now, over every account. */
   used = 0;
   private readonly addresses = new Map<string, AddressShare>();
@@ -72,7 +78,7 @@ export class MemoryBudget {
  * One connection's draw on its server's {@link MemoryBudget}. Clients (and transports that
  * keep no budget) get an unlimited account.
  */
-export class MemoryAccount {
+export class MemoryAccount implements ConnectionMemory {
   /** Bytes this connection holds now. */
   used = 0;
   private closed = false;

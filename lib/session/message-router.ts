@@ -10,7 +10,7 @@ import type { ResolvedSessionOptions } from './options.js';
 import type { OutboundStreams } from './outbound-streams.js';
 import { InboundMessage } from './received-message.js';
 import type { EngineLogger, ReceivedMessage, Session, SessionListener } from './types.js';
-import type { MemoryAccount } from './memory-budget.js';
+import type { ConnectionMemory } from './connection.js';
 
 /**
  * Bytes charged per partial fragmented message against `maxPendingFragmentBytes` and the
@@ -27,7 +27,7 @@ export interface RouterHost {
   /** An answer the engine itself sends (an Alarm) could not be written: the session closes with 1002. */
   answerFailed(err: unknown): void;
   /** The connection's account in the server's memory budget (servers only). */
-  readonly memory?: MemoryAccount;
+  readonly memory?: ConnectionMemory;
 }
 
 /**

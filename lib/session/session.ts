@@ -5,8 +5,7 @@ import type { Frame } from '../protocol/frame.js';
 import { checkReceivedFields } from '../protocol/frame-codec.js';
 import { appendMetas, serializeMetas } from '../protocol/metas.js';
 import { newSessionId, newSid } from '../protocol/sid.js';
-import type { Connection, ConnectionHandlers } from './connection.js';
-import type { MemoryAccount } from './memory-budget.js';
+import type { Connection, ConnectionHandlers, ConnectionMemory } from './connection.js';
 import { describeError, logFailure, safeCall } from './callbacks.js';
 import { buildHandshake } from './handshake.js';
 import { FrameHold } from './frame-hold.js';
@@ -93,7 +92,7 @@ export class SocketDSession implements Session {
   get handshake(): Handshake { return this.handshakeValue; }
   get remoteAddress(): string | undefined { return this.connection.remoteAddress; }
   get bufferedAmount(): number { return this.connection.bufferedAmount; }
-  get memory(): MemoryAccount | undefined { return this.connection.memory; }
+  get memory(): ConnectionMemory | undefined { return this.connection.memory; }
   get closeCode(): number | undefined { return this.closeCodeValue; }
   /** Outgoing streams still waiting for answers. */
   get pendingStreams(): number { return this.outbound.size; }

@@ -1,8 +1,7 @@
-import type { MemoryAccount } from './memory-budget.js';
 import type { Flag } from '../protocol/flags.js';
 
 import type { Metas } from '../protocol/metas.js';
-import type { TlsClientOptions, TlsServerOptions } from './connection.js';
+import type { ConnectionMemory, TlsClientOptions, TlsServerOptions } from './connection.js';
 /** Metadata of a message: `k=v` pairs (spec section 4). */
 export type { Metas };
 
@@ -132,7 +131,7 @@ export interface Session {
    * Nest transport charges the stream values it queues for a slow client); it is given back
    * in full when the connection closes.
    */
-  readonly memory?: MemoryAccount;
+  readonly memory?: ConnectionMemory;
   /** Code the session closed with (set once closed). */
   readonly closeCode: number | undefined;
   /** Free-form per-session storage for the application. */

@@ -9,9 +9,9 @@ import {
   DEFAULT_MAX_WRITE_BUFFER_SIZE,
   type Connection,
   type ConnectionHandlers,
+  type ConnectionMemory,
   type TransportOptions,
 } from '../session/connection.js';
-import type { MemoryAccount } from '../session/memory-budget.js';
 import type { ByteBudget } from './byte-budget.js';
 /** Default `endTimeout`: after `end()`, the socket is destroyed if the peer has not closed in 3 s. */
 export const DEFAULT_END_TIMEOUT = 3000;
@@ -31,7 +31,7 @@ export interface ConnectionOptions extends TransportOptions {
    * Server side: this connection's account in the server's memory budget, charged with its
    * partial frame and its queued writes, closed (everything given back) when it closes.
    */
-  memory?: MemoryAccount;
+  memory?: ConnectionMemory;
 }
 
 /**
@@ -60,7 +60,7 @@ const CLOSE_ILLEGAL = encodeFrame({
 export abstract class BaseConnection implements Connection {
   readonly remoteAddress: string | undefined;
   readonly acceptedAt: number | undefined;
-  readonly memory: MemoryAccount | undefined;
+  readonly memory: ConnectionMemory | undefined;
   protected handlers: ConnectionHandlers | undefined;
   protected readonly highWaterMark: number;
   protected readonly maxWriteBufferSize: number;
