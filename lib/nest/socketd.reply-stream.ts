@@ -19,13 +19,35 @@ const COMPACT_AFTER = 4096;
 // Bytes charged per queued value on top of its encoded data: the queue slot, the entity object
 // and a string's header (measured: ~60 bytes for a small JSON value).
 const QUEUED_VALUE_OVERHEAD = 64;
+// Bytes charged per queued primitive or byte array, kept as it is (its slot and header).
+const QUEUED_RAW_OVERHEAD = 16;
 
-/** What a queued value is charged: its encoded bytes (what its frame will carry) plus overhead. */
-function queuedBytes(entity: SocketDEntity | PromiseLike<SocketDEntity>): number {
-  // An asynchronous serializer's result is charged its overhead only.
-  const data = isThenable<SocketDEntity>(entity) ? undefined : entity.data;
-  if (data === undefined) return QUEUED_VALUE_OVERHEAD;
-  return QUEUED_VALUE_OVERHEAD + (typeof data === 'string' ? Buffer.byteLength(data, 'utf8') : data.byteLength);
+/** A queued value serialized at once, so that it is charged its encoded size. */
+class Serialized {
+  constructor(readonly entity: SocketDEntity | PromiseLike<SocketDEntity>) {}
+}
+
+/**
+ * What a queued item is charged. A serialized value: its encoded bytes plus overhead (an
+ * asynchronous serializer's result: the overhead only). A value kept as it is (a primitive or
+ * a byte array: as cheap to hold as to encode, and serializing a million numbers on enqueue
+ * would cost ~60 MB more): what it holds in memory, a string at 2 bytes per character.
+ */
+function queuedBytes(item: unknown): number {
+  if (item instanceof Serialized) {
+    const entity = item.entity;
+    const data = isThenable<SocketDEntity>(entity) ? undefined : entity.data;
+    if (data === undefined) return QUEUED_VALUE_OVERHEAD;
+    return QUEUED_VALUE_OVERHEAD + (typeof data === 'string' ? Buffer.byteLength(data, 'utf8') : data.byteLength);
+  }
+  if (typeof item === 'string') return QUEUED_RAW_OVERHEAD + 2 * item.length;
+  if (item instanceof Uint8Array) return QUEUED_RAW_OVERHEAD + item.byteLength;
+  return QUEUED_RAW_OVERHEAD;
+}
+
+/** Primitives and byte arrays are queued as they are; objects are serialized first. */
+function keptRaw(value: unknown): boolean {
+  return value === null || (typeof value !== 'object' && typeof value !== 'function') || value instanceof Uint8Array;
 }
 
 // What a stream that outgrew `maxQueued` fails with.
@@ -42,15 +64,16 @@ const STREAM_OVERFLOW = Object.freeze({ status: 'error', message: 'Stream overfl
  *   after the values received before it.
  *
  * Observables are push-based: rxjs cannot pause a producer. When a send returns false the
- * values are serialized and queued here (array + head index: O(1) per item at any length) and
+ * values are queued here (array + head index: O(1) per item at any length; objects serialized
+ * first, to be charged their encoded size) and
  * sent once the session drains; past `maxQueued` queued values, when the session's or the
  * server's `ReplyBudget` is spent, or when the connection's share of the server's memory
  * budget has no room for a value's encoded bytes, the stream fails rather than exhaust memory.
  * This subscriber never goes through `Server.send()`, whose `Array.shift()` queue is quadratic.
  */
 export class ReplyStream extends Subscriber<unknown> {
-  /** Serialized values waiting for the session to drain (each charged `queuedBytes`). */
-  private queue: (SocketDEntity | PromiseLike<SocketDEntity> | undefined)[] = [];
+  /** Values waiting for the session to drain, raw or `Serialized` (each charged `queuedBytes`). */
+  private queue: unknown[] = [];
   private head = 0;
   private blocked = false;
   private ended = false;
@@ -123,16 +146,18 @@ export class ReplyStream extends Subscriber<unknown> {
     this.unsubscribe();
   }
 
-  // Serializes a value the session cannot take now and queues it, charged, or fails the stream.
+  // Queues a value the session cannot take now (an object serialized first), charged, or fails the stream.
   private enqueue(value: unknown): void {
-    let entity: SocketDEntity | PromiseLike<SocketDEntity>;
-    try {
-      entity = this.serializer.serialize(value);
-    } catch (err) {
-      this.failInternal(err);
-      return;
+    let item = value;
+    if (!keptRaw(value)) {
+      try {
+        item = new Serialized(this.serializer.serialize(value));
+      } catch (err) {
+        this.failInternal(err);
+        return;
+      }
     }
-    const bytes = queuedBytes(entity);
+    const bytes = queuedBytes(item);
     if (this.queue.length - this.head >= this.maxQueued) {
       this.overflow(`queued more than ${this.maxQueued} replies`);
       return;
@@ -147,7 +172,7 @@ export class ReplyStream extends Subscriber<unknown> {
       this.overflow(`cannot queue ${bytes} more bytes of replies: no room in ${memory.describeRefusal(bytes)}`);
       return;
     }
-    this.queue.push(entity);
+    this.queue.push(item);
     this.charged++;
     this.chargedBytes += bytes;
   }
@@ -157,10 +182,10 @@ export class ReplyStream extends Subscriber<unknown> {
     while (!this.finished) {
       const count = queue.length - this.head;
       if (count === 0) break;
-      const entity = queue[this.head]!;
+      const item = queue[this.head];
       queue[this.head++] = undefined;
-      if (this.charged > 0) this.uncharge(1, queuedBytes(entity));
-      const sent = this.sendEntity(entity);
+      if (this.charged > 0) this.uncharge(1, queuedBytes(item));
+      const sent = item instanceof Serialized ? this.sendEntity(item.entity) : this.send(item);
       if (sent === true) continue;
       this.compact();
       this.block(sent);
