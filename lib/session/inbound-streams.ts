@@ -10,11 +10,11 @@ import type { ConnectionMemory } from './connection.js';
  */
 export const STREAM_OVERHEAD = 2048;
 /**
- * Room streams leave free in the connection's share of the budget: what the Alarms refusing
- * further streams need to be written (a share filled by streams alone would drop the
- * connection at its first Alarm instead).
+ * Room streams leave free in the connection's share of the budget: a write burst up to the
+ * default high-water mark, such as the Alarms refusing further streams (a share filled by
+ * streams alone would drop the connection at its first Alarm instead).
  */
-const ANSWER_ROOM = 64 * 1024;
+export const STREAM_ANSWER_ROOM = 1024 * 1024;
 
 /**
  * Requests and Subscribes the peer started and this side has not answered to the end, keyed
@@ -58,7 +58,7 @@ export class InboundStreams {
   add(message: InboundMessage): boolean {
     this.checkRoom();
     const memory = this.memory;
-    if (memory !== undefined && !(memory.fits(STREAM_OVERHEAD + ANSWER_ROOM) && memory.take(STREAM_OVERHEAD))) return false;
+    if (memory !== undefined && !(memory.fits(STREAM_OVERHEAD + STREAM_ANSWER_ROOM) && memory.take(STREAM_OVERHEAD))) return false;
     const replaced = this.open.get(message.sid);
     this.open.set(message.sid, message);
     if (replaced !== undefined) this.memory?.give(STREAM_OVERHEAD);
@@ -67,7 +67,7 @@ export class InboundStreams {
 
   /** Names what refuses one more stream, for the Alarm. */
   refusal(): string {
-    return this.memory?.describeRefusal(STREAM_OVERHEAD + ANSWER_ROOM) ?? '';
+    return this.memory?.describeRefusal(STREAM_OVERHEAD + STREAM_ANSWER_ROOM) ?? '';
   }
 
   /** Removes and returns the stream on `sid` (the requester cancelled it), if any. */

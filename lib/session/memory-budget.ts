@@ -7,7 +7,6 @@ import {
   type ServerMemory,
 } from './connection.js';
 
-
 /** What one remote IP holds, over all its connections. */
 interface AddressShare {
   used: number;
@@ -75,15 +74,15 @@ export class MemoryBudget implements ServerMemory {
 }
 
 /**
- * One connection's draw on its server's {@link MemoryBudget}. Clients (and transports that
- * keep no budget) get an unlimited account.
+ * One connection's draw on its server's {@link MemoryBudget}. Clients, and transports that
+ * keep no budget (`sd:udp`), have none: nothing is charged for them.
  */
 export class MemoryAccount implements ConnectionMemory {
   /** Bytes this connection holds now. */
   used = 0;
   private closed = false;
 
-  /** @internal use `MemoryBudget.open()` or {@link unlimitedAccount}. */
+  /** @internal use `MemoryBudget.open()`. */
   constructor(
     /** The server's budget. */
     readonly budget: MemoryBudget,

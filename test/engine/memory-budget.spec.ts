@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { Flags } from '../../lib/protocol/index.js';
 import { MemoryBudget, STREAM_OVERHEAD, type SdServer } from '../../lib/engine.js';
+import { STREAM_ANSWER_ROOM } from '../../lib/session/inbound-streams.js';
 import { Clients, startServer } from '../support/engine.js';
 import { MemoryLogger, RawPeer, frameBytes } from './raw-peer.js';
 
@@ -67,7 +68,7 @@ describe('the memory budget of a server (defaults)', () => {
     server = started.server;
     expect([server.memory.limit, server.memory.perAddress, server.memory.perConnection]).toEqual([256 * MiB, 128 * MiB, 96 * MiB]);
     const peer = await RawPeer.open(started.port);
-    const fit = Math.floor((96 * MiB - 64 * 1024) / STREAM_OVERHEAD);
+    const fit = Math.floor((96 * MiB - STREAM_ANSWER_ROOM) / STREAM_OVERHEAD);
     const frames: Buffer[] = [];
     for (let i = 0; i < fit + 10; i++) frames.push(frameBytes(Flags.Subscribe, `s${i}`, 'never'));
     peer.write(...frames);

@@ -1,11 +1,11 @@
 /**
  * Defines one jest test per attack of `attackPlans(TEST_SCALE)` whose index satisfies `pick`
  * (the attacks are split over two spec files so jest's two workers share them). Servers run
- * with the default limits. Asserted for each: the child is alive with no uncaught error, its
- * RSS grew less than the memory budget the attack could reach (one address's share) plus
- * 64 MB, every attacker was closed, refused or answered with Alarms (or held within the
- * budget where the plan says so) unless its frame was simply served, and every good call
- * succeeded.
+ * with the default limits. Asserted for each (`brokenBounds`): the child is alive with no
+ * uncaught error, its RSS grew less than the memory budget (256 MiB) plus 64 MB, the budget
+ * never charged the attackers' address more than its 128 MiB share, every attacker was
+ * closed, refused or answered with Alarms (or held within the budget where the plan says so)
+ * unless its frame was simply served, and every good call succeeded.
  */
 import { describe, expect, it } from '@jest/globals';
 import { attackPlans, TEST_SCALE } from './attacks.js';

@@ -16,6 +16,7 @@ import {
   sleep,
   tally,
   wsFrames,
+  ATTACKER_ADDRESS,
   DEFAULT_MEMORY_BUDGET_PER_ADDRESS,
   type AttackOutcome,
   type AttackPlan,
@@ -87,9 +88,9 @@ const DEFAULTS = {};
 /** The timeouts that end some attacks, shortened so that the suite does not wait a minute for them. */
 const SHORT_TIMEOUTS = { idleTimeout: 3_000, frameTimeout: 2_000, handshakeTimeout: 3_000 };
 
-/** Opens a reading peer and handshakes; throws if the server did not accept it. */
-async function handshaken(child: ServerChild): Promise<RawPeer> {
-  const peer = await RawPeer.open(child.spec.schema, child.port);
+/** Opens a reading peer (from `localAddress`, default the attackers' address) and handshakes; throws if the server did not accept it. */
+async function handshaken(child: ServerChild, localAddress?: string): Promise<RawPeer> {
+  const peer = await RawPeer.open(child.spec.schema, child.port, { localAddress });
   if (!(await peer.handshake(child.port))) throw new Error('attacker handshake failed');
   return peer;
 }
@@ -187,6 +188,7 @@ function openStreams(kind: ServerKind, schema: Schema, scale: Scale): AttackPlan
     async run(child) {
       const peer = await handshaken(child);
       const sent = await sendMany(peer, scale.openStreams, () => requestFrame('never', '', '', Flags.Subscribe), 1000);
+      await roundTrip(peer, scale.closeWaitMs);
       await settled([peer], scale.closeWaitMs);
       peer.destroy();
       return tally([peer], `${sent} Subscribes sent, ${peer.alarms} refused with an Alarm`);
@@ -312,6 +314,17 @@ async function settled(peers: RawPeer[], ms: number, quietMs = 1_000): Promise<v
   }
 }
 
+/**
+ * Sends an `echo` Request and waits for any answer on its sid (ReplyEnd, or an Alarm when the
+ * server refuses it) or the close, at most `ms`: the server has then handled every frame sent before.
+ */
+async function roundTrip(peer: RawPeer, ms: number): Promise<void> {
+  const sid = nextSid();
+  peer.write(requestFrame('echo', '{}', '', Flags.Request, sid));
+  const end = Date.now() + ms;
+  while (!peer.isClosed && Date.now() < end && !peer.frames.some((f) => f.sid === sid) && !peer.answered.has(sid)) await sleep(20);
+}
+
 /** Writes one frame, then waits while this side holds more than 1 MiB unsent. */
 async function writePaced(peer: RawPeer, frame: Buffer): Promise<void> {
   peer.write(frame);
@@ -326,15 +339,16 @@ const FRAGMENTS_DECLARED = 63;
  * past the connection's or the address's share, the message is refused with an Alarm and its
  * later fragments are dropped.
  */
-function fragmentBytes(kind: ServerKind, schema: Schema, scale: Scale): AttackPlan {
+function fragmentBytes(kind: ServerKind, schema: Schema, scale: Scale, addresses: string[] = [ATTACKER_ADDRESS]): AttackPlan {
   const at = kind === 'broker' ? '@=echo&' : '';
   return {
-    name: 'real fragment bytes on many connections',
+    name: `real fragment bytes on many connections${addresses.length > 1 ? ` from ${addresses.length} addresses` : ''}`,
     spec: { kind, schema, options: DEFAULTS },
     goodMetas: kind === 'broker' ? { '@': 'echo' } : undefined,
     async run(child) {
       const peers: RawPeer[] = [];
-      for (let c = 0; c < scale.fragmentConnections; c++) peers.push(await handshaken(child));
+      const connections = scale.fragmentConnections * addresses.length;
+      for (let c = 0; c < connections; c++) peers.push(await handshaken(child, addresses[c % addresses.length]));
       const data = Buffer.alloc(MB, 0x66);
       let sent = 0;
       for (const peer of peers) {
@@ -348,6 +362,7 @@ function fragmentBytes(kind: ServerKind, schema: Schema, scale: Scale): AttackPl
           }
         }
       }
+      for (const peer of peers) await roundTrip(peer, scale.closeWaitMs);
       await settled(peers, scale.closeWaitMs);
       const outcome = tally(peers, `${sent} fragments of 1 MiB on ${peers.length} connections; ${peers.reduce((n, p) => n + p.alarms, 0)} messages refused with an Alarm`);
       for (const p of peers) p.destroy();
@@ -374,6 +389,7 @@ function declaredFragments(schema: Schema, scale: Scale): AttackPlan {
         peers.push(peer);
         peer.write(requestFrame('echo', data, `Data-Length=${FRAGMENTS_DECLARED * MB}&Data-Fragment-Idx=1&Data-Fragment-Total=${FRAGMENTS_DECLARED}`));
       }
+      for (const peer of peers) await roundTrip(peer, scale.closeWaitMs);
       await settled(peers, scale.closeWaitMs);
       const outcome = tally(peers, `${peers.length} connections, each a first fragment declaring ${FRAGMENTS_DECLARED} MiB`);
       for (const p of peers) p.destroy();
@@ -470,6 +486,8 @@ export function attackPlans(scale: Scale): AttackPlan[] {
     fragmentBytes('engine', 'tcp', scale),
     fragmentBytes('nest', 'ws', scale),
     fragmentBytes('broker', 'tcp', scale),
+    // Three addresses together reach the server's whole budget (each stops at its share).
+    fragmentBytes('engine', 'tcp', scale, [ATTACKER_ADDRESS, '127.0.0.3', '127.0.0.4']),
     declaredFragments('tcp', scale),
     openStreams('nest', 'tcp', scale),
     openStreams('nest', 'ws', scale),

@@ -126,9 +126,38 @@ export class ServerChild {
       });
     });
     child = new ServerChild(spec, proc, port, exited);
+    proc.stdout!.on('data', (chunk: Buffer) => child!.onStdout(chunk.toString()));
     proc.once('exit', (code, signal) => (child!.exit = { code, signal }));
     child.addStderr(stderr);
     return child;
+  }
+
+  private stdout = '';
+  private memWaiter: ((line: string) => void) | undefined;
+
+  /** @internal stdout after READY: the answers to `memoryPeaks()`. */
+  onStdout(text: string): void {
+    this.stdout += text;
+    const m = /MEM (\d+) (\d+)\n/.exec(this.stdout);
+    if (m) {
+      this.stdout = this.stdout.slice(m.index + m[0].length);
+      this.memWaiter?.(m[0]);
+    }
+  }
+
+  /**
+   * The peaks of the server's memory budget since the last call (sampled every 5 ms in the
+   * child): bytes charged in all, and to the attackers' address. Undefined when the child does not answer.
+   */
+  async memoryPeaks(): Promise<{ used: number; attacker: number } | undefined> {
+    if (!this.alive) return undefined;
+    const line = new Promise<string>((resolve) => (this.memWaiter = resolve));
+    this.proc.stdin!.write('MEM\n');
+    let got: string | undefined;
+    await settledWithin(line.then((l) => (got = l)), 5_000);
+    this.memWaiter = undefined;
+    const m = got === undefined ? null : /MEM (\d+) (\d+)/.exec(got);
+    return m ? { used: Number(m[1]), attacker: Number(m[2]) } : undefined;
   }
 
   private addStderr(text: string): void {
@@ -359,6 +388,8 @@ export class RawPeer {
   received = 0;
   /** Alarms received (the server refused a Request/Subscribe of ours). */
   alarms = 0;
+  /** Sids answered with a ReplyEnd or an Alarm (also past the first 1 000 frames kept in `frames`), the last 64. */
+  readonly answered = new Set<string>();
   closeCode: number | undefined;
   isClosed = false;
   /** The socket was refused or failed before it opened. */
@@ -443,6 +474,10 @@ export class RawPeer {
   private onFrame(frame: Frame): void {
     this.received++;
     if (frame.flag === Flags.Alarm) this.alarms++;
+    if (frame.flag === Flags.Alarm || frame.flag === Flags.ReplyEnd) {
+      this.answered.add(frame.sid);
+      if (this.answered.size > 64) this.answered.delete(this.answered.values().next().value!);
+    }
     if (this.frames.length < 1000) this.frames.push(frame);
     const code = closeCodeOf(frame);
     if (code !== undefined && this.closeCode === undefined) this.closeCode = code;
@@ -561,6 +596,8 @@ export interface AttackResult {
   rss: { baseline: number; peak: number; growth: number; hwm: number; vmGrowth: number };
   /** The memory budget the attack could use (the bound on RSS growth is this plus `RSS_SLACK`). */
   budgetInUse: number;
+  /** Peaks of the server's budget during the attack: bytes charged in all and to the attackers' address. */
+  charged: { used: number; attacker: number } | undefined;
   outcome: AttackOutcome;
   before: CallStats;
   during: CallStats;
@@ -573,7 +610,7 @@ export interface AttackPlan {
   spec: ChildSpec;
   /** Milliseconds of good-client calls before the attack. Default 500. */
   beforeMs?: number;
-  /** The memory budget the attack can reach: default the per-address share (all attackers use one address). */
+  /** The memory budget the attack can reach: default the whole budget (the per-address share is checked on what the server charged). */
   budgetInUse?: number;
   /** Connections the server may legitimately still hold at the end (within its budget). Default 0. */
   maxHeld?: number;
@@ -603,6 +640,7 @@ export async function runAttack(plan: AttackPlan, rssCap = 512 * MB): Promise<At
       aliveAtCap = child.alive;
       child.proc.kill('SIGKILL');
     });
+    await child.memoryPeaks(); // the peaks start here
     watch.start();
     good.phase('during');
     let outcome: AttackOutcome;
@@ -613,6 +651,7 @@ export async function runAttack(plan: AttackPlan, rssCap = 512 * MB): Promise<At
       await good.calls(5, 10_000);
     }
     const rss = watch.stop();
+    const charged = await child.memoryPeaks();
     return {
       name: plan.name,
       server: `${plan.spec.kind}/${plan.spec.schema}`,
@@ -620,7 +659,8 @@ export async function runAttack(plan: AttackPlan, rssCap = 512 * MB): Promise<At
       capHit: watch.capHit,
       uncaught: child.uncaught,
       rss,
-      budgetInUse: plan.budgetInUse ?? DEFAULT_MEMORY_BUDGET_PER_ADDRESS,
+      budgetInUse: plan.budgetInUse ?? DEFAULT_MEMORY_BUDGET,
+      charged,
       outcome,
       before: good.stats('before'),
       during: good.stats('during'),
@@ -654,6 +694,7 @@ export function describeResult(r: AttackResult): string {
   return (
     `${r.name} [${r.server}] alive=${r.alive} uncaught=${r.uncaught.length} ${r.capHit ? '(RSS CAP HIT: child killed) ' : ''}` +
     `rss ${mb(r.rss.baseline)} -> peak ${mb(r.rss.peak)} MB (growth ${mb(r.rss.growth)} MB of ${mb(r.budgetInUse)} + ${mb(RSS_SLACK)} allowed, VmHWM ${mb(r.rss.hwm)} MB, VmSize +${mb(r.rss.vmGrowth)} MB); ` +
+    `budget charged at peak ${r.charged ? `${mb(r.charged.used)} MB, attackers' address ${mb(r.charged.attacker)} MB` : '?'}; ` +
     `attacker: ${outcomeText(r.outcome)} (${r.outcome.note}); ` +
     `good client before: ${r.before.calls} calls p99 ${ms1(r.before.p99)} ms, during: ${r.during.calls} calls, ${r.during.failed} failed, p99 ${ms1(r.during.p99)} ms ` +
     `(max ${ms1(r.during.max)}); ${r.ms} ms`
@@ -681,8 +722,9 @@ export function tally(peers: RawPeer[], note: string, served = false): AttackOut
 
 /**
  * What a result breaks of the suite's bounds (empty: none): the server crashed or threw, its
- * RSS grew more than the budget in use plus `RSS_SLACK`, an attacker was neither closed,
- * refused, answered with Alarms nor legitimately held, or a good call failed.
+ * RSS grew more than the budget in use (default: the whole 256 MiB budget) plus `RSS_SLACK`,
+ * the budget charged the attackers' address more than its 128 MiB share, an attacker was
+ * neither closed, refused, answered with Alarms nor legitimately held, or a good call failed.
  */
 export function brokenBounds(r: AttackResult, plan: Pick<AttackPlan, 'maxHeld' | 'verify'>): string[] {
   const maxHeld = plan.maxHeld ?? 0;
@@ -690,6 +732,10 @@ export function brokenBounds(r: AttackResult, plan: Pick<AttackPlan, 'maxHeld' |
   if (!r.alive || r.capHit) broken.push('server died or hit the RSS cap');
   if (r.uncaught.length > 0) broken.push(`uncaught: ${r.uncaught[0]}`);
   if (r.rss.growth > r.budgetInUse + RSS_SLACK) broken.push(`RSS grew ${mb(r.rss.growth)} MB, over ${mb(r.budgetInUse + RSS_SLACK)}`);
+  if (r.alive && r.charged === undefined) broken.push('the server did not report its memory budget');
+  if (r.charged !== undefined && r.charged.attacker > DEFAULT_MEMORY_BUDGET_PER_ADDRESS) {
+    broken.push(`the attackers' address was charged ${mb(r.charged.attacker)} MB, over its share ${mb(DEFAULT_MEMORY_BUDGET_PER_ADDRESS)}`);
+  }
   const o = r.outcome;
   if (!o.served && (o.held ?? 0) > maxHeld) broken.push(`${o.held} attackers held (at most ${maxHeld})`);
   if (r.during.failed > 0 || r.goodErrors.length > 0) broken.push(`good client: ${r.goodErrors[0] ?? `${r.during.failed} failed`}`);

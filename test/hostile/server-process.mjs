@@ -12,6 +12,9 @@
  *   never  Request/Subscribe that is never answered (open streams)
  *   huge   Subscribe → a stream of 1e6 Replies (Nest: `range(0, 1e6)`; `huge-interval`: `interval(0)`)
  *   big    Subscribe → Nest only: a stream of 10 000 values of 100 KB each (`range` mapped), produced at once
+ * It samples its memory budget (`server.memory`) every 5 ms: a line `MEM` on stdin is answered
+ * with `MEM <peak bytes charged> <peak bytes charged to 127.0.0.2, the attackers' address>`
+ * on stdout, and the peaks start over.
  * An uncaught exception or unhandled rejection is written to stderr as one line starting with
  * `HOSTILE-UNCAUGHT` and the process carries on, so a fuzz run can count them (the suite asserts none).
  */
@@ -34,6 +37,32 @@ process.on('SIGTERM', () => process.exit(0));
 process.stdin.on('end', () => process.exit(0));
 process.stdin.on('error', () => process.exit(0));
 process.stdin.resume();
+
+// The attackers connect from this address (test/hostile/harness.ts ATTACKER_ADDRESS).
+const ATTACKER_IP = '127.0.0.2';
+let memory;
+let peakUsed = 0;
+let peakAttacker = 0;
+function sampleMemory() {
+  if (memory === undefined) return;
+  peakUsed = Math.max(peakUsed, memory.used);
+  peakAttacker = Math.max(peakAttacker, memory.usedBy(ATTACKER_IP), memory.usedBy(`::ffff:${ATTACKER_IP}`));
+}
+setInterval(sampleMemory, 5).unref();
+let input = '';
+process.stdin.on('data', (chunk) => {
+  input += chunk.toString();
+  let nl;
+  while ((nl = input.indexOf('\n')) >= 0) {
+    const line = input.slice(0, nl).trim();
+    input = input.slice(nl + 1);
+    if (line === 'MEM') {
+      sampleMemory();
+      process.stdout.write(`MEM ${peakUsed} ${peakAttacker}\n`);
+      peakUsed = peakAttacker = 0;
+    }
+  }
+});
 
 const url = `sd:${schema}://127.0.0.1:0`;
 
@@ -70,6 +99,7 @@ async function startEngine() {
     },
   });
   await server.listen();
+  memory = server.memory;
   return server.address().port;
 }
 
@@ -116,12 +146,14 @@ async function startNest() {
   const strategy = new SocketDServer({ ...options, url });
   const app = await NestFactory.createMicroservice(HostileModule, { strategy, logger: false });
   await app.listen();
+  memory = strategy.engine.memory; // the strategy's SdServer (a protected field, read here only)
   return strategy.address().port;
 }
 
 async function startBroker() {
   const { SdBroker, SdClient } = await import(fileURLToPath(new URL('engine.js', DIST)));
   const broker = await new SdBroker(url, options).listen();
+  memory = broker.unwrap().memory;
   const port = broker.address().port;
   const player = new SdClient(`sd:${schema}://127.0.0.1:${port}/?@=echo`, {
     heartbeatInterval: 0,

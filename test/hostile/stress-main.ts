@@ -3,8 +3,8 @@
  * counts and longer durations, one after another, then a table: attack, server, peak RSS,
  * growth, attacker outcome, good client success rate and p99 before/during. Servers run with
  * the default limits. Exits 1 when an attack broke a bound the suite asserts (`brokenBounds`:
- * crash, uncaught error, growth over the budget in use + 64 MB, attacker left connected, a
- * good call failed).
+ * crash, uncaught error, growth over the 256 MiB budget + 64 MB, the attackers' address charged
+ * over its 128 MiB share, attacker left connected, a good call failed).
  */
 import { attackPlans, STRESS_SCALE } from './attacks.js';
 import { brokenBounds, describeResult, MB, mb, ms1, outcomeText, runAttack, type AttackPlan, type AttackResult } from './harness.js';
@@ -25,13 +25,14 @@ for (const plan of attackPlans(STRESS_SCALE)) {
 const passed = (r: AttackResult) => brokenBounds(r, plans.get(r)!).length === 0;
 const rate = (calls: number, failed: number) => (calls === 0 ? '-' : `${(((calls - failed) / calls) * 100).toFixed(1)}%`);
 const rows = [
-  ['attack', 'server', 'peak RSS MB', 'growth MB', 'bound MB', 'attacker outcome', 'good ok before', 'good ok during', 'p99 before ms', 'p99 during ms', 'verdict'],
+  ['attack', 'server', 'peak RSS MB', 'growth MB', 'bound MB', 'charged MB (attackers)', 'attacker outcome', 'good ok before', 'good ok during', 'p99 before ms', 'p99 during ms', 'verdict'],
   ...results.map((r) => [
     r.name,
     r.server,
     mb(r.rss.peak) + (r.capHit ? ' (cap, killed)' : ''),
     mb(r.rss.growth),
     mb(r.budgetInUse + 64 * MB),
+    r.charged ? `${mb(r.charged.used)} (${mb(r.charged.attacker)})` : '?',
     outcomeText(r.outcome),
     rate(r.before.calls, r.before.failed),
     rate(r.during.calls, r.during.failed),
