@@ -118,6 +118,8 @@ export interface ConnectionMemory {
   give(n: number): void;
   /** True when `n` more bytes would fit now (nothing is taken). */
   fits(n: number): boolean;
+  /** Bytes left in this connection's own share (whatever its address and the server have left). */
+  shareLeft(): number;
   /** Names what would refuse `n` more bytes, for an error message. */
   describeRefusal(n: number): string;
   /** The connection closed: gives back everything it held. */

@@ -10,7 +10,7 @@ import type { ConnectionMemory } from './connection.js';
  */
 export const STREAM_OVERHEAD = 2048;
 /**
- * Room streams leave free in the connection's share of the budget: a write burst up to the
+ * Room streams leave free in the connection's own share of the budget: a write burst up to the
  * default high-water mark, such as the Alarms refusing further streams (a share filled by
  * streams alone would drop the connection at its first Alarm instead).
  */
@@ -58,7 +58,7 @@ export class InboundStreams {
   add(message: InboundMessage): boolean {
     this.checkRoom();
     const memory = this.memory;
-    if (memory !== undefined && !(memory.fits(STREAM_OVERHEAD + STREAM_ANSWER_ROOM) && memory.take(STREAM_OVERHEAD))) return false;
+    if (memory !== undefined && (memory.shareLeft() < STREAM_OVERHEAD + STREAM_ANSWER_ROOM || !memory.take(STREAM_OVERHEAD))) return false;
     const replaced = this.open.get(message.sid);
     this.open.set(message.sid, message);
     if (replaced !== undefined) this.memory?.give(STREAM_OVERHEAD);
@@ -67,7 +67,9 @@ export class InboundStreams {
 
   /** Names what refuses one more stream, for the Alarm. */
   refusal(): string {
-    return this.memory?.describeRefusal(STREAM_OVERHEAD + STREAM_ANSWER_ROOM) ?? '';
+    const memory = this.memory;
+    if (memory === undefined) return '';
+    return memory.describeRefusal(memory.shareLeft() < STREAM_OVERHEAD + STREAM_ANSWER_ROOM ? STREAM_OVERHEAD + STREAM_ANSWER_ROOM : STREAM_OVERHEAD);
   }
 
   /** Removes and returns the stream on `sid` (the requester cancelled it), if any. */

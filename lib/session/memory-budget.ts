@@ -7,6 +7,15 @@ import {
   type ServerMemory,
 } from './connection.js';
 
+/**
+ * The last bytes of the server's budget are kept for connections holding little (under
+ * `LIGHT_ACCOUNT`: a new call, a small answer), so that peers filling the budget with bulk do
+ * not lock every other client out. At most a 16th of the budget.
+ */
+const LIGHT_RESERVE = 4 * 1024 * 1024;
+/** A connection holding at most this many bytes may draw on the reserve. */
+const LIGHT_ACCOUNT = 1024 * 1024;
+
 /** What one remote IP holds, over all its connections. */
 interface AddressShare {
   used: number;
@@ -43,7 +52,11 @@ export class MemoryBudget implements ServerMemory {
     }
     this.perAddress = Math.min(perAddress, limit);
     this.perConnection = Math.min(perConnection, this.perAddress);
+    this.reserve = Math.min(LIGHT_RESERVE, limit / 16);
   }
+
+  /** The last bytes of `limit`, for connections holding under 1 MiB only. */
+  readonly reserve: number;
 
   /** The share of one remote IP (never above `limit`). */
   readonly perAddress: number;
@@ -92,22 +105,28 @@ export class MemoryAccount implements ConnectionMemory {
 
   /**
    * Takes `n` more bytes; false, taking nothing, when that would pass this connection's share,
-   * its address's share or the server's budget (or the account is closed).
+   * its address's share or the server's budget (its reserve included, unless this connection
+   * holds under 1 MiB), or the account is closed.
    */
   take(n: number): boolean {
-    const budget = this.budget;
-    const share = this.share;
-    if (this.closed || this.used + n > budget.perConnection || share.used + n > budget.perAddress || budget.used + n > budget.limit) return false;
+    if (!this.fits(n)) return false;
     this.used += n;
-    share.used += n;
-    budget.used += n;
+    this.share.used += n;
+    this.budget.used += n;
     return true;
   }
 
   /** True when `n` more bytes would fit now (nothing is taken). */
   fits(n: number): boolean {
     const budget = this.budget;
-    return !this.closed && this.used + n <= budget.perConnection && this.share.used + n <= budget.perAddress && budget.used + n <= budget.limit;
+    const after = budget.used + n;
+    return !this.closed && this.used + n <= budget.perConnection && this.share.used + n <= budget.perAddress
+      && after <= budget.limit && (after <= budget.limit - budget.reserve || this.used + n <= LIGHT_ACCOUNT);
+  }
+
+  /** Bytes left in this connection's own share (whatever the address and the server have left). */
+  shareLeft(): number {
+    return this.closed ? 0 : this.budget.perConnection - this.used;
   }
 
   /** Gives back `n` bytes taken before (nothing once closed: closing gave everything back). */
@@ -123,7 +142,8 @@ export class MemoryAccount implements ConnectionMemory {
     const budget = this.budget;
     if (this.used + n > budget.perConnection) return `memoryBudgetPerConnection ${budget.perConnection} (this connection holds ${this.used})`;
     if (this.share.used + n > budget.perAddress) return `memoryBudgetPerAddress ${budget.perAddress} (its address holds ${this.share.used})`;
-    return `memoryBudget ${budget.limit} (the server holds ${budget.used})`;
+    if (budget.used + n > budget.limit) return `memoryBudget ${budget.limit} (the server holds ${budget.used})`;
+    return `memoryBudget ${budget.limit} (the server holds ${budget.used}; its last ${budget.reserve} bytes are kept for connections holding under ${LIGHT_ACCOUNT})`;
   }
 
   /** The connection closed: gives back everything it held; later charges fail, gives do nothing. */

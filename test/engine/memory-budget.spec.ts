@@ -41,6 +41,20 @@ describe('MemoryBudget', () => {
     expect([budget.used, budget.usedBy('10.0.0.1'), budget.usedBy('10.0.0.2')]).toEqual([0, 0, 0]);
   });
 
+  it('keeps the last 16th of the budget (at most 4 MiB) for connections holding under 1 MiB', () => {
+    const budget = new MemoryBudget(64 * MiB, 64 * MiB, 64 * MiB);
+    expect(budget.reserve).toBe(4 * MiB);
+    const heavy = budget.open('10.0.0.1');
+    const light = budget.open('10.0.0.2');
+    expect(heavy.take(60 * MiB)).toBe(true);
+    expect(heavy.take(1)).toBe(false);
+    expect(heavy.describeRefusal(1)).toMatch(/kept for connections holding under 1048576/);
+    expect(light.take(MiB)).toBe(true);
+    expect(light.take(1)).toBe(false); // past 1 MiB it is heavy too
+    expect(light.shareLeft()).toBe(63 * MiB);
+    expect(budget.used).toBe(61 * MiB);
+  });
+
   it('clamps the shares to the budget and refuses non-positive sizes', () => {
     const budget = new MemoryBudget(10, 20, 30);
     expect([budget.perAddress, budget.perConnection]).toEqual([10, 10]);

@@ -31,7 +31,7 @@ const rows = [
     r.server,
     mb(r.rss.peak) + (r.capHit ? ' (cap, killed)' : ''),
     mb(r.rss.growth),
-    mb(r.budgetInUse + 64 * MB),
+    mb(r.budgetInUse + r.rssSlack),
     r.charged ? `${mb(r.charged.used)} (${mb(r.charged.attacker)})` : '?',
     outcomeText(r.outcome),
     rate(r.before.calls, r.before.failed),
