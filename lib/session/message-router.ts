@@ -19,6 +19,12 @@ import type { ConnectionMemory } from './connection.js';
  */
 export const PARTIAL_MESSAGE_OVERHEAD = 1024;
 
+/**
+ * Refusals (streams or messages the limits refused) logged per session: a peer flooding
+ * refused work must not flood the log too (each line costs memory until it is written).
+ */
+const LOGGED_REFUSALS = 10;
+
 /** What the router needs of its session beyond the public `Session`. */
 export interface RouterHost {
   readonly session: Session;
@@ -43,6 +49,7 @@ export interface RouterHost {
 export class MessageRouter {
   private readonly session: Session;
   private readonly aggregator: FragmentAggregator;
+  private refusals = 0;
 
   constructor(
     private readonly host: RouterHost,
@@ -90,7 +97,7 @@ export class MessageRouter {
     if (whole.flag !== Flags.Message && !this.inbound.add(message)) {
       // No room in the server's memory budget for one more stream: refused before the handler runs.
       const why = `${flagName(whole.flag)} '${whole.event}' refused: no room in ${this.inbound.refusal()}`;
-      this.log.warn(`Socket.D session ${this.session.id}: ${why}`);
+      this.logRefusal(why);
       this.answer(() => this.session.alarm(message, why));
       return;
     }
@@ -143,21 +150,29 @@ export class MessageRouter {
     switch (first.flag) {
       case Flags.Request:
       case Flags.Subscribe:
-        this.log.warn(`Socket.D session ${this.session.id}: ${what} refused: ${err.message}`);
+        this.logRefusal(`${what} refused: ${err.message}`);
         this.answer(() => this.session.alarm(message, err.message));
         return;
       case Flags.Reply:
       case Flags.ReplyEnd:
         if (this.outbound.fail(first.sid, err)) {
-          this.log.warn(`Socket.D session ${this.session.id}: ${what} refused, stream failed and cancelled: ${err.message}`);
+          this.logRefusal(`${what} refused, stream failed and cancelled: ${err.message}`);
           this.host.cancel(first.sid, first.event);
         } else {
-          this.log.warn(`Socket.D session ${this.session.id}: orphan ${what} dropped: ${err.message}`);
+          this.logRefusal(`orphan ${what} dropped: ${err.message}`);
         }
         return;
       default:
-        this.log.warn(`Socket.D session ${this.session.id}: ${what} dropped: ${err.message}`);
+        this.logRefusal(`${what} dropped: ${err.message}`);
     }
+  }
+
+  // The first LOGGED_REFUSALS refusals of the session are logged, then one line saying so.
+  private logRefusal(text: string): void {
+    const n = ++this.refusals;
+    if (n > LOGGED_REFUSALS) return;
+    const more = n === LOGGED_REFUSALS ? ` (further refusals on this session are not logged)` : '';
+    this.log.warn(`Socket.D session ${this.session.id}: ${text}${more}`);
   }
 
   private handlerFailed(message: ReceivedMessage, err: unknown): void {
