@@ -5,6 +5,7 @@ import { createServerTransport, transportFor } from './transport-registry.js';
 import { parseUrl } from './url.js';
 import { resolveServerOptions, type ResolvedSessionOptions } from './options.js';
 import { SocketDSession } from './session.js';
+import { MemoryBudget } from './memory-budget.js';
 import type { ServerOptions, Session } from './types.js';
 
 /**
@@ -15,6 +16,11 @@ export class SdServer {
   private readonly transport: ServerTransport;
   private readonly all = new Set<SocketDSession>();
   private readonly resolved: ReturnType<typeof resolveServerOptions>;
+  /**
+   * What the server holds for its peers (`memoryBudget` and its per-address and
+   * per-connection shares); `memory.used` is what they hold now.
+   */
+  readonly memory: MemoryBudget;
   private listening = false;
   /** Session options for datagram connections: no fragmentation (spec 3.3). */
   private readonly datagramSession: ResolvedSessionOptions;
@@ -31,6 +37,7 @@ export class SdServer {
       throw socketDError('INVALID_ARGUMENT', `the '${parsed.schema}' transport cannot serve TLS from the tls option: use sd:tcp:// or sd:tcps://${parsed.schema === 'ws' || parsed.schema === 'wss' ? ' (for wss pass an https.Server as httpServer)' : ''}`);
     }
     const { session, maxConnections, maxConnectionsPerAddress, maxPendingFrameBytes, handshakeTimeout } = this.resolved;
+    this.memory = new MemoryBudget(this.resolved.memoryBudget, this.resolved.memoryBudgetPerAddress, this.resolved.memoryBudgetPerConnection);
     this.transport = createServerTransport(parsed, {
       maxFrameSize: session.maxFrameSize,
       highWaterMark: session.highWaterMark,
@@ -40,6 +47,7 @@ export class SdServer {
       maxConnections,
       maxConnectionsPerAddress,
       maxPendingFrameBytes,
+      budget: this.memory,
       handshakeTimeout,
       requireSubprotocol: this.resolved.requireSubprotocol,
       udpAllowTokenless: options.udpAllowTokenless === true,
