@@ -162,6 +162,12 @@ export class SdBroker {
         from.alarm(message, `Broker refused '@${at}': ${to.bufferedAmount} bytes already queued to a player that does not read (maxTargetBufferedBytes)`);
         return false;
       }
+      // What is forwarded queues on the target's connection, charged to the server's memory budget.
+      const bytes = message.data.length + FORWARD_OVERHEAD;
+      if (to.memory !== undefined && !to.memory.fits(bytes)) {
+        from.alarm(message, `Broker refused '@${at}': no room for ${bytes} bytes towards that player in ${to.memory.describeRefusal(bytes)}`);
+        return false;
+      }
     }
     return true;
   }
@@ -175,6 +181,9 @@ function autoKind(to: Session): ForwardKind {
   const announced = to.handshake.params[NEST_STREAM_META];
   return announced !== undefined && Number.parseInt(announced, 10) >= 1 ? 'subscribe' : 'request';
 }
+
+/** Bytes charged per forwarded frame on top of its data (head, sid, event, metas). */
+const FORWARD_OVERHEAD = 1024;
 
 /** Creates a broker on `url` and starts listening. */
 export function listenBroker(url: string, options?: BrokerOptions): Promise<SdBroker> {

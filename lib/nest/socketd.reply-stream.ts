@@ -26,6 +26,40 @@ function severalValues(event: string): { status: 'error'; message: string } {
   };
 }
 
+// Bytes charged per queued value on top of its encoded data: the queue slot, the entity object
+// and a string's header (measured: ~60 bytes for a small JSON value).
+const QUEUED_VALUE_OVERHEAD = 64;
+// Bytes charged per queued primitive or byte array, kept as it is (its slot and header).
+const QUEUED_RAW_OVERHEAD = 16;
+
+/** A queued value serialized at once, so that it is charged its encoded size. */
+class Serialized {
+  constructor(readonly entity: SocketDEntity | PromiseLike<SocketDEntity>) {}
+}
+
+/**
+ * What a queued item is charged. A serialized value: its encoded bytes plus overhead (an
+ * asynchronous serializer's result: the overhead only). A value kept as it is (a primitive or
+ * a byte array: as cheap to hold as to encode, and serializing a million numbers on enqueue
+ * would cost ~60 MB more): what it holds in memory, a string at 2 bytes per character.
+ */
+function queuedBytes(item: unknown): number {
+  if (item instanceof Serialized) {
+    const entity = item.entity;
+    const data = isThenable<SocketDEntity>(entity) ? undefined : entity.data;
+    if (data === undefined) return QUEUED_VALUE_OVERHEAD;
+    return QUEUED_VALUE_OVERHEAD + (typeof data === 'string' ? Buffer.byteLength(data, 'utf8') : data.byteLength);
+  }
+  if (typeof item === 'string') return QUEUED_RAW_OVERHEAD + 2 * item.length;
+  if (item instanceof Uint8Array) return QUEUED_RAW_OVERHEAD + item.byteLength;
+  return QUEUED_RAW_OVERHEAD;
+}
+
+/** Primitives and byte arrays are queued as they are; objects are serialized first. */
+function keptRaw(value: unknown): boolean {
+  return value === null || (typeof value !== 'object' && typeof value !== 'function') || value instanceof Uint8Array;
+}
+
 // What a stream that outgrew `maxQueued` fails with.
 const STREAM_OVERFLOW = Object.freeze({ status: 'error', message: 'Stream overflow: the client reads slower than the handler produces' } as const);
 
@@ -43,12 +77,15 @@ const STREAM_OVERFLOW = Object.freeze({ status: 'error', message: 'Stream overfl
  *   after the values received before it.
  *
  * Observables are push-based: rxjs cannot pause a producer. When a send returns false the
- * values are queued here (array + head index: O(1) per item at any length) and sent once the
- * session drains; past `maxQueued` queued values, or when the session's or the server's
- * `ReplyBudget` is spent, the stream fails rather than exhaust memory.
+ * values are queued here (array + head index: O(1) per item at any length; objects serialized
+ * first, to be charged their encoded size) and
+ * sent once the session drains; past `maxQueued` queued values, when the session's or the
+ * server's `ReplyBudget` is spent, or when the connection's share of the server's memory
+ * budget has no room for a value's encoded bytes, the stream fails rather than exhaust memory.
  * This subscriber never goes through `Server.send()`, whose `Array.shift()` queue is quadratic.
  */
 export class ReplyStream extends Subscriber<unknown> {
+  /** Values waiting for the session to drain, raw or `Serialized` (each charged `queuedBytes`). */
   private queue: unknown[] = [];
   private head = 0;
   private blocked = false;
@@ -57,6 +94,8 @@ export class ReplyStream extends Subscriber<unknown> {
   private finished = false;
   /** Values of this stream counted in the budget (queued while blocked, not yet sent). */
   private charged = 0;
+  /** Their bytes, charged in the session's memory account. */
+  private chargedBytes = 0;
   private readonly single: boolean;
   /** A Request's one value, held until the handler completes (or produces a second one). */
   private holding = false;
@@ -110,10 +149,7 @@ export class ReplyStream extends Subscriber<unknown> {
       return;
     }
     if (this.blocked) {
-      this.queue.push(value);
-      if (this.queue.length - this.head > this.maxQueued) this.overflow(`queued more than ${this.maxQueued} replies`);
-      else if (this.budget.take(this.session)) this.charged++;
-      else this.overflow(`cannot queue more replies (maxQueuedRepliesPerSession ${this.budget.perSession}, maxQueuedRepliesPerServer ${this.budget.perServer})`);
+      this.enqueue(value);
       return;
     }
     // Not blocked: the queue is empty (the pump empties it before unblocking), send at once.
@@ -142,15 +178,46 @@ export class ReplyStream extends Subscriber<unknown> {
     this.unsubscribe();
   }
 
+  // Queues a value the session cannot take now (an object serialized first), charged, or fails the stream.
+  private enqueue(value: unknown): void {
+    let item = value;
+    if (!keptRaw(value)) {
+      try {
+        item = new Serialized(this.serializer.serialize(value));
+      } catch (err) {
+        this.failInternal(err);
+        return;
+      }
+    }
+    const bytes = queuedBytes(item);
+    if (this.queue.length - this.head >= this.maxQueued) {
+      this.overflow(`queued more than ${this.maxQueued} replies`);
+      return;
+    }
+    if (!this.budget.take(this.session)) {
+      this.overflow(`cannot queue more replies (maxQueuedRepliesPerSession ${this.budget.perSession}, maxQueuedRepliesPerServer ${this.budget.perServer})`);
+      return;
+    }
+    const memory = this.session.memory;
+    if (memory !== undefined && !memory.take(bytes)) {
+      this.budget.release(this.session, 1);
+      this.overflow(`cannot queue ${bytes} more bytes of replies: no room in ${memory.describeRefusal(bytes)}`);
+      return;
+    }
+    this.queue.push(item);
+    this.charged++;
+    this.chargedBytes += bytes;
+  }
+
   private pump(mode: Pump): void {
     const queue = this.queue;
     while (!this.finished) {
       const count = queue.length - this.head;
       if (count === 0) break;
-      const value = queue[this.head];
+      const item = queue[this.head];
       queue[this.head++] = undefined;
-      if (this.charged > 0) this.uncharge(1);
-      const sent = this.send(value);
+      if (this.charged > 0) this.uncharge(1, queuedBytes(item));
+      const sent = item instanceof Serialized ? this.sendEntity(item.entity) : this.send(item);
       if (sent === true) continue;
       this.compact();
       this.block(sent);
@@ -172,6 +239,10 @@ export class ReplyStream extends Subscriber<unknown> {
       this.failInternal(err);
       return true;
     }
+    return this.sendEntity(entity);
+  }
+
+  private sendEntity(entity: SocketDEntity | PromiseLike<SocketDEntity>): boolean | Promise<boolean> {
     if (isThenable<SocketDEntity>(entity)) {
       return Promise.resolve(entity).then(
         (e) => this.write(e, false),
@@ -266,12 +337,14 @@ export class ReplyStream extends Subscriber<unknown> {
   private dropQueue(): void {
     this.queue = [];
     this.head = 0;
-    this.uncharge(this.charged);
+    this.uncharge(this.charged, this.chargedBytes);
   }
 
-  private uncharge(count: number): void {
+  private uncharge(count: number, bytes: number): void {
     this.charged -= count;
     this.budget.release(this.session, count);
+    this.chargedBytes -= bytes;
+    this.session.memory?.give(bytes);
   }
 
   // Drop the consumed prefix now and then so a long-lived queue does not keep growing.
@@ -285,7 +358,7 @@ export class ReplyStream extends Subscriber<unknown> {
   private settle(): void {
     if (this.finished) return;
     this.finished = true;
-    this.uncharge(this.charged);
+    this.uncharge(this.charged, this.chargedBytes);
     this.unsubscribe();
     this.onSettled();
   }

@@ -20,8 +20,9 @@ export const ErrorCodes = {
   /** A fragment that cannot be reassembled (no Data-Length, bad index, overflow). */
   BAD_FRAGMENT: { code: 'SOCKETD_ERR_BAD_FRAGMENT', close: CloseCodes.ILLEGAL },
   /**
-   * A fragmented message whose declared size is over `maxMessageSize`, or would bring the
-   * session's pending fragment bytes over their cap. Recoverable: the session skips the
+   * A fragmented message whose declared size is over `maxMessageSize`, or one of whose
+   * fragments would bring the session's pending fragment bytes over their cap or does not fit
+   * in the server's memory budget. Recoverable: the session skips the
    * message's fragments and answers a Request/Subscribe with an Alarm (a Message is dropped,
    * a Reply fails its stream); the connection stays open.
    */
@@ -34,12 +35,16 @@ export const ErrorCodes = {
   ANSWER_FAILED: { code: 'SOCKETD_ERR_ANSWER_FAILED', close: CloseCodes.ILLEGAL },
   /**
    * A write would have queued more than `maxWriteBufferSize` bytes for a peer that does not
-   * read: the connection is dropped (after a Close 1002 when that still fits).
+   * read, or more than the server's memory budget has room for: the connection is dropped
+   * (after a Close 1002 when that still fits).
    */
   WRITE_BUFFER_FULL: { code: 'SOCKETD_ERR_WRITE_BUFFER_FULL', close: CloseCodes.ILLEGAL },
   /** A frame's bytes did not all arrive within `frameTimeout` of its first byte. */
   FRAME_TIMEOUT: { code: 'SOCKETD_ERR_FRAME_TIMEOUT', close: CloseCodes.ILLEGAL },
-  /** The server's bytes of partial frames, over all its connections, would pass `maxPendingFrameBytes`. */
+  /**
+   * The server's bytes of partial frames, over all its connections, would pass
+   * `maxPendingFrameBytes`, or a partial frame does not fit in the server's memory budget.
+   */
   PENDING_FRAME_BYTES: { code: 'SOCKETD_ERR_PENDING_FRAME_BYTES', close: CloseCodes.ILLEGAL },
   /**
    * The peer started a fragmented message while `maxInboundStreams` streams and partially

@@ -54,32 +54,65 @@ export function isFragment(frame: Frame): boolean {
   return isFragmentable(frame.flag) && (meta.startsWith(IDX_PREFIX) || meta.includes(IDX_PIECE));
 }
 
+/**
+ * Where reassembly draws its bytes from (a server's memory budget): `take` returns false,
+ * taking nothing, when there is no room.
+ */
+export interface ByteAccount {
+  take(n: number): boolean;
+  give(n: number): void;
+  /** Names what would refuse `n` more bytes, for an error message. */
+  describeRefusal?(n: number): string;
+}
+
 /** Options of {@link FragmentAggregator}. */
 export interface FragmentAggregatorOptions {
   /** Largest reassembled message (its declared `Data-Length`), in bytes. */
   readonly maxMessageSize: number;
-  /** Cap on the sum of the declared `Data-Length` of all messages being reassembled (plus `entryOverhead` each). */
+  /** Cap on the bytes received of all messages being reassembled (plus `entryOverhead` each). */
   readonly maxPendingBytes: number;
   /**
-   * Bytes charged against `maxPendingBytes` per message being reassembled, on top of its
-   * `Data-Length`: what its bookkeeping costs (strings, buffer header, map entry), so that
-   * many tiny partial messages cannot hold far more memory than they declare. Default 0.
+   * Bytes charged per message being reassembled, on top of the bytes received: what its
+   * bookkeeping costs (strings, map entry), so that many tiny partial messages cannot hold
+   * far more memory than they are charged. Default 0.
    */
   readonly entryOverhead?: number;
+  /** Also charged with every byte held (fragments and `entryOverhead`); default: none. */
+  readonly memory?: ByteAccount;
 }
+
+/** Bytes charged per fragment held, on top of its data: its Buffer object and array slot. */
+export const FRAGMENT_CHUNK_OVERHEAD = 96;
+const CHUNK_OVERHEAD = FRAGMENT_CHUNK_OVERHEAD;
 
 interface Pending {
   readonly flag: Frame['flag'];
   readonly event: string;
   readonly metaString: string;
-  readonly buf: Buffer;
+  /** The declared `Data-Length`. */
+  readonly length: number;
+  /** The fragments' data so far, joined once the last arrives (nothing is reserved ahead). */
+  readonly chunks: Buffer[];
   received: number;
+  /** Bytes charged for this message (in `pendingTotal` and `memory`). */
+  charged: number;
   nextIdx: number;
 }
 
 /** A message refused for its size whose later fragments are dropped as they arrive. */
 interface Skipped {
   remaining: number;
+}
+
+/**
+ * `data` itself when it owns most of its memory, else a copy: a small fragment decoded in
+ * place is a view into a whole receive chunk, which keeping it would keep too.
+ */
+function own(data: Buffer): Buffer {
+  if (data.length * 2 >= data.buffer.byteLength) return data;
+  const copy = Buffer.allocUnsafeSlow(data.length);
+  copy.set(data, 0);
+  return copy;
 }
 
 /** A non-negative decimal integer, or -1. Strict: no sign, blanks, exponent or fraction. */
@@ -92,14 +125,16 @@ function parseCount(text: string | undefined): number {
  * Reassembles fragmented messages of one connection (spec section 8), keyed by sid, so
  * fragments of different sids may interleave.
  *
- * The first fragment of a sid must carry `Data-Length`; it is checked against
- * `maxMessageSize`, and the sum of all in-progress `Data-Length`s against `maxPendingBytes`,
- * before the message buffer is allocated (once, exactly sized). Completion is by byte count,
+ * The first fragment of a sid must carry `Data-Length`, checked against `maxMessageSize`.
+ * Memory is taken as fragments arrive, never reserved for the declared length: each
+ * fragment's bytes are charged (against `maxPendingBytes` and the `memory` account) before
+ * it is kept, and the message is joined once its last fragment arrived. Completion is by byte count,
  * never by `Data-Fragment-Total` (Python writes a byte count there). Fragments of a sid must
  * arrive in index order. Later fragments' flag and event are not compared with the first's,
  * as upstream does not.
  *
- * A message refused for its size (`SOCKETD_ERR_MESSAGE_TOO_LARGE`) is remembered as skipped:
+ * A message refused for its size or for lack of room, at any fragment
+ * (`SOCKETD_ERR_MESSAGE_TOO_LARGE`), is dropped and remembered as skipped:
  * its later fragments are dropped (`add` returns undefined) until its declared bytes have
  * arrived or a new fragment 1 reuses the sid, so a session may answer it and carry on.
  */
@@ -107,13 +142,14 @@ export class FragmentAggregator {
   private readonly maxMessageSize: number;
   private readonly maxPendingBytes: number;
   private readonly entryOverhead: number;
+  private readonly memory: ByteAccount | undefined;
   private readonly pending = new Map<string, Pending>();
   private readonly skipped = new Map<string, Skipped>();
   private pendingTotal = 0;
 
   /** @throws `SOCKETD_ERR_INVALID_ARGUMENT` unless both caps are non-negative integers. */
   constructor(options: FragmentAggregatorOptions) {
-    const { maxMessageSize, maxPendingBytes, entryOverhead = 0 } = options;
+    const { maxMessageSize, maxPendingBytes, entryOverhead = 0, memory } = options;
     for (const [name, value] of [['maxMessageSize', maxMessageSize], ['maxPendingBytes', maxPendingBytes], ['entryOverhead', entryOverhead]] as const) {
       if (!Number.isSafeInteger(value) || value < 0) {
         throw socketDError('INVALID_ARGUMENT', `${name} must be a non-negative integer, got ${value}`);
@@ -122,9 +158,10 @@ export class FragmentAggregator {
     this.maxMessageSize = maxMessageSize;
     this.maxPendingBytes = maxPendingBytes;
     this.entryOverhead = entryOverhead;
+    this.memory = memory;
   }
 
-  /** Sum of the declared `Data-Length` (plus `entryOverhead` each) of the messages being reassembled. */
+  /** Bytes held for the messages being reassembled (received bytes plus overheads). */
   get pendingBytes(): number {
     return this.pendingTotal;
   }
@@ -146,6 +183,7 @@ export class FragmentAggregator {
 
   /** Drops every message being reassembled or skipped (on connection close). */
   clear(): void {
+    if (this.pendingTotal !== 0) this.memory?.give(this.pendingTotal);
     this.pending.clear();
     this.skipped.clear();
     this.pendingTotal = 0;
@@ -189,51 +227,78 @@ export class FragmentAggregator {
       if (length < 0) return this.fail(sid, `first fragment of sid ${sid} has no valid ${MetaKeys.DATA_LENGTH}`);
       if (data.length > length) return this.fail(sid, `fragment 1 of sid ${sid} holds ${data.length} bytes, more than its ${MetaKeys.DATA_LENGTH} ${length}`);
       if (length > this.maxMessageSize) {
-        this.skip(frame, length, `fragmented message of ${length} bytes exceeds maxMessageSize ${this.maxMessageSize}`, this.maxMessageSize);
-      }
-      const charged = length + this.entryOverhead;
-      if (this.pendingTotal + charged > this.maxPendingBytes) {
-        this.skip(frame, length, `fragmented message of ${length} bytes would bring pending fragments to ${this.pendingTotal + charged} bytes, over maxPendingBytes ${this.maxPendingBytes}`, this.maxPendingBytes);
+        this.skip(frame, length, data.length, `fragmented message of ${length} bytes exceeds maxMessageSize ${this.maxMessageSize}`, this.maxMessageSize);
       }
       const { flag, event } = frame;
       const metaString = removeMeta(frame.metaString, MetaKeys.DATA_FRAGMENT_IDX);
       // A one-fragment message (JS re-sends aggregated metas with Data-Fragment-Idx=1)
       // completes at once, without a copy.
       if (data.length === length) return { flag, sid, event, metaString, data };
-      const buf = Buffer.allocUnsafe(length);
-      buf.set(data, 0);
-      this.pending.set(sid, { flag, event, metaString, buf, received: data.length, nextIdx: 2 });
-      this.pendingTotal += charged;
+      const cost = this.entryOverhead + CHUNK_OVERHEAD + data.length;
+      const refused = this.refusal(cost);
+      if (refused !== undefined) this.skip(frame, length, data.length, `fragmented message of ${length} bytes refused: ${refused}`, this.maxPendingBytes);
+      this.pending.set(sid, { flag, event, metaString, length, chunks: [own(data)], received: data.length, charged: cost, nextIdx: 2 });
       return undefined;
     }
 
     if (idx !== entry.nextIdx) return this.fail(sid, `fragment ${idx} of sid ${sid} arrived, expected ${entry.nextIdx}`);
-    const length = entry.buf.length;
+    const length = entry.length;
     if (entry.received + data.length > length) {
       return this.fail(sid, `fragments of sid ${sid} exceed their ${MetaKeys.DATA_LENGTH} ${length}`);
     }
-    entry.buf.set(data, entry.received);
-    entry.received += data.length;
+    const received = entry.received + data.length;
+    if (received === length) {
+      // The last fragment: joined with the others, and nothing more is held for it here.
+      entry.chunks.push(data);
+      this.drop(sid, entry);
+      const whole = Buffer.concat(entry.chunks, length);
+      return { flag: entry.flag, sid, event: entry.event, metaString: entry.metaString, data: whole };
+    }
+    const cost = CHUNK_OVERHEAD + data.length;
+    const refused = this.refusal(cost);
+    if (refused !== undefined) {
+      this.drop(sid, entry);
+      this.skip({ ...frame, flag: entry.flag, event: entry.event }, length, received,
+        `fragmented message of ${length} bytes refused after ${entry.received} bytes: ${refused}`, this.maxPendingBytes);
+    }
+    entry.chunks.push(own(data));
+    entry.charged += cost;
+    entry.received = received;
     entry.nextIdx++;
-    if (entry.received < length) return undefined;
+    return undefined;
+  }
+
+  /** Charges `cost` bytes; undefined when they fit, else what refused them. */
+  private refusal(cost: number): string | undefined {
+    if (this.pendingTotal + cost > this.maxPendingBytes) {
+      return `pending fragments would hold ${this.pendingTotal + cost} bytes, over maxPendingBytes ${this.maxPendingBytes}`;
+    }
+    const memory = this.memory;
+    if (memory !== undefined && !memory.take(cost)) {
+      return `no room in ${memory.describeRefusal?.(cost) ?? 'the memory budget'}`;
+    }
+    this.pendingTotal += cost;
+    return undefined;
+  }
+
+  /** Forgets a message being reassembled and gives back what it held. */
+  private drop(sid: string, entry: Pending): void {
     this.pending.delete(sid);
-    this.pendingTotal -= length + this.entryOverhead;
-    return { flag: entry.flag, sid, event: entry.event, metaString: entry.metaString, data: entry.buf };
+    this.pendingTotal -= entry.charged;
+    this.memory?.give(entry.charged);
   }
 
   private fail(sid: string, message: string): never {
     const entry = this.pending.get(sid);
-    if (entry !== undefined) {
-      this.pending.delete(sid);
-      this.pendingTotal -= entry.buf.length + this.entryOverhead;
-    }
+    if (entry !== undefined) this.drop(sid, entry);
     throw socketDError('BAD_FRAGMENT', message, { sid });
   }
 
-  // Refuses a first fragment for its size; the rest of its message will be dropped.
-  private skip(first: Frame, length: number, message: string, max: number): never {
-    const { sid, flag, event } = first;
-    const remaining = length - first.data.length;
+  // Refuses a message at `frame` (its first fragment, or a later one with the first's flag
+  // and event), `received` bytes in; the rest of it will be dropped.
+  private skip(frame: Frame, length: number, received: number, message: string, max: number): never {
+    const { sid, flag, event } = frame;
+    const remaining = length - received;
     if (remaining > 0) this.skipped.set(sid, { remaining });
     throw socketDError('MESSAGE_TOO_LARGE', message, { sid, flag, event, length, max });
   }

@@ -22,6 +22,16 @@ export const DEFAULT_MAX_WRITE_BUFFER_SIZE = 80 * 1024 * 1024;
 export const DEFAULT_FRAME_TIMEOUT = 30_000;
 /** Default `maxPendingFrameBytes`: bytes of partial frames one server buffers, all connections together. */
 export const DEFAULT_MAX_PENDING_FRAME_BYTES = 256 * 1024 * 1024;
+/** Default `memoryBudget`: bytes one server holds for its peers, all connections together. */
+export const DEFAULT_MEMORY_BUDGET = 256 * 1024 * 1024;
+/** Default `memoryBudgetPerAddress`: the share of the budget the connections of one remote IP may hold. */
+export const DEFAULT_MEMORY_BUDGET_PER_ADDRESS = 128 * 1024 * 1024;
+/**
+ * Default `memoryBudgetPerConnection`: one connection's share. Room for the largest default
+ * message (`maxMessageSize` 64 MiB) being reassembled while its last 16 MiB fragment arrives.
+ */
+export const DEFAULT_MEMORY_BUDGET_PER_CONNECTION = 96 * 1024 * 1024;
+
 /** Default `handshakeTimeout`: from the accepted socket to the Connack, 10 s. */
 export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
 /** Default `maxConnectionsPerAddress`: open connections from one remote IP. */
@@ -76,6 +86,12 @@ export interface Connection {
    * timeout counts from here. Undefined on client connections.
    */
   readonly acceptedAt?: number;
+  /**
+   * Server side: this connection's account in the server's memory budget (its partial frame
+   * and queued writes are charged there by the transport; the session charges fragments and
+   * open streams). Closed by the transport when the connection closes. Undefined on clients.
+   */
+  readonly memory?: ConnectionMemory;
   /** Attaches the session's handlers; frames received before this are held. */
   setHandlers(handlers: ConnectionHandlers): void;
   /**
@@ -99,6 +115,33 @@ export interface Connection {
   end(): void;
   /** Closes at once, dropping unsent bytes. */
   destroy(err?: Error): void;
+}
+
+/**
+ * A connection's draw on its server's memory budget (`MemoryBudget` in memory-budget.ts):
+ * O(1) integer arithmetic, no allocation.
+ */
+export interface ConnectionMemory {
+  /** Bytes this connection holds now. */
+  readonly used: number;
+  /** Takes `n` more bytes; false, taking nothing, when there is no room. */
+  take(n: number): boolean;
+  /** Gives back `n` bytes taken before (nothing once closed). */
+  give(n: number): void;
+  /** True when `n` more bytes would fit now (nothing is taken). */
+  fits(n: number): boolean;
+  /** Bytes left in this connection's own share (whatever its address and the server have left). */
+  shareLeft(): number;
+  /** Names what would refuse `n` more bytes, for an error message. */
+  describeRefusal(n: number): string;
+  /** The connection closed: gives back everything it held. */
+  close(): void;
+}
+
+/** A server's memory budget as its transports see it: one account per accepted connection. */
+export interface ServerMemory {
+  /** Opens the account of one connection from `ip`. */
+  open(ip: string | undefined): ConnectionMemory;
 }
 
 /** Options common to every transport. */
@@ -156,6 +199,11 @@ export interface ServerTransportOptions extends TransportOptions, TransportServe
    * The connection that would pass it closes with 1002 (`SOCKETD_ERR_PENDING_FRAME_BYTES`).
    */
   maxPendingFrameBytes?: number;
+  /**
+   * The server's memory budget: each accepted connection draws from it through its own
+   * account (`Connection.memory`, opened with the socket's remote IP).
+   */
+  budget?: ServerMemory;
   /**
    * Milliseconds from the accepted socket to the end of the transport's own handshake (a
    * WebSocket upgrade, a TLS handshake); the session's handshake timeout then covers the rest up to the Connack.

@@ -1,6 +1,20 @@
 import { socketDError } from '../protocol/errors.js';
 import type { InboundMessage } from './received-message.js';
 import type { EngineLogger } from './types.js';
+import type { ConnectionMemory } from './connection.js';
+
+/**
+ * Bytes charged per open inbound stream (a Request or Subscribe not yet answered to the end):
+ * what its bookkeeping costs in the engine and in a Nest handler's subscription, measured at
+ * about 1.5-1.9 KB. 100k open streams then cost what the budget allows, not 190 MB.
+ */
+export const STREAM_OVERHEAD = 2048;
+/**
+ * Room streams leave free in the connection's own share of the budget: a write burst up to the
+ * default high-water mark, such as the Alarms refusing further streams (a share filled by
+ * streams alone would drop the connection at its first Alarm instead).
+ */
+export const STREAM_ANSWER_ROOM = 1024 * 1024;
 
 /**
  * Requests and Subscribes the peer started and this side has not answered to the end, keyed
@@ -8,7 +22,8 @@ import type { EngineLogger } from './types.js';
  * fragments (each holds memory as a stream does). A fragmented message started past the cap
  * is the peer's doing (a protocol violation); a Request or Subscribe past it is refused alone
  * (see {@link tryAdd}): streams stay open because *our* handlers have not answered them, which
- * is no fault of the peer's.
+ * is no fault of the peer's. Each open stream is also charged `STREAM_OVERHEAD` bytes in the
+ * server's memory budget, so that many open streams cost what the budget allows.
  */
 export class InboundStreams {
   private readonly open = new Map<string, InboundMessage>();
@@ -18,6 +33,8 @@ export class InboundStreams {
     private readonly log: EngineLogger,
     /** Messages being reassembled from fragments (or skipped) right now. */
     private readonly partials: () => number,
+    /** The connection's account in the server's memory budget (servers only). */
+    private readonly memory?: ConnectionMemory,
   ) {}
 
   get size(): number {
@@ -35,11 +52,19 @@ export class InboundStreams {
     }
   }
 
-  /** Keeps a new Request/Subscribe; false (nothing kept) when the cap is reached. */
-  tryAdd(message: InboundMessage): boolean {
-    if (this.open.size + this.partials() >= this.max) return false;
+  /**
+   * Keeps a new Request/Subscribe; what refused it otherwise (nothing kept, the caller answers
+   * with an Alarm): `'count'` at `maxInboundStreams`, `'memory'` when the memory budget has no
+   * room for one more stream.
+   */
+  tryAdd(message: InboundMessage): 'count' | 'memory' | undefined {
+    if (this.open.size + this.partials() >= this.max) return 'count';
+    const memory = this.memory;
+    if (memory !== undefined && (memory.shareLeft() < STREAM_OVERHEAD + STREAM_ANSWER_ROOM || !memory.take(STREAM_OVERHEAD))) return 'memory';
+    const replaced = this.open.get(message.sid);
     this.open.set(message.sid, message);
-    return true;
+    if (replaced !== undefined) memory?.give(STREAM_OVERHEAD);
+    return undefined;
   }
 
   /** The cap (`maxInboundStreams`). */
@@ -52,17 +77,29 @@ export class InboundStreams {
     return this.open.get(sid);
   }
 
+  /** Names what refuses one more stream for lack of memory, for the Alarm. */
+  refusal(): string {
+    const memory = this.memory;
+    if (memory === undefined) return '';
+    return memory.describeRefusal(memory.shareLeft() < STREAM_OVERHEAD + STREAM_ANSWER_ROOM ? STREAM_OVERHEAD + STREAM_ANSWER_ROOM : STREAM_OVERHEAD);
+  }
+
   /** Removes and returns the stream on `sid` (the requester cancelled it), if any. */
   take(sid: string): InboundMessage | undefined {
     const message = this.open.get(sid);
-    if (message !== undefined) this.open.delete(sid);
+    if (message !== undefined) this.remove(sid);
     return message;
   }
 
   /** The stream was answered to the end. */
   finish(message: InboundMessage): void {
-    if (this.open.get(message.sid) === message) this.open.delete(message.sid);
+    if (this.open.get(message.sid) === message) this.remove(message.sid);
     message.finish();
+  }
+
+  private remove(sid: string): void {
+    this.open.delete(sid);
+    this.memory?.give(STREAM_OVERHEAD);
   }
 
   /** Cancels one stream the requester gave up on; false when none is open on `sid`. */
@@ -77,6 +114,7 @@ export class InboundStreams {
   cancelAll(): void {
     if (this.open.size === 0) return;
     const answering = [...this.open.values()];
+    this.memory?.give(STREAM_OVERHEAD * this.open.size);
     this.open.clear();
     for (const message of answering) message.cancel(this.log);
   }

@@ -11,3 +11,5 @@ export { clusterUrls, hashIndex, stringHash } from './cluster-balance.js';
 export { describeError } from './callbacks.js';
 export { DEFAULTS } from './options.js';
 export { CANCEL_META } from './session.js';
+export { MemoryAccount, MemoryBudget } from './memory-budget.js';
+export { STREAM_OVERHEAD } from './inbound-streams.js';

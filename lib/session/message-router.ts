@@ -1,7 +1,7 @@
 import { MetaKeys } from '../protocol/constants.js';
 import { isSocketDError, socketDError, type SocketDError } from '../protocol/errors.js';
 import { Flags, flagName } from '../protocol/flags.js';
-import { unexpectedFlag, type AlarmFrame, type ReplyFrame, type RequestFrame } from '../protocol/frame.js';
+import type { AlarmFrame, Frame, ReplyFrame, RequestFrame } from '../protocol/frame.js';
 import { FragmentAggregator, isFragment } from '../protocol/fragments.js';
 import { removeMeta } from '../protocol/metas.js';
 import { describeError, logFailure, safeCall } from './callbacks.js';
@@ -11,13 +11,20 @@ import type { OutboundStreams } from './outbound-streams.js';
 import { CANCEL_META, InboundMessage } from './received-message.js';
 import type { SessionTelemetry } from './telemetry.js';
 import type { EngineLogger, ReceivedMessage, Session, SessionListener } from './types.js';
+import type { ConnectionMemory } from './connection.js';
 
 /**
- * Bytes charged per partial fragmented message against `maxPendingFragmentBytes`, on top of
- * its declared length: roughly what its strings, buffer and map entry cost, so that a million
- * tiny partial messages cannot hold hundreds of MB while declaring a few.
+ * Bytes charged per partial fragmented message against `maxPendingFragmentBytes` and the
+ * memory budget, on top of the bytes received: roughly what its strings and map entry cost,
+ * so that a million tiny partial messages cannot hold hundreds of MB while being charged a few.
  */
 export const PARTIAL_MESSAGE_OVERHEAD = 1024;
+
+/**
+ * Refusals (streams or messages the limits refused) logged per session: a peer flooding
+ * refused work must not flood the log too (each line costs memory until it is written).
+ */
+const LOGGED_REFUSALS = 10;
 
 /** What the router needs of its session beyond the public `Session`. */
 export interface RouterHost {
@@ -28,6 +35,8 @@ export interface RouterHost {
   cancel(sid: string, event: string): void;
   /** An answer the engine itself sends (an Alarm) could not be written: the session closes with 1002. */
   answerFailed(err: unknown): void;
+  /** The connection's account in the server's memory budget (servers only). */
+  readonly memory?: ConnectionMemory;
 }
 
 /**
@@ -45,6 +54,7 @@ export class MessageRouter {
   private readonly aggregator: FragmentAggregator;
   /** True from the first Request refused at `maxInboundStreams` until one is accepted again. */
   private saturated = false;
+  private refusals = 0;
 
   constructor(
     private readonly host: RouterHost,
@@ -59,6 +69,7 @@ export class MessageRouter {
       maxMessageSize: options.maxMessageSize,
       maxPendingBytes: options.maxPendingFragmentBytes,
       entryOverhead: PARTIAL_MESSAGE_OVERHEAD,
+      memory: host.memory,
     });
   }
 
@@ -100,8 +111,16 @@ export class MessageRouter {
     if (whole === undefined) return;
     const message = new InboundMessage(whole);
     if (whole.flag !== Flags.Message) {
-      if (!this.inbound.tryAdd(message)) {
+      const refused = this.inbound.tryAdd(message);
+      if (refused === 'count') {
         this.overBudget(message);
+        return;
+      }
+      if (refused === 'memory') {
+        // No room in the server's memory budget for one more stream: refused before the handler runs.
+        const why = `${flagName(whole.flag)} '${whole.event}' refused: no room in ${this.inbound.refusal()}`;
+        this.logRefusal(why);
+        this.answer(() => this.session.alarm(message, why));
         return;
       }
       this.saturated = false;
@@ -149,30 +168,30 @@ export class MessageRouter {
   }
 
   // The aggregator skips the rest of the message; answer it so that nobody waits for it.
-  private tooLarge(first: RequestFrame | ReplyFrame, err: SocketDError): void {
+  // Refused at a later fragment, the first's flag and event are in the details.
+  private tooLarge(frame: Frame, err: SocketDError): void {
+    const details = err.details as { flag?: Frame['flag']; event?: string } | undefined;
+    const first = { ...frame, flag: details?.flag ?? frame.flag, event: details?.event ?? frame.event };
     const what = `${flagName(first.flag)} '${first.event}' (sid ${first.sid})`;
     this.host.telemetry?.limitHit(err.code);
     const message = new InboundMessage({ ...first, metaString: removeMeta(first.metaString, MetaKeys.DATA_FRAGMENT_IDX) });
     switch (first.flag) {
       case Flags.Request:
       case Flags.Subscribe:
-        this.log.warn(`Socket.D session ${this.session.id}: ${what} refused: ${err.message}`);
+        this.logRefusal(`${what} refused: ${err.message}`);
         this.answer(() => this.session.alarm(message, err.message));
         return;
       case Flags.Reply:
       case Flags.ReplyEnd:
         if (this.outbound.fail(first.sid, err)) {
-          this.log.warn(`Socket.D session ${this.session.id}: ${what} refused, stream failed and cancelled: ${err.message}`);
+          this.logRefusal(`${what} refused, stream failed and cancelled: ${err.message}`);
           this.host.cancel(first.sid, first.event);
         } else {
-          this.log.warn(`Socket.D session ${this.session.id}: orphan ${what} dropped: ${err.message}`);
+          this.logRefusal(`orphan ${what} dropped: ${err.message}`);
         }
         return;
-      case Flags.Message:
-        this.log.warn(`Socket.D session ${this.session.id}: ${what} dropped: ${err.message}`);
-        return;
       default:
-        throw unexpectedFlag(first);
+        this.logRefusal(`${what} dropped: ${err.message}`);
     }
   }
 
@@ -186,6 +205,14 @@ export class MessageRouter {
       this.log.warn(`Socket.D session ${this.session.id}: ${this.inbound.size} Requests/Subscribes from the peer are still unanswered by local handlers (maxInboundStreams ${limit}); refusing new ones with an Alarm until some are answered`);
     }
     this.answer(() => this.session.alarm(message, `'${message.event}' refused: ${limit} requests are already unanswered here (maxInboundStreams)`));
+  }
+
+  // The first LOGGED_REFUSALS refusals of the session are logged, then one line saying so.
+  private logRefusal(text: string): void {
+    const n = ++this.refusals;
+    if (n > LOGGED_REFUSALS) return;
+    const more = n === LOGGED_REFUSALS ? ` (further refusals on this session are not logged)` : '';
+    this.log.warn(`Socket.D session ${this.session.id}: ${text}${more}`);
   }
 
   private handlerFailed(message: ReceivedMessage, err: unknown): void {

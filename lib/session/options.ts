@@ -11,8 +11,12 @@ import {
   DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
   DEFAULT_MAX_PENDING_FRAME_BYTES,
   DEFAULT_MAX_WRITE_BUFFER_SIZE,
+  DEFAULT_MEMORY_BUDGET,
+  DEFAULT_MEMORY_BUDGET_PER_ADDRESS,
+  DEFAULT_MEMORY_BUDGET_PER_CONNECTION,
 } from './connection.js';
 import { resolveLogger } from './engine-logger.js';
+
 import type { ClientOptions, EngineLogger, ServerOptions, SessionOptions } from './types.js';
 
 /** Defaults of every engine option (README's options tables list these). */
@@ -33,6 +37,9 @@ export const DEFAULTS = {
   maxConnections: 10_000,
   maxConnectionsPerAddress: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
   maxPendingFrameBytes: DEFAULT_MAX_PENDING_FRAME_BYTES,
+  memoryBudget: DEFAULT_MEMORY_BUDGET,
+  memoryBudgetPerAddress: DEFAULT_MEMORY_BUDGET_PER_ADDRESS,
+  memoryBudgetPerConnection: DEFAULT_MEMORY_BUDGET_PER_CONNECTION,
   connectTimeout: 10_000,
   heartbeatInterval: 20_000,
   autoReconnect: true,
@@ -98,6 +105,9 @@ export function resolveServerOptions(options: ServerOptions = {}) {
     maxConnections: positive('maxConnections', options.maxConnections ?? DEFAULTS.maxConnections),
     maxConnectionsPerAddress: positive('maxConnectionsPerAddress', options.maxConnectionsPerAddress ?? DEFAULTS.maxConnectionsPerAddress),
     maxPendingFrameBytes: positive('maxPendingFrameBytes', options.maxPendingFrameBytes ?? DEFAULTS.maxPendingFrameBytes),
+    memoryBudget: positive('memoryBudget', options.memoryBudget ?? DEFAULTS.memoryBudget),
+    memoryBudgetPerAddress: positive('memoryBudgetPerAddress', options.memoryBudgetPerAddress ?? DEFAULTS.memoryBudgetPerAddress),
+    memoryBudgetPerConnection: positive('memoryBudgetPerConnection', options.memoryBudgetPerConnection ?? DEFAULTS.memoryBudgetPerConnection),
   };
 }
 

@@ -4,6 +4,7 @@ import { transportFor } from './transport-registry.js';
 import { parseUrl } from './url.js';
 import { resolveServerOptions, type ResolvedSessionOptions } from './options.js';
 import { SocketDSession } from './session.js';
+import { MemoryBudget } from './memory-budget.js';
 import type { ServerOptions, Session } from './types.js';
 
 /**
@@ -14,6 +15,11 @@ export class SdServer {
   private readonly transport: ServerTransport;
   private readonly all = new Set<SocketDSession>();
   private readonly resolved: ReturnType<typeof resolveServerOptions>;
+  /**
+   * What the server holds for its peers (`memoryBudget` and its per-address and
+   * per-connection shares); `memory.used` is what they hold now.
+   */
+  readonly memory: MemoryBudget;
   private listening = false;
   /** The transport's schema, for telemetry. */
   private readonly schema: string;
@@ -29,6 +35,7 @@ export class SdServer {
       throw socketDError('INVALID_ARGUMENT', `the '${parsed.schema}' transport cannot serve TLS from the tls option: use a transport that serves TLS${hint}`);
     }
     const { session, maxConnections, maxConnectionsPerAddress, maxPendingFrameBytes, handshakeTimeout } = this.resolved;
+    this.memory = new MemoryBudget(this.resolved.memoryBudget, this.resolved.memoryBudgetPerAddress, this.resolved.memoryBudgetPerConnection);
     this.transport = transport.createServer(parsed, {
       // The transport's own options (TransportServerOptions) pass through untouched.
       ...options,
@@ -39,6 +46,7 @@ export class SdServer {
       maxConnections,
       maxConnectionsPerAddress,
       maxPendingFrameBytes,
+      budget: this.memory,
       handshakeTimeout,
       logger: session.logger,
       onError: (err) => this.reportError(err),

@@ -5,7 +5,7 @@ import { unexpectedFlag, type Frame, type FrameOf } from '../protocol/frame.js';
 import { checkReceivedFields } from '../protocol/frame-codec.js';
 import { appendMetas, serializeMetas } from '../protocol/metas.js';
 import { newSessionId, newSid } from '../protocol/sid.js';
-import type { Connection, ConnectionHandlers } from './connection.js';
+import type { Connection, ConnectionHandlers, ConnectionMemory } from './connection.js';
 import { describeError, logFailure, safeCall } from './callbacks.js';
 import { buildHandshake } from './handshake.js';
 import { FrameHold } from './frame-hold.js';
@@ -81,8 +81,11 @@ export class SocketDSession implements Session {
     if (this.tel !== undefined) this.writer.io = this.tel.io;
     // A timed-out stream is cancelled on the wire too, so the responder stops producing.
     this.outbound = new OutboundStreams(log, (sid, event) => this.sendCancel(sid, event));
-    this.inbound = new InboundStreams(options.maxInboundStreams, log, () => this.router.partials);
-    const routerHost = { session: this, telemetry: this.tel, cancel: (sid: string, event: string) => this.sendCancel(sid, event), answerFailed: (err: unknown) => this.answerFailed(err) };
+    this.inbound = new InboundStreams(options.maxInboundStreams, log, () => this.router.partials, connection.memory);
+    const routerHost = {
+      session: this, telemetry: this.tel, memory: connection.memory,
+      cancel: (sid: string, event: string) => this.sendCancel(sid, event), answerFailed: (err: unknown) => this.answerFailed(err),
+    };
     this.router = new MessageRouter(routerHost, listener, options, this.inbound, this.outbound, log);
     this.hold = new FrameHold(connection, (frame) => this.handleFrame(frame), () => this.stateValue === 'closed');
     if (serverHandshake) this.serverHandshake = new ServerHandshake(serverHandshake, this.handshakeHost());
@@ -100,6 +103,7 @@ export class SocketDSession implements Session {
   get handshake(): Handshake { return this.handshakeValue; }
   get remoteAddress(): string | undefined { return this.connection.remoteAddress; }
   get bufferedAmount(): number { return this.connection.bufferedAmount; }
+  get memory(): ConnectionMemory | undefined { return this.connection.memory; }
   get closeCode(): number | undefined { return this.closeCodeValue; }
   /** Outgoing streams still waiting for answers. */
   get pendingStreams(): number { return this.outbound.size; }

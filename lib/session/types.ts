@@ -1,7 +1,7 @@
 import type { Flag } from '../protocol/flags.js';
 
 import type { Metas } from '../protocol/metas.js';
-import type { TransportClientOptions, TransportServerOptions } from './connection.js';
+import type { ConnectionMemory, TransportClientOptions, TransportServerOptions } from './connection.js';
 /** Metadata of a message: `k=v` pairs (spec section 4). */
 export type { Metas };
 
@@ -132,6 +132,13 @@ export interface Session {
   readonly remoteAddress: string | undefined;
   /** Bytes queued in the transport. */
   readonly bufferedAmount: number;
+  /**
+   * Server side: this connection's account in the server's memory budget (`memoryBudget`);
+   * undefined on clients. What an application queues for this peer may be charged here (the
+   * Nest transport charges the stream values it queues for a slow client); it is given back
+   * in full when the connection closes.
+   */
+  readonly memory?: ConnectionMemory;
   /** Code the session closed with (set once closed). */
   readonly closeCode: number | undefined;
   /** Free-form per-session storage for the application. */
@@ -205,7 +212,11 @@ export interface SessionOptions {
   fragmentSize?: number;
   /** Largest reassembled message accepted. Default 64 MiB. */
   maxMessageSize?: number;
-  /** Largest total of declared bytes of messages being reassembled per session. Default 128 MiB. */
+  /**
+   * Largest total of bytes received of messages being reassembled per session (plus 1 KiB
+   * per message). Default 128 MiB. On a server the memory budget's per-connection share
+   * (`memoryBudgetPerConnection`, 96 MiB) binds first.
+   */
   maxPendingFragmentBytes?: number;
   /** Largest frame accepted (default and maximum 17 MiB). */
   maxFrameSize?: number;
@@ -262,9 +273,24 @@ export interface ServerOptions extends SessionOptions, SessionListener, Transpor
   maxConnectionsPerAddress?: number;
   /**
    * Bytes of partial frames buffered over all the server's connections; the connection that
-   * would pass it closes with 1002 (SOCKETD_ERR_PENDING_FRAME_BYTES). Default 256 MiB.
+   * would pass it closes with 1002 (SOCKETD_ERR_PENDING_FRAME_BYTES). Default 256 MiB. Partial
+   * frames also draw from `memoryBudget`, which binds first at the defaults: this is only an
+   * extra, narrower cap.
    */
   maxPendingFrameBytes?: number;
+  /**
+   * Bytes the server holds on behalf of its peers, all connections together: partial frames,
+   * fragments being reassembled (by bytes received), bytes queued for writing, Nest stream
+   * values queued for a slow client (by encoded size), broker forwards and 2 KiB per open
+   * inbound stream. What does not fit is refused before it is allocated: a Request/Subscribe
+   * gets an Alarm, a connection whose frame or write does not fit closes with 1002.
+   * Default 256 MiB.
+   */
+  memoryBudget?: number;
+  /** The share of `memoryBudget` the connections of one remote IP may hold together. Default 128 MiB. */
+  memoryBudgetPerAddress?: number;
+  /** The share of `memoryBudget` one connection may hold. Default 96 MiB. */
+  memoryBudgetPerConnection?: number;
   /** An error of the listening server after `listen()` (logged through `logger` too). */
   onError?(err: Error): void;
 }

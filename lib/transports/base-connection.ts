@@ -9,6 +9,7 @@ import {
   DEFAULT_MAX_WRITE_BUFFER_SIZE,
   type Connection,
   type ConnectionHandlers,
+  type ConnectionMemory,
   type TransportOptions,
 } from '../session/connection.js';
 import type { ByteBudget } from './byte-budget.js';
@@ -26,6 +27,11 @@ export interface ConnectionOptions extends TransportOptions {
   pendingBudget?: ByteBudget;
   /** Server side: when the socket was accepted (`performance.now()`); default: now. */
   acceptedAt?: number;
+  /**
+   * Server side: this connection's account in the server's memory budget, charged with its
+   * partial frame and its queued writes, closed (everything given back) when it closes.
+   */
+  memory?: ConnectionMemory;
 }
 
 /**
@@ -54,14 +60,17 @@ const CLOSE_ILLEGAL = encodeFrame({
 export abstract class BaseConnection implements Connection {
   readonly remoteAddress: string | undefined;
   readonly acceptedAt: number | undefined;
+  readonly memory: ConnectionMemory | undefined;
   protected handlers: ConnectionHandlers | undefined;
   protected readonly highWaterMark: number;
   protected readonly maxWriteBufferSize: number;
   protected readonly endTimeout: number;
   private readonly frameTimeout: number;
   private readonly pendingBudget: ByteBudget | undefined;
-  /** Bytes of this connection's partial frame counted in `pendingBudget`. */
+  /** Bytes of this connection's partial frame counted in `pendingBudget` and `memory`. */
   private pendingTaken = 0;
+  /** Queued write bytes counted in `memory` (brought up to `bufferedAmount` on each write, uncork and drain). */
+  private writeTaken = 0;
   /** Runs from the first byte of a frame to its last (see afterChunk()). */
   private frameTimer: NodeJS.Timeout | undefined;
   /** False after a protocol error, `end()` or `destroy()`: received bytes are dropped. */
@@ -91,6 +100,7 @@ export abstract class BaseConnection implements Connection {
     this.beforeUncork();
     this.socket?.uncork();
     this.afterUncork();
+    if (this.writeTaken !== 0) this.syncWriteCharge();
   };
   private readonly onTickEnd = (): void => {
     this.tickEndQueued = false;
@@ -122,6 +132,7 @@ export abstract class BaseConnection implements Connection {
     this.endTimeout = options.endTimeout ?? DEFAULT_END_TIMEOUT;
     this.frameTimeout = options.frameTimeout ?? DEFAULT_FRAME_TIMEOUT;
     this.pendingBudget = options.pendingBudget;
+    this.memory = options.memory;
     this.acceptedAt = options.acceptedAt;
     const addr = socket?.remoteAddress;
     this.remoteAddress = addr === undefined ? undefined
@@ -159,7 +170,7 @@ export abstract class BaseConnection implements Connection {
   write(frame: Buffer): boolean {
     if (this.closed) return false;
     const after = this.bufferedAmount + frame.length;
-    if (after > this.maxWriteBufferSize) return this.overflow(after);
+    if (after > this.maxWriteBufferSize || (this.memory !== undefined && !this.chargeWrites(after))) return this.overflow(after);
     this.corkTick();
     let ok = false;
     if (this.drainWanted) this.send(frame);
@@ -175,7 +186,7 @@ export abstract class BaseConnection implements Connection {
   writeParts(head: Buffer, data: Buffer): boolean {
     if (this.closed) return false;
     const after = this.bufferedAmount + head.length + data.length;
-    if (after > this.maxWriteBufferSize) return this.overflow(after);
+    if (after > this.maxWriteBufferSize || (this.memory !== undefined && !this.chargeWrites(after))) return this.overflow(after);
     this.corkTick();
     let ok = false;
     if (this.drainWanted) this.sendParts(head, data);
@@ -189,14 +200,38 @@ export abstract class BaseConnection implements Connection {
   }
 
   /**
-   * A write would queue more than `maxWriteBufferSize`: the peer is not reading what it is
-   * sent. Rather than queue without bound, drop the connection: with a Close 1002 behind what
-   * is queued when that still fits (flushed within `endTimeout`), else at once. The session
-   * hears `onClose(SOCKETD_ERR_WRITE_BUFFER_FULL)`. Returns false (nothing was written).
+   * Brings this connection's charge for queued writes to `after` bytes: true when the memory
+   * budget has room for them (O(1); the charge follows `bufferedAmount` down on uncork and drain).
+   */
+  private chargeWrites(after: number): boolean {
+    const more = after - this.writeTaken;
+    if (more > 0 && !this.memory!.take(more)) return false;
+    if (more < 0) this.memory!.give(-more);
+    this.writeTaken = after;
+    return true;
+  }
+
+  /** Gives back what left the write queue since the last charge. */
+  private syncWriteCharge(): void {
+    const now = this.closed ? 0 : this.bufferedAmount;
+    if (now < this.writeTaken) {
+      this.memory!.give(this.writeTaken - now);
+      this.writeTaken = now;
+    }
+  }
+
+  /**
+   * A write would queue more than `maxWriteBufferSize`, or more than the memory budget has
+   * room for: the peer is not reading what it is sent. Rather than queue without bound, drop
+   * the connection: with a Close 1002 behind what is queued when that still fits (flushed
+   * within `endTimeout`), else at once. The session hears
+   * `onClose(SOCKETD_ERR_WRITE_BUFFER_FULL)`. Returns false (nothing was written).
    */
   private overflow(after: number): false {
+    const why = after > this.maxWriteBufferSize ? `maxWriteBufferSize ${this.maxWriteBufferSize}`
+      : this.memory!.describeRefusal(after - this.writeTaken);
     const err = socketDError('WRITE_BUFFER_FULL',
-      `${this.kind} connection ${this.remoteAddress ?? ''}: writing would queue ${after} bytes, over maxWriteBufferSize ${this.maxWriteBufferSize}; the peer does not read`);
+      `${this.kind} connection ${this.remoteAddress ?? ''}: writing would queue ${after} bytes, over ${why}; the peer does not read`);
     this.recordError(err, true);
     this.decoding = false;
     if (this.bufferedAmount + CLOSE_ILLEGAL.length <= this.maxWriteBufferSize) {
@@ -216,17 +251,7 @@ export abstract class BaseConnection implements Connection {
    * connection.
    */
   protected afterChunk(pending: number, completed: boolean): boolean {
-    const budget = this.pendingBudget;
-    if (budget !== undefined && pending !== this.pendingTaken) {
-      const more = pending - this.pendingTaken;
-      if (more > 0 && !budget.take(more)) {
-        this.failDecoding(socketDError('PENDING_FRAME_BYTES',
-          `${this.kind} connection ${this.remoteAddress ?? ''}: ${pending} bytes of a partial frame would put the server over maxPendingFrameBytes ${budget.limit}`));
-        return false;
-      }
-      if (more < 0) budget.give(-more);
-      this.pendingTaken = pending;
-    }
+    if (pending !== this.pendingTaken && !this.chargePartial(pending)) return false;
     if (pending === 0) {
       if (this.frameTimer !== undefined) {
         clearTimeout(this.frameTimer);
@@ -241,6 +266,34 @@ export abstract class BaseConnection implements Connection {
     return true;
   }
 
+  /**
+   * Brings the charge of this connection's partial frame to `pending` bytes, in
+   * `maxPendingFrameBytes` and in the memory budget; false when it failed the connection.
+   */
+  private chargePartial(pending: number): boolean {
+    const budget = this.pendingBudget;
+    const memory = this.memory;
+    const more = pending - this.pendingTaken;
+    if (more > 0) {
+      if (budget !== undefined && !budget.take(more)) {
+        this.failDecoding(socketDError('PENDING_FRAME_BYTES',
+          `${this.kind} connection ${this.remoteAddress ?? ''}: ${pending} bytes of a partial frame would put the server over maxPendingFrameBytes ${budget.limit}`));
+        return false;
+      }
+      if (memory !== undefined && !memory.take(more)) {
+        budget?.give(more);
+        this.failDecoding(socketDError('PENDING_FRAME_BYTES',
+          `${this.kind} connection ${this.remoteAddress ?? ''}: ${pending} bytes of a partial frame would pass ${memory.describeRefusal(more)}`));
+        return false;
+      }
+    } else {
+      budget?.give(-more);
+      memory?.give(-more);
+    }
+    this.pendingTaken = pending;
+    return true;
+  }
+
   /** Reading stopped for good: stop the frame timer and give back the budget. */
   private stopPartial(): void {
     if (this.frameTimer !== undefined) {
@@ -249,6 +302,7 @@ export abstract class BaseConnection implements Connection {
     }
     if (this.pendingTaken !== 0) {
       this.pendingBudget?.give(this.pendingTaken);
+      this.memory?.give(this.pendingTaken);
       this.pendingTaken = 0;
     }
   }
@@ -325,6 +379,7 @@ export abstract class BaseConnection implements Connection {
   }
 
   protected fireDrain(): void {
+    if (this.writeTaken !== 0) this.syncWriteCharge();
     if (!this.drainWanted || this.closed) return;
     this.drainWanted = false;
     this.handlers?.onDrain();
@@ -332,6 +387,8 @@ export abstract class BaseConnection implements Connection {
 
   protected reportClose(): void {
     this.stopPartial();
+    this.memory?.close();
+    this.writeTaken = 0;
     if (this.closeReported || this.handlers === undefined) return;
     this.closeReported = true;
     const err = this.error;

@@ -18,7 +18,7 @@ import {
 
 /** Options of `TcpServerTransport`. */
 export interface TcpServerOptions extends ConnectionOptions,
-  Pick<ServerTransportOptions, 'maxConnectionsPerAddress' | 'maxPendingFrameBytes' | 'logger' | 'onError' | 'tls' | 'handshakeTimeout'> {
+  Pick<ServerTransportOptions, 'maxConnectionsPerAddress' | 'maxPendingFrameBytes' | 'budget' | 'logger' | 'onError' | 'tls' | 'handshakeTimeout'> {
   /** Sockets beyond this many open connections are closed at once, with a log line (default: unlimited). */
   maxConnections?: number;
   /** `listen()` backlog (default: Node's, 511). */
@@ -97,7 +97,7 @@ export class TcpServerTransport implements ServerTransport {
     this.server = createServer({ pauseOnConnect: true, noDelay: true });
     this.tls = options.tls === undefined ? undefined
       : new TlsAcceptor(options.tls, options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT, options.logger, (socket: TLSSocket, acceptedAt) => {
-        this.onConnection?.(new TcpConnection(socket, { ...this.options, pendingBudget: this.pendingBudget, acceptedAt, overTls: true }));
+        this.onConnection?.(new TcpConnection(socket, { ...this.options, pendingBudget: this.pendingBudget, memory: this.options.budget?.open(socket.remoteAddress), acceptedAt, overTls: true }));
       });
     this.perAddress = new AddressLimit('TCP', options.maxConnectionsPerAddress, options.logger);
     this.pendingBudget = new ByteBudget(options.maxPendingFrameBytes ?? DEFAULT_MAX_PENDING_FRAME_BYTES);
@@ -119,7 +119,7 @@ export class TcpServerTransport implements ServerTransport {
         const acceptedAt = performance.now();
         if (!this.perAddress.admit(socket)) return;
         if (this.tls !== undefined) this.tls.accept(socket, acceptedAt);
-        else onConnection(new TcpConnection(socket, { ...this.options, pendingBudget: this.pendingBudget, acceptedAt }));
+        else onConnection(new TcpConnection(socket, { ...this.options, pendingBudget: this.pendingBudget, memory: this.options.budget?.open(socket.remoteAddress), acceptedAt }));
       });
       const onError = (err: Error): void => {
         reject(socketDError('TRANSPORT', `TCP listen on ${this.host}:${this.port} failed: ${err.message}`, { cause: err }));

@@ -39,7 +39,7 @@ const WS_MAX_FRAGMENTS = 1024;
 
 /** Options of `WsServerTransport`. */
 export interface WsServerOptions extends ConnectionOptions,
-  Pick<ServerTransportOptions, 'maxConnectionsPerAddress' | 'maxPendingFrameBytes' | 'handshakeTimeout' | 'logger' | 'onError'> {
+  Pick<ServerTransportOptions, 'maxConnectionsPerAddress' | 'maxPendingFrameBytes' | 'budget' | 'handshakeTimeout' | 'logger' | 'onError'> {
   /**
    * Refuse upgrades that do not offer the `Socket.D` subprotocol (any case) with HTTP 403, as
    * upstream servers with `useSubprotocols=true` do (default true).
@@ -242,7 +242,7 @@ export class WsServerTransport implements ServerTransport {
       }
       this.connections++;
       ws.once('close', () => this.connections--);
-      onConnection(new WsConnection(ws, { ...this.options, pendingBudget: this.pendingBudget, acceptedAt }));
+      onConnection(new WsConnection(ws, { ...this.options, pendingBudget: this.pendingBudget, memory: this.options.budget?.open((socket as Socket).remoteAddress), acceptedAt }));
     });
   };
 

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { Flags, type Flag } from '../../lib/protocol/index.js';
 import { isSocketDError } from '../../lib/protocol/errors.js';
+import { FRAGMENT_CHUNK_OVERHEAD } from '../../lib/protocol/fragments.js';
 import { PARTIAL_MESSAGE_OVERHEAD } from '../../lib/session/message-router.js';
 import type { ReceivedMessage, Session } from '../../lib/session/index.js';
 import { Clients, SCHEMAS, deferred, startServer, until } from '../support/engine.js';
@@ -73,10 +74,10 @@ describe('limits on what a peer may start', () => {
     await server.close();
   });
 
-  it('tcp: each partial message costs its declared bytes plus 1 KiB against maxPendingFragmentBytes; past it the Request gets an Alarm and the connection stays', async () => {
+  it('tcp: each partial message costs its received bytes plus 1 KiB (and its fragments\' overhead) against maxPendingFragmentBytes; past it the Request gets an Alarm and the connection stays', async () => {
     const logger = new MemoryLogger();
     const { server, port } = await startServer('tcp', {
-      maxPendingFragmentBytes: 10 * (2 + PARTIAL_MESSAGE_OVERHEAD),
+      maxPendingFragmentBytes: 10 * (1 + PARTIAL_MESSAGE_OVERHEAD + FRAGMENT_CHUNK_OVERHEAD),
       logger,
       onMessage: (s: Session, m: ReceivedMessage) => s.replyEnd(m, `got ${m.data.length}`),
     });

@@ -1,14 +1,15 @@
 /**
  * Defines one jest test per attack of `attackPlans(TEST_SCALE)` whose index satisfies `pick`
- * (the attacks are split over two spec files so jest's two workers share them). Asserted for
- * each: the child is alive with no uncaught error, its RSS grew less than 64 MB, every attacker
- * was closed (or refused) unless its frame was simply served, and every good call succeeded.
+ * (the attacks are split over two spec files so jest's two workers share them). Servers run
+ * with the default limits. Asserted for each (`brokenBounds`): the child is alive with no
+ * uncaught error, its RSS grew less than the memory budget (256 MiB) plus 64 MB, the budget
+ * never charged the attackers' address more than its 128 MiB share, every attacker was
+ * closed, refused or answered with Alarms (or held within the budget where the plan says so)
+ * unless its frame was simply served, and every good call succeeded.
  */
 import { describe, expect, it } from '@jest/globals';
 import { attackPlans, TEST_SCALE } from './attacks.js';
-import { describeResult, MB, runAttack } from './harness.js';
-
-const RSS_BOUND = 64 * MB;
+import { brokenBounds, describeResult, runAttack } from './harness.js';
 
 export function defineAttackTests(title: string, pick: (index: number) => boolean): void {
   describe(title, () => {
@@ -18,11 +19,8 @@ export function defineAttackTests(title: string, pick: (index: number) => boolea
         const r = await runAttack(plan);
         console.log(describeResult(r));
         expect({ alive: r.alive, uncaught: r.uncaught }).toEqual({ alive: true, uncaught: [] });
-        expect(r.rss.growth).toBeLessThan(RSS_BOUND);
-        if (!r.outcome.served) expect(r.outcome.closed + r.outcome.refused).toBe(r.outcome.attackers);
-        expect(r.goodErrors).toEqual([]);
-        expect(r.during.calls).toBeGreaterThan(0);
-      }, 60_000);
+        expect(brokenBounds(r, plan)).toEqual([]);
+      }, 90_000);
     });
   });
 }

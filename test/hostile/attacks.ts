@@ -1,7 +1,9 @@
 /**
- * The attacks of issue 8, each a plan for `runAttack()`: the hostile suite runs them at
- * `TEST_SCALE`, `npm run stress` at `STRESS_SCALE`. Each names the server options the child
- * gets (small limits keep the test short) and returns what became of its attackers.
+ * The attacks of issues 8 and 19, each a plan for `runAttack()`: the hostile suite runs them at
+ * `TEST_SCALE`, `npm run stress` at `STRESS_SCALE`. Servers run with the DEFAULT limits: every
+ * byte and count limit (memory budget, frame and message sizes, write buffer, streams) is the
+ * default; only the timeouts an attack's end waits for (idle, frame, handshake) are shortened,
+ * to keep the suite short. Each returns what became of its attackers.
  */
 import { Flags } from '../../lib/protocol/index.js';
 import {
@@ -14,10 +16,14 @@ import {
   sleep,
   tally,
   wsFrames,
+  ATTACKER_ADDRESS,
+  DEFAULT_MEMORY_BUDGET_PER_ADDRESS,
   type AttackOutcome,
   type AttackPlan,
+  type AttackResult,
   type Schema,
   type ServerChild,
+  type ServerKind,
 } from './harness.js';
 
 export interface Scale {
@@ -39,11 +45,17 @@ export interface Scale {
   trickleMaxMs: number;
   /** How long a server has to close an attacker once the attack is over (ms). */
   closeWaitMs: number;
+  /** Connections each sending 62 of the 63 1 MiB fragments of two messages. */
+  fragmentConnections: number;
+  /** Connections each holding a first fragment that declares 63 MiB. */
+  declaredConnections: number;
+  /** Connections each holding 16 MiB of a 17 MiB frame. */
+  bigPartialConnections: number;
 }
 
 export const TEST_SCALE: Scale = {
   floodMs: 2_000,
-  fragmentSids: 20_000,
+  fragmentSids: 70_000,
   nestSubscribes: 600,
   nestHoldMs: 2_500,
   openStreams: 100_000,
@@ -51,6 +63,9 @@ export const TEST_SCALE: Scale = {
   oneByteBytes: MB,
   trickleMaxMs: 6_000,
   closeWaitMs: 15_000, // an upper bound: each wait ends as soon as the server closed the attacker
+  fragmentConnections: 4,
+  declaredConnections: 200,
+  bigPartialConnections: 12,
 };
 
 export const STRESS_SCALE: Scale = {
@@ -63,23 +78,19 @@ export const STRESS_SCALE: Scale = {
   oneByteBytes: 4 * MB,
   trickleMaxMs: 20_000,
   closeWaitMs: 15_000,
+  fragmentConnections: 40,
+  declaredConnections: 250,
+  bigPartialConnections: 40,
 };
 
-/** Limits every child gets unless an attack says otherwise (names of lib/session options; unknown ones are ignored by older builds). */
-const BASE_OPTIONS = {
-  highWaterMark: 256 * 1024,
-  maxWriteBufferSize: 4 * MB,
-  maxPendingFrameBytes: 4 * MB,
-  maxMessageSize: 8 * MB,
-  maxPendingFragmentBytes: 8 * MB,
-  maxInboundStreams: 10_000,
-  frameTimeout: 2_000,
-  handshakeTimeout: 3_000,
-};
+/** Server options: none, every limit at its default. */
+const DEFAULTS = {};
+/** The timeouts that end some attacks, shortened so that the suite does not wait a minute for them. */
+const SHORT_TIMEOUTS = { idleTimeout: 3_000, frameTimeout: 2_000, handshakeTimeout: 3_000 };
 
-/** Opens a reading peer and handshakes; throws if the server did not accept it. */
-async function handshaken(child: ServerChild): Promise<RawPeer> {
-  const peer = await RawPeer.open(child.spec.schema, child.port);
+/** Opens a reading peer (from `localAddress`, default the attackers' address) and handshakes; throws if the server did not accept it. */
+async function handshaken(child: ServerChild, localAddress?: string): Promise<RawPeer> {
+  const peer = await RawPeer.open(child.spec.schema, child.port, { localAddress });
   if (!(await peer.handshake(child.port))) throw new Error('attacker handshake failed');
   return peer;
 }
@@ -108,7 +119,7 @@ function pingFlood(schema: Schema, scale: Scale): AttackPlan {
     name: 'ping flood, never reading',
     // Reading from a peer that does not read stops (bounded memory); its idle timeout, which
     // nothing resets while reading is paused, then disconnects it.
-    spec: { kind: 'engine', schema, options: { ...BASE_OPTIONS, idleTimeout: 3_000 } },
+    spec: { kind: 'engine', schema, options: { idleTimeout: SHORT_TIMEOUTS.idleTimeout } },
     async run(child) {
       const peer = await handshaken(child);
       peer.pause();
@@ -134,7 +145,7 @@ function pingFlood(schema: Schema, scale: Scale): AttackPlan {
 function fragmentSids(schema: Schema, scale: Scale): AttackPlan {
   return {
     name: 'first fragments of many sids',
-    spec: { kind: 'engine', schema, options: { ...BASE_OPTIONS } },
+    spec: { kind: 'engine', schema, options: DEFAULTS },
     async run(child) {
       const peer = await handshaken(child);
       const data = Buffer.alloc(1024, 0x61);
@@ -152,7 +163,7 @@ function fragmentSids(schema: Schema, scale: Scale): AttackPlan {
 function nestHuge(scale: Scale): AttackPlan {
   return {
     name: 'Nest: Subscribes to huge streams, never reading',
-    spec: { kind: 'nest', schema: 'tcp', options: { ...BASE_OPTIONS, idleTimeout: 3_000 } },
+    spec: { kind: 'nest', schema: 'tcp', options: { idleTimeout: SHORT_TIMEOUTS.idleTimeout } },
     async run(child) {
       const peer = await handshaken(child);
       peer.pause();
@@ -167,27 +178,22 @@ function nestHuge(scale: Scale): AttackPlan {
 }
 
 /**
- * (4) Many open Subscribe streams on one session, never answered. Past maxInboundStreams each
- * new one is refused with an Alarm (the streams stay open because our handler does not answer:
- * not the peer's fault) and the session stays; memory stays bounded.
+ * (4) Many open Subscribe streams on one session, never answered. Each open stream is charged
+ * 2 KiB in the memory budget: past the connection's share they are refused with Alarms.
  */
-function openStreams(schema: Schema, scale: Scale): AttackPlan {
+function openStreams(kind: ServerKind, schema: Schema, scale: Scale): AttackPlan {
   return {
     name: 'open Subscribe streams on one session',
-    spec: { kind: 'engine', schema, options: { ...BASE_OPTIONS } },
+    spec: { kind, schema, options: DEFAULTS },
     async run(child) {
       const peer = await handshaken(child);
       const sent = await sendMany(peer, scale.openStreams, () => requestFrame('never', '', '', Flags.Subscribe), 1000);
-      const refused = sent - BASE_OPTIONS.maxInboundStreams;
-      const end = Date.now() + Math.max(scale.closeWaitMs, 20_000);
-      while (peer.received < refused && !peer.isClosed && Date.now() < end) await sleep(20);
-      const served = !peer.isClosed && peer.received >= refused;
+      await roundTrip(peer, scale.closeWaitMs);
+      await settled([peer], scale.closeWaitMs);
       peer.destroy();
-      const outcome = tally([peer], `${sent} Subscribes sent, maxInboundStreams ${BASE_OPTIONS.maxInboundStreams}: ${peer.received} Alarms back${served ? ', session kept' : ''}`, served);
-      // Closing here is our own destroy(), not the server's, when it refused them one by one.
-      if (served) outcome.closed = 0;
-      return outcome;
+      return tally([peer], `${sent} Subscribes sent, ${peer.alarms} refused with an Alarm`);
     },
+    verify: (r) => (r.outcome.closed === 0 && (r.outcome.alarmed ?? 0) === 0 ? ['streams were neither refused nor the attacker closed'] : []),
   };
 }
 
@@ -195,7 +201,7 @@ function openStreams(schema: Schema, scale: Scale): AttackPlan {
 function partialFrames(schema: Schema, scale: Scale): AttackPlan {
   return {
     name: 'connections holding partial frames',
-    spec: { kind: 'engine', schema, options: { ...BASE_OPTIONS, maxConnectionsPerAddress: Math.max(50, Math.floor(scale.partialConnections * 0.8)) } },
+    spec: { kind: 'engine', schema, options: SHORT_TIMEOUTS },
     async run(child) {
       const peers: RawPeer[] = [];
       const kinds = ['partial Connect', 'partial Request after Connect', 'huge declared frame after Connect'];
@@ -235,7 +241,7 @@ function partialFrames(schema: Schema, scale: Scale): AttackPlan {
 function oneByteChunks(schema: Schema, scale: Scale): AttackPlan {
   return {
     name: 'Request sent as 1-byte chunks',
-    spec: { kind: 'engine', schema, options: { ...BASE_OPTIONS } },
+    spec: { kind: 'engine', schema, options: DEFAULTS },
     async run(child) {
       const peer = await handshaken(child);
       const sid = nextSid();
@@ -268,7 +274,7 @@ function oneByteChunks(schema: Schema, scale: Scale): AttackPlan {
 function trickle(schema: Schema, scale: Scale): AttackPlan {
   return {
     name: 'frame trickled a byte every 100 ms',
-    spec: { kind: 'engine', schema, options: { ...BASE_OPTIONS, frameTimeout: 2_000, handshakeTimeout: 3_000 } },
+    spec: { kind: 'engine', schema, options: { frameTimeout: SHORT_TIMEOUTS.frameTimeout, handshakeTimeout: SHORT_TIMEOUTS.handshakeTimeout } },
     async run(child) {
       const before = await RawPeer.open(schema, child.port);
       const after = await handshaken(child);
@@ -291,7 +297,179 @@ function trickle(schema: Schema, scale: Scale): AttackPlan {
   };
 }
 
-/** Every attack, in the order of issue 8. */
+/** Waits until every peer is closed, or none received anything for `quietMs` (the server said all it will), at most `ms`. */
+async function settled(peers: RawPeer[], ms: number, quietMs = 1_000): Promise<void> {
+  const end = Date.now() + ms;
+  let last = -1;
+  let since = Date.now();
+  while (Date.now() < end && peers.some((p) => !p.isClosed)) {
+    const received = peers.reduce((n, p) => n + p.received, 0);
+    if (received !== last) {
+      last = received;
+      since = Date.now();
+    } else if (Date.now() - since >= quietMs) {
+      return;
+    }
+    await sleep(50);
+  }
+}
+
+/**
+ * Sends an `echo` Request and waits for any answer on its sid (ReplyEnd, or an Alarm when the
+ * server refuses it) or the close, at most `ms`: the server has then handled every frame sent before.
+ */
+async function roundTrip(peer: RawPeer, ms: number): Promise<void> {
+  const sid = nextSid();
+  peer.write(requestFrame('echo', '{}', '', Flags.Request, sid));
+  const end = Date.now() + ms;
+  while (!peer.isClosed && Date.now() < end && !peer.frames.some((f) => f.sid === sid) && !peer.answered.has(sid)) await sleep(20);
+}
+
+/** Writes one frame, then waits while this side holds more than 1 MiB unsent. */
+async function writePaced(peer: RawPeer, frame: Buffer): Promise<void> {
+  peer.write(frame);
+  while (peer.buffered > MB && !peer.isClosed) await peer.drained(50);
+}
+
+const FRAGMENTS_DECLARED = 63;
+
+/**
+ * (8) Real fragment bytes on many connections: each sends 62 of the 63 1 MiB fragments of
+ * two messages (never the last). Reassembly draws from the memory budget as fragments arrive:
+ * past the connection's or the address's share, the message is refused with an Alarm and its
+ * later fragments are dropped.
+ */
+function fragmentBytes(kind: ServerKind, schema: Schema, scale: Scale, addresses: string[] = [ATTACKER_ADDRESS]): AttackPlan {
+  const at = kind === 'broker' ? '@=echo&' : '';
+  return {
+    name: `real fragment bytes on many connections${addresses.length > 1 ? ` from ${addresses.length} addresses` : ''}`,
+    spec: { kind, schema, options: DEFAULTS },
+    // Filling the whole budget with bulk: measured 40-80 MB of dropped socket buffers awaiting GC on top.
+    rssSlack: addresses.length > 1 ? 128 * MB : undefined,
+    goodMetas: kind === 'broker' ? { '@': 'echo' } : undefined,
+    async run(child) {
+      const peers: RawPeer[] = [];
+      const connections = scale.fragmentConnections * addresses.length;
+      for (let c = 0; c < connections; c++) peers.push(await handshaken(child, addresses[c % addresses.length]));
+      const data = Buffer.alloc(MB, 0x66);
+      let sent = 0;
+      for (const peer of peers) {
+        for (let m = 0; m < 2 && !peer.isClosed; m++) {
+          const sid = nextSid();
+          for (let f = 1; f < FRAGMENTS_DECLARED && !peer.isClosed; f++) {
+            const meta = f === 1 ? `${at}Data-Length=${FRAGMENTS_DECLARED * MB}&Data-Fragment-Idx=1&Data-Fragment-Total=${FRAGMENTS_DECLARED}`
+              : `Data-Fragment-Idx=${f}&Data-Fragment-Total=${FRAGMENTS_DECLARED}`;
+            await writePaced(peer, requestFrame('echo', data, meta, Flags.Request, sid));
+            sent++;
+          }
+        }
+      }
+      for (const peer of peers) await roundTrip(peer, scale.closeWaitMs);
+      await settled(peers, scale.closeWaitMs);
+      const outcome = tally(peers, `${sent} fragments of 1 MiB on ${peers.length} connections; ${peers.reduce((n, p) => n + p.alarms, 0)} messages refused with an Alarm`);
+      for (const p of peers) p.destroy();
+      return outcome;
+    },
+  };
+}
+
+/**
+ * (9) First fragments that declare 63 MiB and send 1 KiB, one per connection: nothing is
+ * reserved for the declared length (the server's virtual size stays put); each costs what
+ * arrived plus its bookkeeping, well within the budget, so the connections are held.
+ */
+function declaredFragments(schema: Schema, scale: Scale): AttackPlan {
+  return {
+    name: 'declared-only fragments on many connections',
+    spec: { kind: 'engine', schema, options: DEFAULTS },
+    maxHeld: scale.declaredConnections,
+    async run(child) {
+      const peers: RawPeer[] = [];
+      const data = Buffer.alloc(1024, 0x67);
+      for (let c = 0; c < scale.declaredConnections; c++) {
+        const peer = await handshaken(child);
+        peers.push(peer);
+        peer.write(requestFrame('echo', data, `Data-Length=${FRAGMENTS_DECLARED * MB}&Data-Fragment-Idx=1&Data-Fragment-Total=${FRAGMENTS_DECLARED}`));
+      }
+      for (const peer of peers) await roundTrip(peer, scale.closeWaitMs);
+      await settled(peers, scale.closeWaitMs);
+      const outcome = tally(peers, `${peers.length} connections, each a first fragment declaring ${FRAGMENTS_DECLARED} MiB`);
+      for (const p of peers) p.destroy();
+      return outcome;
+    },
+    verify: (r) => (r.rss.vmGrowth > 512 * MB ? [`virtual size grew ${(r.rss.vmGrowth / MB).toFixed(0)} MB: the declared lengths were reserved`] : []),
+  };
+}
+
+/**
+ * (10) Partial 17 MiB frames: each connection declares a 17 MiB frame and sends 16 MiB of it.
+ * Partial frames draw from the memory budget: the address's share holds 8 of them; the
+ * connections after that are closed with 1002 (`PENDING_FRAME_BYTES`).
+ */
+function bigPartialFrames(schema: Schema, scale: Scale): AttackPlan {
+  const held = Math.floor(DEFAULT_MEMORY_BUDGET_PER_ADDRESS / (16 * MB));
+  return {
+    name: 'partial 17 MiB frames on many connections',
+    spec: { kind: 'engine', schema, options: DEFAULTS },
+    maxHeld: held,
+    async run(child) {
+      const peers: RawPeer[] = [];
+      const body = Buffer.alloc(MB, 0x68);
+      const head = Buffer.alloc(8);
+      head.writeInt32BE(17 * MB - 1, 0);
+      head.writeInt32BE(Flags.Request, 4);
+      for (let c = 0; c < scale.bigPartialConnections; c++) {
+        const peer = await handshaken(child);
+        peers.push(peer);
+        if (schema === 'tcp') {
+          peer.write(head);
+          for (let i = 0; i < 16 && !peer.isClosed; i++) await writePaced(peer, body);
+        } else {
+          // One WebSocket message whose 17 MiB never all arrive: 16 MiB of WS fragments, no fin.
+          peer.write(head, false);
+          for (let i = 0; i < 16 && !peer.isClosed; i++) {
+            peer.write(body, false);
+            while (peer.buffered > MB && !peer.isClosed) await peer.drained(50);
+          }
+        }
+      }
+      await settled(peers, scale.closeWaitMs);
+      const outcome = tally(peers, `${peers.length} connections, each 16 MiB of a 17 MiB frame`);
+      for (const p of peers) p.destroy();
+      return outcome;
+    },
+    verify: (r) => (r.outcome.closed < r.outcome.attackers - held ? [`only ${r.outcome.closed} of ${r.outcome.attackers} closed, ${held} may be held`] : []),
+  };
+}
+
+/**
+ * (11) Nest: a stream of 100 KB values to a client that stops reading. The values queued for
+ * it are charged their encoded size: past the connection's share the stream fails with an
+ * Alarm, and what it queued is freed.
+ */
+function nestSlowReader(scale: Scale): AttackPlan {
+  return {
+    name: 'Nest: stream of 100 KB values, client stops reading',
+    spec: { kind: 'nest', schema: 'tcp', options: DEFAULTS },
+    async run(child) {
+      const peer = await handshaken(child);
+      peer.pause();
+      const sid = nextSid();
+      peer.write(requestFrame('big', '', '', Flags.Subscribe, sid));
+      await sleep(scale.nestHoldMs);
+      peer.resume();
+      const end = Date.now() + scale.closeWaitMs;
+      const failed = () => peer.frames.some((f) => f.sid === sid && f.flag === Flags.Alarm);
+      while (!failed() && !peer.isClosed && Date.now() < end) await sleep(20);
+      const outcome = tally([peer], `Subscribe to 10 000 values of 100 KB, unread for ${scale.nestHoldMs} ms; ${peer.received} frames read after; ${failed() ? 'stream failed with an Alarm' : 'stream NOT failed'}`);
+      peer.destroy();
+      return outcome;
+    },
+    verify: (r) => ((r.outcome.alarmed ?? 0) + r.outcome.closed === 0 ? ['the stream was not failed'] : []),
+  };
+}
+
+/** Every attack: those of issue 8, then the memory-budget rows of issue 19, at the defaults. */
 export function attackPlans(scale: Scale): AttackPlan[] {
   return [
     pingFlood('tcp', scale),
@@ -299,15 +477,26 @@ export function attackPlans(scale: Scale): AttackPlan[] {
     fragmentSids('tcp', scale),
     fragmentSids('ws', scale),
     nestHuge(scale),
-    openStreams('tcp', scale),
-    openStreams('ws', scale),
+    openStreams('engine', 'tcp', scale),
+    openStreams('engine', 'ws', scale),
     partialFrames('tcp', scale),
     partialFrames('ws', scale),
     oneByteChunks('tcp', scale),
     oneByteChunks('ws', scale),
     trickle('tcp', scale),
     trickle('ws', scale),
+    fragmentBytes('engine', 'tcp', scale),
+    fragmentBytes('nest', 'ws', scale),
+    fragmentBytes('broker', 'tcp', scale),
+    // Three addresses together reach the server's whole budget (each stops at its share).
+    fragmentBytes('engine', 'tcp', scale, [ATTACKER_ADDRESS, '127.0.0.3', '127.0.0.4']),
+    declaredFragments('tcp', scale),
+    openStreams('nest', 'tcp', scale),
+    openStreams('nest', 'ws', scale),
+    bigPartialFrames('tcp', scale),
+    bigPartialFrames('ws', scale),
+    nestSlowReader(scale),
   ];
 }
 
-export type { AttackOutcome };
+export type { AttackOutcome, AttackResult };

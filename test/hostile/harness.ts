@@ -15,7 +15,7 @@ import { SdClient } from '../../lib/engine.js';
 import { encodeFrame, Flags, FrameDecoder, type Frame } from '../../lib/protocol/index.js';
 
 export type Schema = 'tcp' | 'ws';
-export type ServerKind = 'engine' | 'nest';
+export type ServerKind = 'engine' | 'nest' | 'broker';
 
 /** The repository root: the nearest directory above this file holding our package.json (works from dist/ too). */
 export const REPO_ROOT = ((): string => {
@@ -31,6 +31,17 @@ export const REPO_ROOT = ((): string => {
 export const SERVER_SCRIPT = path.join(REPO_ROOT, 'test/hostile/server-process.mjs');
 export const VECTORS = path.join(REPO_ROOT, 'test/fixtures/socketd-vectors');
 export const MB = 1024 * 1024;
+/**
+ * Attackers connect from this loopback address, the good client from 127.0.0.1: as on a real
+ * network, the attacker's connections share one address's part of the server's memory budget
+ * and the good client has its own.
+ */
+export const ATTACKER_ADDRESS = '127.0.0.2';
+/** The server's defaults (lib/session/memory-budget.ts): what one address may hold, and all of them. */
+export const DEFAULT_MEMORY_BUDGET = 256 * MB;
+export const DEFAULT_MEMORY_BUDGET_PER_ADDRESS = 128 * MB;
+/** What a server's RSS may grow by beyond the memory budget an attack can use (code, heap, caches). */
+export const RSS_SLACK = 64 * MB;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -115,9 +126,38 @@ export class ServerChild {
       });
     });
     child = new ServerChild(spec, proc, port, exited);
+    proc.stdout!.on('data', (chunk: Buffer) => child!.onStdout(chunk.toString()));
     proc.once('exit', (code, signal) => (child!.exit = { code, signal }));
     child.addStderr(stderr);
     return child;
+  }
+
+  private stdout = '';
+  private memWaiter: ((line: string) => void) | undefined;
+
+  /** @internal stdout after READY: the answers to `memoryPeaks()`. */
+  onStdout(text: string): void {
+    this.stdout += text;
+    const m = /MEM (\d+) (\d+)\n/.exec(this.stdout);
+    if (m) {
+      this.stdout = this.stdout.slice(m.index + m[0].length);
+      this.memWaiter?.(m[0]);
+    }
+  }
+
+  /**
+   * The peaks of the server's memory budget since the last call (sampled every 5 ms in the
+   * child): bytes charged in all, and to the attackers' address. Undefined when the child does not answer.
+   */
+  async memoryPeaks(): Promise<{ used: number; attacker: number } | undefined> {
+    if (!this.alive) return undefined;
+    const line = new Promise<string>((resolve) => (this.memWaiter = resolve));
+    this.proc.stdin!.write('MEM\n');
+    let got: string | undefined;
+    await settledWithin(line.then((l) => (got = l)), 5_000);
+    this.memWaiter = undefined;
+    const m = got === undefined ? null : /MEM (\d+) (\d+)/.exec(got);
+    return m ? { used: Number(m[1]), attacker: Number(m[2]) } : undefined;
   }
 
   private addStderr(text: string): void {
@@ -138,6 +178,10 @@ export class ServerChild {
   /** VmRSS in bytes (0 once gone). */
   rss(): number {
     return procField(this.pid, 'VmRSS');
+  }
+  /** VmSize (virtual size) in bytes. */
+  vmSize(): number {
+    return procField(this.pid, 'VmSize');
   }
   /** VmHWM (peak RSS) in bytes. */
   hwm(): number {
@@ -163,6 +207,8 @@ export class ServerChild {
 export class RssWatch {
   baseline = 0;
   peak = 0;
+  vmBaseline = 0;
+  vmPeak = 0;
   private timer: NodeJS.Timeout | undefined;
   private hwmReset = false;
   /** Set once RSS went above the cap given to the constructor. */
@@ -177,23 +223,26 @@ export class RssWatch {
     this.hwmReset = this.child.resetHwm();
     this.baseline = this.child.rss();
     this.peak = this.baseline;
+    this.vmBaseline = this.vmPeak = this.child.vmSize();
     this.timer = setInterval(() => this.sample(), intervalMs);
   }
   sample(): void {
     const rss = this.child.rss();
     if (rss > this.peak) this.peak = rss;
+    const vm = this.child.vmSize();
+    if (vm > this.vmPeak) this.vmPeak = vm;
     if (!this.capHit && rss - this.baseline > this.cap) {
       this.capHit = true;
       this.onCap();
     }
   }
   /** Stops sampling; the peak includes VmHWM when it could be reset at start. */
-  stop(): { baseline: number; peak: number; growth: number; hwm: number } {
+  stop(): { baseline: number; peak: number; growth: number; hwm: number; vmGrowth: number } {
     clearInterval(this.timer);
     this.sample();
     const hwm = this.child.hwm();
     if (this.hwmReset && hwm > this.peak) this.peak = hwm;
-    return { baseline: this.baseline, peak: this.peak, growth: Math.max(0, this.peak - this.baseline), hwm };
+    return { baseline: this.baseline, peak: this.peak, growth: Math.max(0, this.peak - this.baseline), hwm, vmGrowth: Math.max(0, this.vmPeak - this.vmBaseline) };
   }
 }
 
@@ -226,7 +275,7 @@ export class GoodClient {
 
   constructor(
     private readonly url: string,
-    private readonly opts: { intervalMs?: number; timeoutMs?: number; payload?: string } = {},
+    private readonly opts: { intervalMs?: number; timeoutMs?: number; payload?: string; metas?: Record<string, string> } = {},
   ) {}
 
   async start(): Promise<void> {
@@ -263,7 +312,7 @@ export class GoodClient {
       const phase = this.current;
       const t0 = performance.now();
       try {
-        const reply = await this.client!.request('echo', payload, { timeout: this.opts.timeoutMs ?? 15_000 });
+        const reply = await this.client!.request('echo', payload, { timeout: this.opts.timeoutMs ?? 15_000, metas: this.opts.metas });
         if (reply.dataAsString() !== payload) throw new Error(`wrong echo: ${reply.dataAsString().slice(0, 80)}`);
         let l = this.latencies.get(phase);
         if (!l) this.latencies.set(phase, (l = []));
@@ -328,6 +377,8 @@ export interface RawPeerOptions {
   /** Read and decode what the server sends (default true). False: the socket is never read. */
   read?: boolean;
   connectTimeoutMs?: number;
+  /** The local address to connect from (default `ATTACKER_ADDRESS`). */
+  localAddress?: string;
 }
 
 /** A peer speaking raw bytes: Socket.D frames on a TCP stream, or one frame per WS binary message. */
@@ -335,6 +386,10 @@ export class RawPeer {
   readonly frames: Frame[] = [];
   /** Frames received, counted (also past the first 1 000 kept in `frames`). */
   received = 0;
+  /** Alarms received (the server refused a Request/Subscribe of ours). */
+  alarms = 0;
+  /** Sids answered with a ReplyEnd or an Alarm (also past the first 1 000 frames kept in `frames`), the last 64. */
+  readonly answered = new Set<string>();
   closeCode: number | undefined;
   isClosed = false;
   /** The socket was refused or failed before it opened. */
@@ -361,7 +416,7 @@ export class RawPeer {
         resolve();
       };
       if (schema === 'tcp') {
-        const s = net.connect({ host: '127.0.0.1', port, noDelay: true });
+        const s = net.connect({ host: '127.0.0.1', port, noDelay: true, localAddress: options.localAddress ?? ATTACKER_ADDRESS });
         peer.tcp = s;
         s.on('error', () => undefined);
         let connected = false;
@@ -382,7 +437,7 @@ export class RawPeer {
           }
         });
       } else {
-        const ws = new WebSocket(`ws://127.0.0.1:${port}/hostile`, 'Socket.D', { perMessageDeflate: false });
+        const ws = new WebSocket(`ws://127.0.0.1:${port}/hostile`, 'Socket.D', { perMessageDeflate: false, localAddress: options.localAddress ?? ATTACKER_ADDRESS });
         peer.ws = ws;
         let opened = false;
         ws.on('error', () => undefined);
@@ -418,6 +473,11 @@ export class RawPeer {
 
   private onFrame(frame: Frame): void {
     this.received++;
+    if (frame.flag === Flags.Alarm) this.alarms++;
+    if (frame.flag === Flags.Alarm || frame.flag === Flags.ReplyEnd) {
+      this.answered.add(frame.sid);
+      if (this.answered.size > 64) this.answered.delete(this.answered.values().next().value!);
+    }
     if (this.frames.length < 1000) this.frames.push(frame);
     const code = closeCodeOf(frame);
     if (code !== undefined && this.closeCode === undefined) this.closeCode = code;
@@ -514,6 +574,10 @@ export interface AttackOutcome {
   closed: number;
   /** Connections refused before they opened. */
   refused: number;
+  /** Connections left open whose Requests/Subscribes the server refused with an Alarm (over its memory budget). */
+  alarmed?: number;
+  /** Connections the server still held at the end, within its limits (the attack then closed them). */
+  held?: number;
   /** Close codes received from the server, counted. */
   codes: Record<string, number>;
   /** Free text: what the attack did. */
@@ -529,7 +593,12 @@ export interface AttackResult {
   /** RSS grew past the runner's hard cap: the child was killed to end the attack (alive = as it was then). */
   capHit: boolean;
   uncaught: string[];
-  rss: { baseline: number; peak: number; growth: number; hwm: number };
+  rss: { baseline: number; peak: number; growth: number; hwm: number; vmGrowth: number };
+  /** The memory budget the attack could use (the bound on RSS growth is this plus `rssSlack`). */
+  budgetInUse: number;
+  rssSlack: number;
+  /** Peaks of the server's budget during the attack: bytes charged in all and to the attackers' address. */
+  charged: { used: number; attacker: number } | undefined;
   outcome: AttackOutcome;
   before: CallStats;
   during: CallStats;
@@ -542,6 +611,20 @@ export interface AttackPlan {
   spec: ChildSpec;
   /** Milliseconds of good-client calls before the attack. Default 500. */
   beforeMs?: number;
+  /** The memory budget the attack can reach: default the whole budget (the per-address share is checked on what the server charged). */
+  budgetInUse?: number;
+  /**
+   * RSS growth allowed beyond `budgetInUse` (default `RSS_SLACK`, 64 MB). An attack that fills
+   * the whole budget with bulk needs more: V8 collects dropped Buffers only once 64 MB more
+   * were allocated, and every received byte passes through a socket buffer dropped after it.
+   */
+  rssSlack?: number;
+  /** Connections the server may legitimately still hold at the end (within its budget). Default 0. */
+  maxHeld?: number;
+  /** Bounds of this attack beyond the common ones: each string returned is one broken. */
+  verify?(r: AttackResult): string[];
+  /** Metas of the good client's calls (a broker routes them with `@`). */
+  goodMetas?: Record<string, string>;
   run(child: ServerChild, good: GoodClient): Promise<AttackOutcome>;
 }
 
@@ -553,7 +636,7 @@ export interface AttackPlan {
 export async function runAttack(plan: AttackPlan, rssCap = 512 * MB): Promise<AttackResult> {
   const t0 = Date.now();
   const child = await ServerChild.start(plan.spec);
-  const good = new GoodClient(child.url);
+  const good = new GoodClient(child.url, { metas: plan.goodMetas });
   try {
     await good.start();
     // Warm up (JIT, buffers) so the baseline is not the cold start.
@@ -564,6 +647,7 @@ export async function runAttack(plan: AttackPlan, rssCap = 512 * MB): Promise<At
       aliveAtCap = child.alive;
       child.proc.kill('SIGKILL');
     });
+    await child.memoryPeaks(); // the peaks start here
     watch.start();
     good.phase('during');
     let outcome: AttackOutcome;
@@ -574,6 +658,7 @@ export async function runAttack(plan: AttackPlan, rssCap = 512 * MB): Promise<At
       await good.calls(5, 10_000);
     }
     const rss = watch.stop();
+    const charged = await child.memoryPeaks();
     return {
       name: plan.name,
       server: `${plan.spec.kind}/${plan.spec.schema}`,
@@ -581,6 +666,9 @@ export async function runAttack(plan: AttackPlan, rssCap = 512 * MB): Promise<At
       capHit: watch.capHit,
       uncaught: child.uncaught,
       rss,
+      budgetInUse: plan.budgetInUse ?? DEFAULT_MEMORY_BUDGET,
+      rssSlack: plan.rssSlack ?? RSS_SLACK,
+      charged,
       outcome,
       before: good.stats('before'),
       during: good.stats('during'),
@@ -602,6 +690,8 @@ export function outcomeText(o: AttackOutcome): string {
     .join(',');
   const parts = [`${o.closed}/${o.attackers} closed`];
   if (o.refused) parts.push(`${o.refused} refused`);
+  if (o.alarmed) parts.push(`${o.alarmed} open with Alarms`);
+  if (o.held) parts.push(`${o.held} held`);
   if (codes) parts.push(`Close ${codes}`);
   if (o.served) parts.push('served');
   return parts.join(', ');
@@ -611,25 +701,55 @@ export function outcomeText(o: AttackOutcome): string {
 export function describeResult(r: AttackResult): string {
   return (
     `${r.name} [${r.server}] alive=${r.alive} uncaught=${r.uncaught.length} ${r.capHit ? '(RSS CAP HIT: child killed) ' : ''}` +
-    `rss ${mb(r.rss.baseline)} -> peak ${mb(r.rss.peak)} MB (growth ${mb(r.rss.growth)} MB, VmHWM ${mb(r.rss.hwm)} MB); ` +
+    `rss ${mb(r.rss.baseline)} -> peak ${mb(r.rss.peak)} MB (growth ${mb(r.rss.growth)} MB of ${mb(r.budgetInUse)} + ${mb(r.rssSlack)} allowed, VmHWM ${mb(r.rss.hwm)} MB, VmSize +${mb(r.rss.vmGrowth)} MB); ` +
+    `budget charged at peak ${r.charged ? `${mb(r.charged.used)} MB, attackers' address ${mb(r.charged.attacker)} MB` : '?'}; ` +
     `attacker: ${outcomeText(r.outcome)} (${r.outcome.note}); ` +
     `good client before: ${r.before.calls} calls p99 ${ms1(r.before.p99)} ms, during: ${r.during.calls} calls, ${r.during.failed} failed, p99 ${ms1(r.during.p99)} ms ` +
     `(max ${ms1(r.during.max)}); ${r.ms} ms`
   );
 }
 
-/** Counts outcomes of a set of peers. */
+/** Counts outcomes of a set of peers: closed, refused, left open with Alarms, or held. */
 export function tally(peers: RawPeer[], note: string, served = false): AttackOutcome {
   const codes: Record<string, number> = {};
   for (const p of peers) if (p.closeCode !== undefined) codes[p.closeCode] = (codes[p.closeCode] ?? 0) + 1;
+  // A peer that got the server's Close frame was closed by it, even if the socket's end is still under way.
+  const closed = (p: RawPeer): boolean => !p.refused && (p.isClosed || p.closeCode !== undefined);
+  const open = peers.filter((p) => !p.refused && !closed(p));
   return {
     attackers: peers.length,
-    closed: peers.filter((p) => p.isClosed && !p.refused).length,
+    closed: peers.filter(closed).length,
     refused: peers.filter((p) => p.refused).length,
+    alarmed: open.filter((p) => p.alarms > 0).length,
+    held: open.filter((p) => p.alarms === 0).length,
     codes,
     note,
     served,
   };
+}
+
+/**
+ * What a result breaks of the suite's bounds (empty: none): the server crashed or threw, its
+ * RSS grew more than the budget in use (default: the whole 256 MiB budget) plus its slack (64 MB),
+ * the budget charged the attackers' address more than its 128 MiB share, an attacker was
+ * neither closed, refused, answered with Alarms nor legitimately held, or a good call failed.
+ */
+export function brokenBounds(r: AttackResult, plan: Pick<AttackPlan, 'maxHeld' | 'verify'>): string[] {
+  const maxHeld = plan.maxHeld ?? 0;
+  const broken: string[] = [];
+  if (!r.alive || r.capHit) broken.push('server died or hit the RSS cap');
+  if (r.uncaught.length > 0) broken.push(`uncaught: ${r.uncaught[0]}`);
+  if (r.rss.growth > r.budgetInUse + r.rssSlack) broken.push(`RSS grew ${mb(r.rss.growth)} MB, over ${mb(r.budgetInUse + r.rssSlack)}`);
+  if (r.alive && r.charged === undefined) broken.push('the server did not report its memory budget');
+  if (r.charged !== undefined && r.charged.attacker > DEFAULT_MEMORY_BUDGET_PER_ADDRESS) {
+    broken.push(`the attackers' address was charged ${mb(r.charged.attacker)} MB, over its share ${mb(DEFAULT_MEMORY_BUDGET_PER_ADDRESS)}`);
+  }
+  const o = r.outcome;
+  if (!o.served && (o.held ?? 0) > maxHeld) broken.push(`${o.held} attackers held (at most ${maxHeld})`);
+  if (r.during.failed > 0 || r.goodErrors.length > 0) broken.push(`good client: ${r.goodErrors[0] ?? `${r.during.failed} failed`}`);
+  if (r.during.calls === 0) broken.push('the good client made no call during the attack');
+  broken.push(...(plan.verify?.(r) ?? []));
+  return broken;
 }
 
 export { sleep };

@@ -5,11 +5,16 @@
  *
  *   node test/hostile/server-process.mjs '{"kind":"engine","schema":"tcp","options":{...}}'
  *
- * kind `engine`: an `SdServer`; kind `nest`: a Nest microservice on `SocketDServer`.
+ * kind `engine`: an `SdServer`; kind `nest`: a Nest microservice on `SocketDServer`; kind
+ * `broker`: an `SdBroker` with one player `echo` (an `SdClient` in this process answering `echo`).
  * Prints `READY <port>` on stdout once listening. Events both kinds serve:
  *   echo   Request → ReplyEnd with the same data (the well-behaved client's call)
  *   never  Request/Subscribe that is never answered (open streams)
  *   huge   Subscribe → a stream of 1e6 Replies (Nest: `range(0, 1e6)`; `huge-interval`: `interval(0)`)
+ *   big    Subscribe → Nest only: a stream of 10 000 values of 100 KB each (`range` mapped), produced at once
+ * It samples its memory budget (`server.memory`) every 5 ms: a line `MEM` on stdin is answered
+ * with `MEM <peak bytes charged> <peak bytes charged to 127.0.0.2, the attackers' address>`
+ * on stdout, and the peaks start over.
  * An uncaught exception or unhandled rejection is written to stderr as one line starting with
  * `HOSTILE-UNCAUGHT` and the process carries on, so a fuzz run can count them (the suite asserts none).
  */
@@ -32,6 +37,32 @@ process.on('SIGTERM', () => process.exit(0));
 process.stdin.on('end', () => process.exit(0));
 process.stdin.on('error', () => process.exit(0));
 process.stdin.resume();
+
+// The attackers connect from this address (test/hostile/harness.ts ATTACKER_ADDRESS).
+const ATTACKER_IP = '127.0.0.2';
+let memory;
+let peakUsed = 0;
+let peakAttacker = 0;
+function sampleMemory() {
+  if (memory === undefined) return;
+  peakUsed = Math.max(peakUsed, memory.used);
+  peakAttacker = Math.max(peakAttacker, memory.usedBy(ATTACKER_IP), memory.usedBy(`::ffff:${ATTACKER_IP}`));
+}
+setInterval(sampleMemory, 5).unref();
+let input = '';
+process.stdin.on('data', (chunk) => {
+  input += chunk.toString();
+  let nl;
+  while ((nl = input.indexOf('\n')) >= 0) {
+    const line = input.slice(0, nl).trim();
+    input = input.slice(nl + 1);
+    if (line === 'MEM') {
+      sampleMemory();
+      process.stdout.write(`MEM ${peakUsed} ${peakAttacker}\n`);
+      peakUsed = peakAttacker = 0;
+    }
+  }
+});
 
 const url = `sd:${schema}://127.0.0.1:0`;
 
@@ -68,6 +99,7 @@ async function startEngine() {
     },
   });
   await server.listen();
+  memory = server.memory;
   return server.address().port;
 }
 
@@ -76,7 +108,8 @@ async function startNest() {
   const { Controller, Module } = await import('@nestjs/common');
   const { MessagePattern, EventPattern } = await import('@nestjs/microservices');
   const { NestFactory } = await import('@nestjs/core');
-  const { NEVER, interval, range } = await import('rxjs');
+  const { NEVER, interval, range, map } = await import('rxjs');
+  const PAD = 'x'.repeat(100_000);
   const { SocketDServer } = await import(fileURLToPath(new URL('index.js', DIST)));
 
   class HostileController {
@@ -89,6 +122,10 @@ async function startNest() {
     hugeInterval() {
       return interval(0);
     }
+    big() {
+      // Each value is its own 100 KB once serialized (JSON.stringify copies the pad).
+      return range(0, 10_000).pipe(map((i) => ({ i, pad: PAD })));
+    }
     never() {
       return NEVER;
     }
@@ -99,6 +136,7 @@ async function startNest() {
   decorate('echo', 'echo');
   decorate('huge', 'huge');
   decorate('huge-interval', 'hugeInterval');
+  decorate('big', 'big');
   decorate('never', 'never');
   decorate('notify', 'notify', EventPattern);
   Controller()(HostileController);
@@ -108,8 +146,24 @@ async function startNest() {
   const strategy = new SocketDServer({ ...options, url });
   const app = await NestFactory.createMicroservice(HostileModule, { strategy, logger: false });
   await app.listen();
+  memory = strategy.engine.memory; // the strategy's SdServer (a protected field, read here only)
   return strategy.address().port;
 }
 
-const port = kind === 'nest' ? await startNest() : await startEngine();
+async function startBroker() {
+  const { SdBroker, SdClient } = await import(fileURLToPath(new URL('engine.js', DIST)));
+  const broker = await new SdBroker(url, options).listen();
+  memory = broker.unwrap().memory;
+  const port = broker.address().port;
+  const player = new SdClient(`sd:${schema}://127.0.0.1:${port}/?@=echo`, {
+    heartbeatInterval: 0,
+    onMessage(session, m) {
+      if (m.event === 'echo') session.replyEnd(m, m.data);
+    },
+  });
+  await player.connect();
+  return port;
+}
+
+const port = kind === 'nest' ? await startNest() : kind === 'broker' ? await startBroker() : await startEngine();
 process.stdout.write(`READY ${port}\n`);

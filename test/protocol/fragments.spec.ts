@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { EMPTY_BUFFER } from '../../lib/protocol/constants.js';
 import { Flags, type Flag } from '../../lib/protocol/flags.js';
 import type { Frame } from '../../lib/protocol/frame.js';
-import { FragmentAggregator, fragmentFrame, isFragment } from '../../lib/protocol/fragments.js';
+import { FRAGMENT_CHUNK_OVERHEAD, FragmentAggregator, fragmentFrame, isFragment } from '../../lib/protocol/fragments.js';
 import { expectSocketDError } from './helpers.js';
 
 const KIB = 1024;
@@ -78,7 +78,7 @@ describe('FragmentAggregator', () => {
     const parts = fragmentFrame(message(data, 'a=1'), KIB);
     expect(agg.add(parts[0])).toBeUndefined();
     expect(agg.size).toBe(1);
-    expect(agg.pendingBytes).toBe(2500);
+    expect(agg.pendingBytes).toBe(KIB + FRAGMENT_CHUNK_OVERHEAD); // what arrived, not the declared 2500
     expect(agg.add(parts[1])).toBeUndefined();
     const whole = agg.add(parts[2]);
     expect(whole).toBeDefined();
@@ -164,14 +164,35 @@ describe('FragmentAggregator', () => {
       expect(agg.size).toBe(0);
     });
 
-    it('MESSAGE_TOO_LARGE: sum of declared lengths over maxPendingBytes', () => {
-      const agg = aggregator(3000, 5000);
-      agg.add(message(payload(1024), 'Data-Length=3000&Data-Fragment-Idx=1', Flags.Request, 'A'));
-      expectSocketDError(() => agg.add(message(payload(1024), 'Data-Length=2001&Data-Fragment-Idx=1', Flags.Request, 'B')), 'MESSAGE_TOO_LARGE', /5001 bytes, over maxPendingBytes 5000/);
-      expect(agg.add(message(payload(1024), 'Data-Length=2000&Data-Fragment-Idx=1', Flags.Request, 'C'))).toBeUndefined();
-      expect(agg.pendingBytes).toBe(5000);
+    it('MESSAGE_TOO_LARGE: bytes received over maxPendingBytes, at any fragment; the message is then skipped', () => {
+      const per = KIB + FRAGMENT_CHUNK_OVERHEAD;
+      const agg = aggregator(1 << 20, 3 * per + 100);
+      for (const sid of ['A', 'B', 'C']) agg.add(message(payload(KIB), 'Data-Length=1000000&Data-Fragment-Idx=1', Flags.Request, sid));
+      expect(agg.pendingBytes).toBe(3 * per);
+      expectSocketDError(() => agg.add(message(payload(KIB), 'Data-Length=3000&Data-Fragment-Idx=1', Flags.Request, 'D')), 'MESSAGE_TOO_LARGE', /over maxPendingBytes/);
+      // A later fragment that does not fit drops its whole message (first's flag and event in the details).
+      const err = expectSocketDError(() => agg.add(message(payload(KIB), 'Data-Fragment-Idx=2', Flags.Reply, 'A')), 'MESSAGE_TOO_LARGE', /refused after 1024 bytes/);
+      expect(err.details).toMatchObject({ sid: 'A', flag: Flags.Request, event: '/big' });
+      expect([agg.size, agg.pendingBytes]).toEqual([2, 2 * per]);
+      expect(agg.add(message(payload(KIB), 'Data-Fragment-Idx=3', Flags.Request, 'A'))).toBeUndefined(); // skipped
       agg.clear();
       expect([agg.size, agg.pendingBytes]).toEqual([0, 0]);
+    });
+
+    it('draws every byte it holds from its memory account, never the declared length, and gives it all back', () => {
+      let used = 0;
+      const memory = { take: (n: number) => (used + n <= 10 * KIB ? (used += n, true) : false), give: (n: number) => { used -= n; } };
+      const agg = new FragmentAggregator({ maxMessageSize: 1 << 30, maxPendingBytes: 1 << 30, memory });
+      agg.add(message(payload(KIB), 'Data-Length=1000000000&Data-Fragment-Idx=1', Flags.Request, 'A'));
+      expect(used).toBe(KIB + FRAGMENT_CHUNK_OVERHEAD);
+      const parts = fragmentFrame(message(payload(4 * KIB), '', Flags.Request, 'B'), KIB);
+      for (const part of parts.slice(0, 3)) agg.add(part);
+      expect(used).toBe(4 * (KIB + FRAGMENT_CHUNK_OVERHEAD));
+      expect(agg.add(parts[3])!.data.equals(payload(4 * KIB))).toBe(true);
+      expect(used).toBe(KIB + FRAGMENT_CHUNK_OVERHEAD);
+      for (let i = 2; i < 10; i++) agg.add(message(payload(KIB), `Data-Fragment-Idx=${i}`, Flags.Request, 'A'));
+      expectSocketDError(() => agg.add(message(payload(KIB), 'Data-Fragment-Idx=10', Flags.Request, 'A')), 'MESSAGE_TOO_LARGE', /no room in the memory budget/);
+      expect([agg.size, used]).toEqual([0, 0]);
     });
 
     it('refuses bad options', () => {
