@@ -99,6 +99,13 @@ module.exports = {
       to: { path: LAYER.broker },
     },
     {
+      name: 'nest-wires-transports-explicitly',
+      severity: 'error',
+      comment: 'lib/nest gets its transports from the session API (the transports option, SHIPPED_TRANSPORTS), never from an entry point\'s registration side effects.',
+      from: { path: LAYER.nest },
+      to: { path: ['^lib/engine\\.ts$', '^lib/index\\.ts$'] },
+    },
+    {
       name: 'only-nest-imports-nest-and-rxjs',
       severity: 'error',
       comment: 'Only lib/nest (and the root entry that re-exports it) may load @nestjs/* or rxjs.',

@@ -6,15 +6,9 @@
  * own transport is one more `registerTransport()` call (see README, "Architecture").
  */
 import { registerTransport } from './session/transport-registry.js';
-import { tcpTransport, wsTransport, wssTransport } from './transports/index.js';
-import { tcpsTransport } from './transports/tcp-transport.js';
-import { udpTransport } from './transports/udp-transport.js';
+import { SHIPPED_TRANSPORTS } from './transports/shipped.js';
 
-registerTransport(tcpTransport);
-registerTransport(wsTransport);
-registerTransport(wssTransport);
-registerTransport(udpTransport);
-registerTransport(tcpsTransport);
+for (const transport of SHIPPED_TRANSPORTS) registerTransport(transport);
 
 export * from './protocol/index.js';
 export * from './session/index.js';
@@ -35,6 +29,7 @@ export { tcpsTransport } from './transports/tcp-transport.js';
 export type { TlsFailureReason } from './transports/tls-errors.js';
 // The transports' own option keys (tls, httpServer, maxDatagramSize, ...) in ServerOptions/ClientOptions.
 export type { TlsClientOptions, TlsServerOptions } from './transports/transport-options.js';
+export { SHIPPED_TRANSPORTS } from './transports/shipped.js';
 export { createMemoryPair, MemoryConnection, type MemoryPairOptions } from './transports/memory-pair.js';
 export { UdpConnection, type UdpStats } from './transports/udp-connection.js';
 export { UdpClientTransport, UdpServerTransport, udpTransport, udpStats, type UdpServerOptions } from './transports/udp-transport.js';

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { CustomTransportStrategy } from '@nestjs/microservices';
-import { SdServer } from '../engine.js';
+import { SdServer } from '../session/index.js';
 import { milliseconds } from '../session/options.js';
 import type { Metas, ReceivedMessage, ServerOptions, Session } from '../session/types.js';
 import { NEST_STREAM_META, NEST_STREAM_VERSION, SOCKETD_DEFAULT_GRACE_PERIOD, SOCKETD_TRANSPORT } from './socketd.constants.js';

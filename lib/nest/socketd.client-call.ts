@@ -1,5 +1,6 @@
 import type { ReadPacket, WritePacket } from '@nestjs/microservices';
-import { describeError, isSocketDError, socketDError } from '../engine.js';
+import { isSocketDError, socketDError } from '../protocol/errors.js';
+import { describeError } from '../session/index.js';
 import type { ReceivedMessage, Session, StreamHandle, StreamObserver } from '../session/types.js';
 import { NEST_AUTO_META, NEST_STREAM_META } from './socketd.constants.js';
 import { carriesValue, decodeFailure, decodeMessage, type SocketDDeserializerLike } from './socketd.deserializer.js';

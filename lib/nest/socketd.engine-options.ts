@@ -1,4 +1,6 @@
+import { loadOpenTelemetry } from '../session/otel-load.js';
 import type { ClientOptions, ReceivedMessage, ServerOptions, Session, SessionListener } from '../session/types.js';
+import { SHIPPED_TRANSPORTS } from '../transports/shipped.js';
 import { ENGINE_LOGGER_CONTEXT } from './socketd.constants.js';
 import type { SocketDEmit } from './socketd.event-emitter.js';
 import { nestEngineLogger } from './socketd.log-levels.js';
@@ -13,7 +15,10 @@ import { NEST_OPTION_ALIASES } from './socketd.options.js';
  * - Nest's `Logger('SocketDEngine')` unless the options give a `logger` (its debug lines only
  *   when Nest's levels ask for them, see `nestDebugEnabled`);
  * - the session listeners emit their event (`open`, `closing`, `close`, `alarm`) first, then
- *   run the user's own.
+ *   run the user's own;
+ * - the transports the package ships, after the user's own `transports`: the Nest layer wires
+ *   them explicitly and needs no entry point's registration (the registry stays for URLs
+ *   whose schema is in neither).
  */
 export function engineOptions<E extends ServerOptions | ClientOptions>(
   options: Omit<E, 'onMessage'>,
@@ -25,6 +30,9 @@ export function engineOptions<E extends ServerOptions | ClientOptions>(
   for (const [key, value] of Object.entries(options)) {
     if (key !== 'onMessage' && !nestOnly.includes(key)) engine[(NEST_OPTION_ALIASES as Record<string, string | undefined>)[key] ?? key] = value;
   }
+  engine.transports = [...(options.transports ?? []), ...SHIPPED_TRANSPORTS];
+  // Telemetry when `@opentelemetry/api` is installed: loaded once (as the engine entry does).
+  void loadOpenTelemetry();
   return { ...engine, onMessage, ...sessionListeners(options as SessionListener, emit) } as E;
 }
 

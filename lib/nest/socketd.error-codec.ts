@@ -4,7 +4,8 @@
  * meta) and what a failed call hands to its Nest subscriber.
  */
 import type { LoggerService } from '@nestjs/common';
-import { describeError, isSocketDError } from '../engine.js';
+import { isSocketDError } from '../protocol/errors.js';
+import { describeError } from '../session/index.js';
 import type { Metas, ReceivedMessage, Session } from '../session/types.js';
 import { ALARM_CODE_META, NEST_ERROR_IN_DATA, NEST_ERROR_IN_TEXT, NEST_ERROR_META } from './socketd.constants.js';
 

@@ -13,7 +13,8 @@
  */
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
-import { SdClient } from '../engine.js';
+import { SdClient } from '../session/index.js';
+import { SHIPPED_TRANSPORTS } from '../transports/shipped.js';
 import type { SocketDClient } from './client-socketd.js';
 import { resolveSocketDUrl, type SocketDAddressOptions } from './socketd.options.js';
 
@@ -71,6 +72,7 @@ async function ping(options: SocketDPingCheckOptions): Promise<void> {
     autoReconnect: false,
     heartbeatInterval: 0,
     logger: false,
+    transports: SHIPPED_TRANSPORTS,
   });
   try {
     await client.connect();

@@ -1,5 +1,8 @@
-import { clusterUrls, parseUrl, socketDError } from '../engine.js';
+import { socketDError } from '../protocol/errors.js';
+import { clusterUrls, parseUrl } from '../session/index.js';
+import type { Transport } from '../session/connection.js';
 import type { ClientOptions, ServerOptions } from '../session/types.js';
+import { SHIPPED_TRANSPORTS } from '../transports/shipped.js';
 import { SOCKETD_DEFAULT_URL } from './socketd.constants.js';
 
 /**
@@ -21,7 +24,7 @@ export interface SocketDAddressOptions {
 // against the engine's DEFAULTS at run time).
 const SESSION_OPTION_NAMES = [
   'requestTimeout', 'streamTimeout', 'idleTimeout', 'fragmentSize', 'maxMessageSize', 'maxPendingFragmentBytes',
-  'maxFrameSize', 'maxPendingStreams', 'maxInboundStreams', 'highWaterMark', 'maxWriteBufferSize', 'frameTimeout', 'maxDatagramSize', 'logger',
+  'maxFrameSize', 'maxPendingStreams', 'maxInboundStreams', 'highWaterMark', 'maxWriteBufferSize', 'frameTimeout', 'maxDatagramSize', 'logger', 'transports',
   'onOpen', 'onMessage', 'onOrphanReply', 'onAlarm', 'onClosing', 'onClose',
 ] as const;
 
@@ -151,7 +154,7 @@ function validateKeys<T extends object>(
     throw socketDError('INVALID_ARGUMENT', `${owner}: give either 'url' or 'host'/'port'/'transport', not both`);
   }
   // A malformed URL fails here, as the engine's constructors do, not at the first call.
-  if (address.url !== undefined) parseUrl(address.url as string);
+  if (address.url !== undefined) parseUrl(address.url as string, [...((options as { transports?: readonly Transport[] }).transports ?? []), ...SHIPPED_TRANSPORTS]);
   const { urls } = options as { urls?: unknown };
   if (urls !== undefined) {
     if (address.url !== undefined || address.host !== undefined || address.port !== undefined || address.transport !== undefined) {

@@ -1,5 +1,6 @@
 import type { LoggerService } from '@nestjs/common';
-import { clusterUrls, describeError, SdClient, socketDError } from '../engine.js';
+import { socketDError } from '../protocol/errors.js';
+import { clusterUrls, describeError, SdClient } from '../session/index.js';
 import type { ClientOptions, ReceivedMessage, Session } from '../session/types.js';
 import { engineOptions } from './socketd.engine-options.js';
 import type { SocketDEmit } from './socketd.event-emitter.js';

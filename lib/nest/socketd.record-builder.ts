@@ -1,4 +1,4 @@
-import { socketDError } from '../engine.js';
+import { socketDError } from '../protocol/errors.js';
 import type { Metas } from '../session/types.js';
 import { SOCKETD_MAX_TIMEOUT } from './socketd.constants.js';
 

@@ -1,4 +1,4 @@
-import { describeError } from '../engine.js';
+import { describeError } from '../session/index.js';
 import type { LoggerService } from '@nestjs/common';
 import { Subscriber } from 'rxjs';
 import type { ReceivedMessage, Session } from '../session/types.js';

@@ -1,6 +1,6 @@
 import { Server, type MessageHandler } from '@nestjs/microservices';
 import { connectable, finalize, isObservable, Subject, type Observable } from 'rxjs';
-import { describeError } from '../engine.js';
+import { describeError } from '../session/index.js';
 import type { Metas, ReceivedMessage, Session } from '../session/types.js';
 import {
   INTERNAL_ERROR, NO_MESSAGE_HANDLER, SOCKETD_DEFAULT_MAX_QUEUED_REPLIES, SOCKETD_DEFAULT_MAX_QUEUED_REPLIES_PER_SERVER,

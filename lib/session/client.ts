@@ -4,7 +4,7 @@ import { isSocketDError, socketDError, type SocketDError } from '../protocol/err
 import type { ParsedUrl } from './connection.js';
 import { describeError, safeCall } from './callbacks.js';
 import { ConnectionLifecycle, type LifecycleState } from './connection-lifecycle.js';
-import { createClientTransport } from './transport-registry.js';
+import { transportFor } from './transport-registry.js';
 import { parseUrl } from './url.js';
 import { resolveClientOptions } from './options.js';
 import { streamTimeout } from './outbound-streams.js';
@@ -47,7 +47,7 @@ export class SdClient {
   private retryFirstConnect = false;
 
   constructor(url: string, private readonly options: ClientOptions = {}) {
-    this.url = parseUrl(url);
+    this.url = parseUrl(url, options.transports);
     this.resolved = resolveClientOptions(options);
     this.lifecycle = new ConnectionLifecycle(this.resolved, {
       startAttempt: () => { this.attempt = this.runAttempt(); },
@@ -234,7 +234,7 @@ export class SdClient {
     let session: SocketDSession | undefined;
     if (this.lifecycle.wasOpen) getTelemetry()?.reconnect(this.url.schema);
     try {
-      const connection = await createClientTransport(this.url.schema).connect(this.url, {
+      const connection = await transportFor(this.url.schema, this.options.transports).client.connect(this.url, {
         // The transport's own options (TransportClientOptions) pass through untouched.
         ...this.options,
         connectTimeout,

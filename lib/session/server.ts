@@ -26,9 +26,9 @@ export class SdServer {
 
   constructor(url: string, private readonly options: ServerOptions = {}) {
     this.resolved = resolveServerOptions(options);
-    const parsed = parseUrl(url);
+    const parsed = parseUrl(url, options.transports);
     this.schema = parsed.schema;
-    const transport = transportFor(parsed.schema);
+    const transport = transportFor(parsed.schema, options.transports);
     if ((options as { tls?: unknown }).tls !== undefined && transport.serverTls !== true) {
       // Serving plain text to clients configured for TLS would fail far from the cause.
       const hint = transport.serverTlsHint === undefined ? '' : ` (${transport.serverTlsHint})`;

@@ -2,9 +2,11 @@ import { socketDError } from '../protocol/errors.js';
 import type { ClientTransport, ParsedUrl, ServerTransport, ServerTransportOptions, Transport } from './connection.js';
 
 /**
- * Transports by schema. The package entry (`engine.ts`) registers tcp, ws and wss; a user
- * registers their own with `registerTransport()` before dialling or listening on its schema.
- * Aliases (`tcp-java`, `ws-python`, ...) map to the transport that registered them.
+ * Transports by schema, process-wide, for URLs. The package entries register the transports
+ * the package ships; a user registers their own with `registerTransport()` before dialling or
+ * listening on its schema, or hands transport objects to one server or client (the
+ * `transports` option), which are looked up first. Aliases map to the transport that
+ * registered them.
  */
 const bySchema = new Map<string, Transport>();
 
@@ -28,25 +30,33 @@ export function registerTransport(transport: Transport, options: { replace?: boo
   for (const name of names) bySchema.set(name, transport);
 }
 
-/** The transport for a schema or alias (with or without `sd:`), or undefined. */
-export function findTransport(schema: string): Transport | undefined {
+/**
+ * The transport for a schema or alias (with or without `sd:`), or undefined: the first of
+ * `given` (a `transports` option) that names it, else the registered one.
+ */
+export function findTransport(schema: string, given?: readonly Transport[]): Transport | undefined {
+  if (given !== undefined) {
+    const found = findGiven(schema, given);
+    if (found !== undefined) return found;
+  }
   const name = schema.toLowerCase();
   return bySchema.get(name.startsWith('sd:') ? name.slice(3) : name);
 }
 
-/** Canonical schemas registered, for error messages (`tcp, ws, wss`). */
-export function registeredSchemas(): string[] {
-  return [...new Set([...bySchema.values()].map((transport) => transport.schema))];
+/** Canonical schemas registered (and `given`), for error messages. */
+export function registeredSchemas(given: readonly Transport[] = []): string[] {
+  return [...new Set([...given, ...bySchema.values()].map((transport) => transport.schema))];
 }
 
 /**
- * The transport for a schema or alias (with or without `sd:`).
+ * The transport for a schema or alias (with or without `sd:`): the first of `given` that
+ * names it (a server's or client's `transports` option), else the registered one.
  *
  * @throws SocketDError `SOCKETD_ERR_BAD_URL` for a schema no transport serves.
  */
-export function transportFor(schema: string): Transport {
-  const transport = findTransport(schema);
-  if (transport === undefined) throw unsupportedSchema(schema);
+export function transportFor(schema: string, given?: readonly Transport[]): Transport {
+  const transport = findTransport(schema, given);
+  if (transport === undefined) throw unsupportedSchema(schema, given);
   return transport;
 }
 
@@ -60,6 +70,13 @@ export function createServerTransport(url: ParsedUrl, options: ServerTransportOp
   return transportFor(url.schema).createServer(url, options);
 }
 
-function unsupportedSchema(schema: string) {
-  return socketDError('BAD_URL', `Unsupported Socket.D schema '${schema}' (supported: ${registeredSchemas().join(', ')})`);
+function findGiven(schema: string, given: readonly Transport[]): Transport | undefined {
+  const lower = schema.toLowerCase();
+  const name = lower.startsWith('sd:') ? lower.slice(3) : lower;
+  return given.find((transport) => transport.schema.toLowerCase() === name
+    || (transport.aliases ?? []).some((alias) => alias.toLowerCase() === name));
+}
+
+function unsupportedSchema(schema: string, given?: readonly Transport[]) {
+  return socketDError('BAD_URL', `Unsupported Socket.D schema '${schema}' (supported: ${registeredSchemas(given).join(', ')})`);
 }

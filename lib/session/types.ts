@@ -1,7 +1,7 @@
 import type { Flag } from '../protocol/flags.js';
 
 import type { Metas } from '../protocol/metas.js';
-import type { ConnectionMemory, TransportClientOptions, TransportServerOptions } from './connection.js';
+import type { ConnectionMemory, Transport, TransportClientOptions, TransportServerOptions } from './connection.js';
 /** Metadata of a message: `k=v` pairs (spec section 4). */
 export type { Metas };
 
@@ -202,6 +202,12 @@ export interface SessionListener {
 
 /** Options shared by both ends. */
 export interface SessionOptions {
+  /**
+   * Transports to use for this server's or client's URL before the process-wide registry
+   * (`registerTransport`): the URL's schema picks the first one that names it. The Nest layer
+   * passes the transports the package ships this way. Default: the registry only.
+   */
+  transports?: readonly Transport[];
   /** Milliseconds a Request waits for its answer. Default 10 000. */
   requestTimeout?: number;
   /** Milliseconds a Subscribe waits for its ReplyEnd. Default 7 200 000 (2 h). */

@@ -1,6 +1,6 @@
 import { DEFAULT_PORT } from '../protocol/constants.js';
 import { socketDError } from '../protocol/errors.js';
-import type { ParsedUrl } from './connection.js';
+import type { ParsedUrl, Transport } from './connection.js';
 import { findTransport, registeredSchemas } from './transport-registry.js';
 
 // IPv6 literal, as node:net's isIPv6 (Node's own regex, zone id included): kept here so the
@@ -31,7 +31,8 @@ const AUTHORITY_RE = /^(\[[^\]]*\]|[^:[\]@]+)(?::(\d*))?$/;
 /**
  * Parses a Socket.D URL: `[sd:]<schema>://host[:port][/path][?query]` (spec section 3.4).
  *
- * - `schema` is the canonical schema of the registered transport that serves it
+ * - `schema` is the canonical schema of the transport that serves it (one of `transports`,
+ *   else a registered one)
  *   (case-insensitive; aliases such as `tcp-java` or `ws-python` give `tcp`, `ws`).
  * - `linkUrl` is the input without its leading `sd:`, verbatim (case and alias kept).
  * - `host` has no brackets for IPv6 (`[::1]` gives `::1`), ready for `net.connect`.
@@ -42,7 +43,7 @@ const AUTHORITY_RE = /^(\[[^\]]*\]|[^:[\]@]+)(?::(\d*))?$/;
  *   bad port, user info, a `#fragment`, whitespace): no transport is registered for the schema,
  *   or the URL is malformed.
  */
-export function parseUrl(url: string): ParsedUrl {
+export function parseUrl(url: string, transports?: readonly Transport[]): ParsedUrl {
   if (typeof url !== 'string' || url.length === 0) throw badUrl(url, 'empty URL');
   if (/\s/.test(url)) throw badUrl(url, 'whitespace is not allowed');
   const linkUrl = url.length > 3 && url.slice(0, 3).toLowerCase() === 'sd:' ? url.slice(3) : url;
@@ -53,9 +54,9 @@ export function parseUrl(url: string): ParsedUrl {
     throw badUrl(url, 'expected [sd:]<schema>://host[:port][/path][?query]');
   }
   const [, rawSchema, authority, rawPath, rawQuery] = m;
-  const schema = findTransport(rawSchema!)?.schema;
+  const schema = findTransport(rawSchema!, transports)?.schema;
   if (schema === undefined) {
-    throw badUrl(url, `unsupported schema '${rawSchema}' (supported: ${registeredSchemas().join(', ')})`);
+    throw badUrl(url, `unsupported schema '${rawSchema}' (supported: ${registeredSchemas(transports).join(', ')})`);
   }
   if (authority === '') throw badUrl(url, 'missing host');
   if (authority!.includes('@')) throw badUrl(url, 'user info is not allowed');
