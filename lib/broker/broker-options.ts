@@ -35,11 +35,30 @@ export interface BrokerOptions extends Omit<ServerOptions, 'onMessage' | 'onOrph
    */
   maxForwardsPerSession?: number;
   /**
-   * Bytes queued towards a target (its `bufferedAmount`) above which a new forward to it is
-   * refused with an Alarm instead of queued (the source is paused long before, at the
-   * target's `highWaterMark`; this bounds what many sources together can queue). Default 32 MiB.
+   * Bytes queued toward one player (its `bufferedAmount`) above which a forward to it fails with
+   * an Alarm `code=503` instead of being queued; the sender is never paused for it, its calls to
+   * other players keep flowing. A player whose queue is below `highWaterMark` takes any one
+   * message (up to `maxMessageSize`). Default 16 MiB.
    */
   maxTargetBufferedBytes?: number;
+  /**
+   * Bytes queued toward all players together above which a forward fails with an Alarm
+   * `code=503`; a fan-out (`name*`, `*`) counts one copy per target and fails whole when its
+   * copies do not fit. Default 64 MiB.
+   */
+  maxBufferedBytes?: number;
+  /**
+   * Outlier ejection: milliseconds a player may hold forwarded Requests/Subscribes without
+   * answering any of them (no Reply, ReplyEnd or Alarm) before round-robin and hash routing
+   * skip it for `ejectionTime`; 0 disables. Default 2 000.
+   */
+  ejectAfter?: number;
+  /**
+   * Milliseconds an ejected player stays out (the n-th ejection in a row n times as long, at
+   * most 10); then one forward probes it, and its answer puts it back (as does any answer
+   * earlier). Default 5 000.
+   */
+  ejectionTime?: number;
 }
 
 /**
@@ -52,6 +71,11 @@ export const BrokerAlarmCodes = {
    * of its stream, or the broker could not send the forward (the Alarm's text says which).
    */
   FORWARD_FAILED: 502,
+  /**
+   * The forward was not sent: the player's queue (`maxTargetBufferedBytes`: it does not read)
+   * or the broker's (`maxBufferedBytes`, a fan-out's copies included) is full. Retry later.
+   */
+  FORWARD_REFUSED: 503,
   /** The player did not answer (or end its stream) within `forwardTimeout`. */
   FORWARD_TIMEOUT: 504,
 } as const;
@@ -74,7 +98,10 @@ export const NEST_AUTO_META = 'X-Nest-Auto';
 /** Defaults of the broker's own options. */
 export const BROKER_DEFAULTS = {
   maxForwardsPerSession: 10_000,
-  maxTargetBufferedBytes: 32 * 1024 * 1024,
+  maxTargetBufferedBytes: 16 * 1024 * 1024,
+  maxBufferedBytes: 64 * 1024 * 1024,
+  ejectAfter: 2_000,
+  ejectionTime: 5_000,
 } as const;
 
 /** Java's `String.hashCode` (spec section 10: `abs(h) % count`), so keys spread as upstream. */

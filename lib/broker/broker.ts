@@ -1,10 +1,31 @@
 import { MetaKeys } from '../protocol/constants.js';
 import { Flags } from '../protocol/flags.js';
 import { DEFAULT_HIGH_WATER_MARK, SdServer } from '../session/index.js';
+import { resolveLogger } from '../session/engine-logger.js';
 import type { Handshake, Metas, ReceivedMessage, Session } from '../session/types.js';
-import { BROKER_DEFAULTS, NEST_AUTO_META, NEST_STREAM_META, type BrokerOptions } from './broker-options.js';
-import { ForwardStream, forwardedMetas, relayed, type ForwardKind } from './forward-stream.js';
+import { BROKER_DEFAULTS, BrokerAlarmCodes, NEST_AUTO_META, NEST_STREAM_META, type BrokerOptions } from './broker-options.js';
+import { ForwardQueues, forwardBytes } from './forward-queues.js';
+import { ForwardStream, forwardedMetas, type ForwardContext, type ForwardKind } from './forward-stream.js';
+import type { EjectionReason } from './outlier-ejection.js';
 import { parseRoute, PlayerRegistry, type Route } from './player-registry.js';
+
+/** One player as `SdBroker.playerStatus()` reports it. */
+export interface PlayerStatus {
+  /** The name it registered (`?@=name`). */
+  readonly name: string;
+  readonly session: Session;
+  readonly remoteAddress: string | undefined;
+  /** Forwards sent to it that have had no answer yet. */
+  readonly pending: number;
+  /** Bytes queued toward it (not yet taken by its socket). */
+  readonly bufferedBytes: number;
+  /** True while round-robin and hash routing skip it (outlier ejection). */
+  readonly ejected: boolean;
+  /** Why it is ejected: it holds forwards without answering, or it does not read. */
+  readonly reason: EjectionReason | undefined;
+}
+
+const REFUSED = `${MetaKeys.CODE}=${BrokerAlarmCodes.FORWARD_REFUSED}`;
 
 /**
  * A Socket.D broker (spec section 10): a server that relays between its clients ("players"),
@@ -22,19 +43,27 @@ import { parseRoute, PlayerRegistry, type Route } from './player-registry.js';
  */
 export class SdBroker {
   private readonly server: SdServer;
-  private readonly registry = new PlayerRegistry();
+  private readonly registry: PlayerRegistry;
+  private readonly queues: ForwardQueues;
   private readonly names = new WeakMap<Session, string>();
   private readonly inFlight = new Map<Session, number>();
   private readonly maxForwards: number;
-  private readonly maxTargetBytes: number;
-  private readonly highWaterMark: number;
   /** Forwards wait this long for their (final) answer; negative: the server's streamTimeout. */
   private readonly forwardTimeout: number;
 
   constructor(url: string, private readonly options: BrokerOptions = {}) {
     this.maxForwards = options.maxForwardsPerSession ?? BROKER_DEFAULTS.maxForwardsPerSession;
-    this.maxTargetBytes = options.maxTargetBufferedBytes ?? BROKER_DEFAULTS.maxTargetBufferedBytes;
-    this.highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+    const highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+    this.queues = new ForwardQueues(
+      options.maxTargetBufferedBytes ?? BROKER_DEFAULTS.maxTargetBufferedBytes,
+      options.maxBufferedBytes ?? BROKER_DEFAULTS.maxBufferedBytes,
+      highWaterMark,
+    );
+    this.registry = new PlayerRegistry({
+      ejectAfter: options.ejectAfter ?? BROKER_DEFAULTS.ejectAfter,
+      ejectionTime: options.ejectionTime ?? BROKER_DEFAULTS.ejectionTime,
+      highWaterMark,
+    });
     this.forwardTimeout = options.forwardTimeout ?? -1;
     this.server = new SdServer(url, {
       ...options,
@@ -46,9 +75,18 @@ export class SdBroker {
     });
   }
 
-  /** Starts accepting players. */
+  /**
+   * Starts accepting players. Listening beyond loopback without `authorize.register` and
+   * `authorize.call` logs one warning: anyone who can connect could then take a name's
+   * traffic or call (and fan out to) every player.
+   */
   async listen(): Promise<this> {
     await this.server.listen();
+    const host = this.server.address()?.host;
+    const missing = (['register', 'call'] as const).filter((hook) => this.options.authorize?.[hook] === undefined);
+    if (host !== undefined && !isLoopback(host) && missing.length > 0) {
+      resolveLogger(this.options.logger).warn(`Socket.D broker listening on ${host} (beyond loopback) without ${missing.map((hook) => `authorize.${hook}`).join(' and ')}: anyone who connects may register any name and call every player (README, "Limits and security")`);
+    }
     return this;
   }
 
@@ -65,6 +103,29 @@ export class SdBroker {
   /** Read-only view: player name -> its open sessions, in registration order. */
   get players(): ReadonlyMap<string, readonly Session[]> {
     return this.registry.view;
+  }
+
+  /**
+   * Every named session with its forwarding state: forwards awaiting an answer, bytes queued
+   * toward it, and whether outlier ejection has taken it out of the rotation (and why).
+   */
+  playerStatus(): PlayerStatus[] {
+    const now = Date.now();
+    const out: PlayerStatus[] = [];
+    for (const [name, sessions] of this.registry.view) {
+      for (const session of sessions) {
+        const health = this.registry.healthOf(session);
+        const bufferedBytes = session.bufferedAmount;
+        const reason = health.isEjected(now) ? 'not-answering' : health.ejection(now, bufferedBytes) === 'not-reading' ? 'not-reading' : undefined;
+        out.push({ name, session, remoteAddress: session.remoteAddress, pending: health.pending, bufferedBytes, ejected: reason !== undefined, reason });
+      }
+    }
+    return out;
+  }
+
+  /** Bytes queued toward all sessions (bounded by `maxBufferedBytes`). */
+  queuedBytes(): number {
+    return this.queues.queuedBytes();
   }
 
   /** Every open session (named or not). */
@@ -105,6 +166,7 @@ export class SdBroker {
       this.options.onClosing?.(session);
     } else {
       this.inFlight.delete(session);
+      this.queues.forget(session);
       this.options.onClose?.(session, code!, err);
     }
   }
@@ -126,24 +188,34 @@ export class SdBroker {
       from.alarm(message, `Broker refused '@${at}' for this session`);
       return;
     }
-    if (!this.roomFor(from, message, at, route, targets)) return;
+    if (!this.roomFor(from, message, route, targets)) return;
     const metaString = forwardedMetas(message.metaString);
+    const reachable = this.withQueueRoom(from, message, at, targets, forwardBytes(message.event, metaString, message.data));
+    if (reachable === undefined) return;
     if (message.flag === Flags.Message) {
-      for (const to of targets) relayed(to.send(message.event, message.data, { metas: metaString }), to, from);
+      for (const to of reachable) {
+        to.send(message.event, message.data, { metas: metaString });
+        this.queues.charge(to);
+      }
       return;
     }
     this.inFlight.set(from, (this.inFlight.get(from) ?? 0) + 1);
-    const done = (): void => {
-      const n = (this.inFlight.get(from) ?? 1) - 1;
-      if (n > 0) this.inFlight.set(from, n);
-      else this.inFlight.delete(from);
+    const context: ForwardContext = {
+      kindOf: message.isSubscribe && message.meta(NEST_AUTO_META) !== undefined ? autoKind : message.isSubscribe ? SUBSCRIBE : REQUEST,
+      timeout: this.forwardTimeout,
+      healthOf: (to) => this.registry.healthOf(to),
+      charge: (to) => this.queues.charge(to),
+      onDone: () => {
+        const n = (this.inFlight.get(from) ?? 1) - 1;
+        if (n > 0) this.inFlight.set(from, n);
+        else this.inFlight.delete(from);
+      },
     };
-    const kindOf = message.isSubscribe && message.meta(NEST_AUTO_META) !== undefined ? autoKind : message.isSubscribe ? SUBSCRIBE : REQUEST;
-    new ForwardStream(from, message, at, metaString, targets, kindOf, this.forwardTimeout, this.highWaterMark, done);
+    new ForwardStream(from, message, at, metaString, reachable, context);
   }
 
-  // Bounds: streams in flight per sender, bytes queued per target; a fan-out with nobody left.
-  private roomFor(from: Session, message: ReceivedMessage, at: string, route: Route, targets: readonly Session[]): boolean {
+  // Bounds: streams in flight per sender; a fan-out with nobody left.
+  private roomFor(from: Session, message: ReceivedMessage, route: Route, targets: readonly Session[]): boolean {
     if (targets.length === 0) {
       // Upstream sends nothing; a Request/Subscribe would then wait for its timeout.
       if (message.isRequest) from.alarm(message, `Broker don't have '@${route.kind === 'all' ? '*' : route.name}' player other than the sender`);
@@ -153,13 +225,34 @@ export class SdBroker {
       from.alarm(message, `Broker has ${this.maxForwards} forwards of this session unanswered (maxForwardsPerSession)`);
       return false;
     }
+    return true;
+  }
+
+  // Bytes: the targets whose queue has room for `bytes` more (a player that does not read loses
+  // its own forwards, never the sender's flow), when all their copies fit the broker's total.
+  // Undefined (the sender got an Alarm code=503) when none is left or the copies do not fit; a
+  // Message fanned out to fewer than all gets the Alarm too, naming how many were skipped.
+  private withQueueRoom(from: Session, message: ReceivedMessage, at: string, targets: readonly Session[], bytes: number): readonly Session[] | undefined {
+    let reachable = targets;
     for (const to of targets) {
-      if (to.bufferedAmount > this.maxTargetBytes) {
-        from.alarm(message, `Broker refused '@${at}': ${to.bufferedAmount} bytes already queued to a player that does not read (maxTargetBufferedBytes)`);
-        return false;
+      if (!this.queues.fitsTarget(to, bytes)) {
+        reachable = targets.filter((t) => this.queues.fitsTarget(t, bytes));
+        break;
       }
     }
-    return true;
+    if (reachable.length === 0) {
+      const what = targets.length === 1 ? `${targets[0]!.bufferedAmount} bytes already queued to a player that does not read` : `every one of its ${targets.length} players has its queue full`;
+      from.alarm(message, `Broker refused '@${at}': ${what} (maxTargetBufferedBytes)`, REFUSED);
+      return undefined;
+    }
+    if (!this.queues.fitsTotal(bytes * reachable.length)) {
+      from.alarm(message, `Broker refused '@${at}': ${reachable.length} × ${bytes} bytes do not fit in what it may queue (maxBufferedBytes)`, REFUSED);
+      return undefined;
+    }
+    if (reachable.length < targets.length && message.flag === Flags.Message) {
+      from.alarm(message, `Broker skipped ${targets.length - reachable.length} of the ${targets.length} players of '@${at}': their queues are full (maxTargetBufferedBytes)`, REFUSED);
+    }
+    return reachable;
   }
 }
 
@@ -170,6 +263,10 @@ const SUBSCRIBE = (): ForwardKind => 'subscribe';
 function autoKind(to: Session): ForwardKind {
   const announced = to.handshake.params[NEST_STREAM_META];
   return announced !== undefined && Number.parseInt(announced, 10) >= 1 ? 'subscribe' : 'request';
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^(::ffff:)?127\./.test(host);
 }
 
 /** Creates a broker on `url` and starts listening. */

@@ -4,6 +4,7 @@ import { removeMeta } from '../protocol/metas.js';
 import type { SocketDError } from '../protocol/errors.js';
 import type { ReceivedMessage, Session, StreamHandle } from '../session/types.js';
 import { BrokerAlarmCodes, NEST_AUTO_META } from './broker-options.js';
+import type { PlayerHealth } from './outlier-ejection.js';
 
 /**
  * The metaString the broker relays: without what fragment aggregation leaves behind
@@ -23,7 +24,11 @@ export function forwardedMetas(metaString: string): string {
   return out.includes(NEST_AUTO_META) ? removeMeta(out, NEST_AUTO_META) : out;
 }
 
-/** Writes with backpressure: when `to` is over its high-water mark, `source` waits for it. */
+/**
+ * An answer written with backpressure: when the requester `to` is over its high-water mark,
+ * the player `source` waits for it (a stream's values are never dropped). Forwards toward
+ * players never pause their sender: they are bounded by bytes instead (ForwardQueues).
+ */
 export function relayed(written: boolean, to: Session, source: Session): void {
   if (!written && source.pauseUntil !== undefined) source.pauseUntil(to.drain());
 }
@@ -67,6 +72,20 @@ export function alarmFor(err: Error, target: string, requestMetas: string, midSt
 /** How one target gets a forward: as the requester sent it, or a Subscribe sent as a Request. */
 export type ForwardKind = 'request' | 'subscribe';
 
+/** What a {@link ForwardStream} needs from its broker. */
+export interface ForwardContext {
+  /** How each target gets the forward. */
+  kindOf(to: Session): ForwardKind;
+  /** Milliseconds each forward waits for its (final) answer (negative: the streamTimeout). */
+  readonly timeout: number;
+  /** The answering health of a target (outlier ejection). */
+  healthOf(to: Session): PlayerHealth;
+  /** After a forward was written toward `to`: its queue is charged. */
+  charge(to: Session): void;
+  /** The stream ended (answered, failed or cancelled). */
+  onDone(): void;
+}
+
 /**
  * One Request or Subscribe from `from` forwarded to one or more targets (fan-out for `name*`
  * and `*`), answered on the requester's sid and event:
@@ -86,6 +105,8 @@ export type ForwardKind = 'request' | 'subscribe';
  */
 export class ForwardStream {
   private readonly handles: StreamHandle[] = [];
+  /** Health records of the targets that have not answered yet (each answers at most once here). */
+  private readonly unanswered = new Set<PlayerHealth>();
   private remaining: number;
   private answered = false;
   private finished = false;
@@ -96,28 +117,37 @@ export class ForwardStream {
     private readonly target: string,
     metaString: string,
     targets: readonly Session[],
-    kindOf: (to: Session) => ForwardKind,
-    timeout: number,
-    highWaterMark: number,
-    private readonly onDone: () => void,
+    private readonly context: ForwardContext,
   ) {
     this.remaining = targets.length;
     // Cancel hooks first: a target that fails synchronously must find the stream wired.
     message.onCancel(() => this.cancelAll());
+    const now = Date.now();
     for (const to of targets) {
       if (this.finished) break;
-      const kind = kindOf(to);
+      const kind = context.kindOf(to);
+      const health = context.healthOf(to);
+      health.sent(now);
+      this.unanswered.add(health);
       try {
-        this.handles.push(to.stream(kind, message.event, message.data, this.observer(to, kind), { metas: metaString, timeout }));
+        this.handles.push(to.stream(kind, message.event, message.data, this.observer(to, kind, health), { metas: metaString, timeout: context.timeout }));
       } catch (err) {
+        this.heard(health, false);
         this.partFailed(err as Error, false);
         continue;
       }
-      relayed(to.bufferedAmount <= highWaterMark, to, from);
+      context.charge(to);
     }
   }
 
-  private observer(to: Session, kind: ForwardKind) {
+  // A target's first answer (or its end without one): its health hears it once.
+  private heard(health: PlayerHealth, answered: boolean): void {
+    if (!this.unanswered.delete(health)) return;
+    if (answered) health.answered(Date.now());
+    else health.unanswered(Date.now());
+  }
+
+  private observer(to: Session, kind: ForwardKind, health: PlayerHealth) {
     // A Subscribe sent on as a Request: the target's one answer is its part's end.
     const single = kind === 'request' && this.message.isSubscribe;
     let relayedData = false;
@@ -125,6 +155,7 @@ export class ForwardStream {
     return {
       next: (reply: ReceivedMessage) => {
         relayedData = true;
+        this.heard(health, true);
         if (single || (reply.flag === Flags.ReplyEnd && this.message.isSubscribe)) {
           // That one answer, or a ReplyEnd with data (the engine hands its data to `next`,
           // then completes): this part's end, relayed as the ReplyEnd it is.
@@ -135,9 +166,14 @@ export class ForwardStream {
         }
       },
       complete: (end: ReceivedMessage | undefined) => {
+        this.heard(health, true);
         if (!ended) this.onComplete(end, false);
       },
-      error: (err: Error) => this.partFailed(err, relayedData),
+      error: (err: Error) => {
+        // A player's Alarm is an answer; a timeout or its loss is not.
+        this.heard(health, (err as SocketDError).code === 'SOCKETD_ERR_ALARM');
+        this.partFailed(err, relayedData);
+      },
     };
   }
 
@@ -192,11 +228,13 @@ export class ForwardStream {
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
-    this.onDone();
+    this.context.onDone();
   }
 
+  // The requester cancelled (or left), or the stream is over: the targets still silent did not answer.
   private cancelAll(): void {
     if (!this.finished) this.finish();
     for (const handle of this.handles.splice(0)) handle.cancel();
+    for (const health of this.unanswered) this.heard(health, false);
   }
 }

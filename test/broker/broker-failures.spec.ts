@@ -55,14 +55,18 @@ describe.each(SCHEMAS)('broker failures over %s', (schema) => {
     expect(new Set(after)).toEqual(new Set(['svc#2']));
   });
 
-  it('bounds what it queues to a player that stops reading: the sender is paused instead', async () => {
+  it('bounds what it queues to a player that stops reading: its forwards get Alarm 503, the sender keeps flowing', async () => {
     const highWaterMark = 256 * 1024;
-    const { broker: b, url, port } = await broker(schema, { highWaterMark });
+    const maxTargetBufferedBytes = 2 * 1024 * 1024;
+    const { broker: b, url, port } = await broker(schema, { highWaterMark, maxTargetBufferedBytes });
     const slow = await RawPeer.open(schema, port, '?@=slow');
     cleanups.push(() => slow.end());
     slow.pause();
-    const cli = await requester(url, 'cli');
+    const refused: string[] = [];
+    const cli = await requester(url, 'cli', { onAlarm: (_s, m) => { if (m.meta('code') === '503') refused.push(m.dataAsString()); } });
     cleanups.push(() => cli.close());
+    const healthy = await player(url, 'ok', 1);
+    cleanups.push(() => healthy.client.close());
     const chunk = Buffer.alloc(64 * 1024, 7);
     const count = 400; // 25 MiB
     let max = 0;
@@ -70,15 +74,21 @@ describe.each(SCHEMAS)('broker failures over %s', (schema) => {
     const sampler = setInterval(() => { max = Math.max(max, target().bufferedAmount); }, 5);
     try {
       for (let i = 0; i < count; i++) await cli.send('/m', chunk, { metas: '@=slow' });
-      await new Promise((r) => setTimeout(r, 500));
+      // The sender was never paused: its call to another player is answered at once.
+      expect((await cli.request('/echo', 'still here', { metas: '@=ok' })).dataAsString()).toBe('still here');
+      await until(() => refused.length > 0, 5000, 'an Alarm 503');
       max = Math.max(max, target().bufferedAmount);
-      expect(max).toBeLessThan(highWaterMark + 4 * chunk.length);
+      expect(max).toBeLessThan(maxTargetBufferedBytes + 2 * chunk.length);
+      expect(refused[0]).toMatch(/Broker refused '@slow': \d+ bytes already queued to a player that does not read \(maxTargetBufferedBytes\)/);
+      expect(b.playerStatus().find((p) => p.name === 'slow')).toMatchObject({ ejected: true, reason: 'not-reading' });
       slow.resume();
-      await until(() => slow.frames.filter((f) => f.flag === Flags.Message).length === count, 20_000, 'every Message');
+      // Every Message either reached the player or was refused with an Alarm: none lost silently.
+      await until(() => slow.frames.filter((f) => f.flag === Flags.Message).length + refused.length === count, 20_000, 'every Message delivered or refused');
     } finally {
       clearInterval(sampler);
     }
-    expect(max).toBeLessThan(highWaterMark + 4 * chunk.length);
+    expect(refused.length).toBeGreaterThan(count / 2);
+    expect(max).toBeLessThan(maxTargetBufferedBytes + 2 * chunk.length);
   });
 
   it('bounds what it queues to a requester that stops reading a stream: the player is paused instead', async () => {
