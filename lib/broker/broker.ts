@@ -192,6 +192,9 @@ export class SdBroker {
     const metaString = forwardedMetas(message.metaString);
     const reachable = this.withQueueRoom(from, message, at, targets, forwardBytes(message.event, metaString, message.data));
     if (reachable === undefined) return;
+    // A fan-out costs the broker one write per copy: the sender's next frames wait for the
+    // next turn of the event loop, so every other connection is served between two of them.
+    if (reachable.length > 1 && from.pauseUntil !== undefined) from.pauseUntil(nextTurn());
     if (message.flag === Flags.Message) {
       for (const to of reachable) {
         to.send(message.event, message.data, { metas: metaString });
@@ -245,7 +248,7 @@ export class SdBroker {
       from.alarm(message, `Broker refused '@${at}': ${what} (maxTargetBufferedBytes)`, REFUSED);
       return undefined;
     }
-    if (!this.queues.fitsTotal(bytes * reachable.length)) {
+    if (!this.queues.fitsTotal(bytes, reachable.length)) {
       from.alarm(message, `Broker refused '@${at}': ${reachable.length} × ${bytes} bytes do not fit in what it may queue (maxBufferedBytes)`, REFUSED);
       return undefined;
     }
@@ -263,6 +266,10 @@ const SUBSCRIBE = (): ForwardKind => 'subscribe';
 function autoKind(to: Session): ForwardKind {
   const announced = to.handshake.params[NEST_STREAM_META];
   return announced !== undefined && Number.parseInt(announced, 10) >= 1 ? 'subscribe' : 'request';
+}
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function isLoopback(host: string): boolean {

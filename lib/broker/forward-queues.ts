@@ -27,13 +27,15 @@ export class ForwardQueues {
   }
 
   /**
-   * Whether `bytes` more in total (a fan-out: the sum over its targets) fit under `max`. When
-   * the estimate says no, every charged queue is re-read first: only a real excess refuses.
+   * Whether `copies` forwards of `bytes` each fit under `max` (a fan-out counts every copy).
+   * When the estimate says no, every charged queue is re-read first: only a real excess
+   * refuses. A single forward through a broker with (nearly) nothing queued always fits.
    */
-  fitsTotal(bytes: number): boolean {
-    if (this.total + bytes <= this.max || this.total <= this.highWaterMark) return true;
+  fitsTotal(bytes: number, copies: number): boolean {
+    const more = bytes * copies;
+    if (this.total + more <= this.max || (copies === 1 && this.total <= this.highWaterMark)) return true;
     this.refreshAll();
-    return this.total + bytes <= this.max || this.total <= this.highWaterMark;
+    return this.total + more <= this.max || (copies === 1 && this.total <= this.highWaterMark);
   }
 
   /** Bytes queued toward all targets (re-read). */
