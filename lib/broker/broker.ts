@@ -4,7 +4,7 @@ import { DEFAULT_HIGH_WATER_MARK, SdServer } from '../session/index.js';
 import { resolveLogger } from '../session/engine-logger.js';
 import type { Handshake, Metas, ReceivedMessage, Session } from '../session/types.js';
 import { BROKER_DEFAULTS, BrokerAlarmCodes, NEST_AUTO_META, NEST_STREAM_META, type BrokerOptions } from './broker-options.js';
-import { ForwardQueues, forwardBytes } from './forward-queues.js';
+import { ForwardQueues, forwardBytes, type QueueLimit } from './forward-queues.js';
 import { ForwardStream, forwardedMetas, type ForwardContext, type ForwardKind } from './forward-stream.js';
 import type { EjectionReason } from './outlier-ejection.js';
 import { parseRoute, PlayerRegistry, type Route } from './player-registry.js';
@@ -231,29 +231,29 @@ export class SdBroker {
     return true;
   }
 
-  // Bytes: the targets whose queue has room for `bytes` more (a player that does not read loses
-  // its own forwards, never the sender's flow), when all their copies fit the broker's total.
-  // Undefined (the sender got an Alarm code=503) when none is left or the copies do not fit; a
-  // Message fanned out to fewer than all gets the Alarm too, naming how many were skipped.
+  // Bytes (ForwardQueues): the targets with room for `bytes` more, when a fan-out's copies fit
+  // together. A player that does not read loses its own forwards, never the sender's flow.
+  // Undefined (the sender got an Alarm code=503) when no target is left or the copies do not
+  // fit; a Message fanned out to fewer than all gets that Alarm too, naming how many it missed.
   private withQueueRoom(from: Session, message: ReceivedMessage, at: string, targets: readonly Session[], bytes: number): readonly Session[] | undefined {
-    let reachable = targets;
-    for (const to of targets) {
-      if (!this.queues.fitsTarget(to, bytes)) {
-        reachable = targets.filter((t) => this.queues.fitsTarget(t, bytes));
-        break;
-      }
-    }
+    let limit: QueueLimit | undefined;
+    const fits = (to: Session): boolean => {
+      const refused = this.queues.refusal(to, bytes);
+      limit ??= refused;
+      return refused === undefined;
+    };
+    const reachable = targets.length === 1 ? (fits(targets[0]!) ? targets : []) : targets.filter(fits);
     if (reachable.length === 0) {
-      const what = targets.length === 1 ? `${targets[0]!.bufferedAmount} bytes already queued to a player that does not read` : `every one of its ${targets.length} players has its queue full`;
-      from.alarm(message, `Broker refused '@${at}': ${what} (maxTargetBufferedBytes)`, REFUSED);
+      const what = targets.length === 1 ? `its player does not read (${targets[0]!.bufferedAmount} bytes queued to it)` : `none of its ${targets.length} players reads`;
+      from.alarm(message, `Broker refused '@${at}': ${what} (${limit})`, REFUSED);
       return undefined;
     }
-    if (!this.queues.fitsTotal(bytes, reachable.length)) {
+    if (reachable.length > 1 && !this.queues.fitsFanOut(bytes, reachable.length)) {
       from.alarm(message, `Broker refused '@${at}': ${reachable.length} × ${bytes} bytes do not fit in what it may queue (maxBufferedBytes)`, REFUSED);
       return undefined;
     }
     if (reachable.length < targets.length && message.flag === Flags.Message) {
-      from.alarm(message, `Broker skipped ${targets.length - reachable.length} of the ${targets.length} players of '@${at}': their queues are full (maxTargetBufferedBytes)`, REFUSED);
+      from.alarm(message, `Broker skipped ${targets.length - reachable.length} of the ${targets.length} players of '@${at}': they do not read (${limit})`, REFUSED);
     }
     return reachable;
   }

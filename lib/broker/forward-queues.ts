@@ -1,11 +1,20 @@
 import type { Session } from '../session/types.js';
 
+/** Which bound refused a forward. */
+export type QueueLimit = 'maxTargetBufferedBytes' | 'maxBufferedBytes';
+
 /**
  * The bytes a broker queues toward its sessions, bounded per target and in total, so a player
  * that does not read costs only its own forwards (they fail with an Alarm `code=503`) and
  * never the sender, whose connection keeps flowing. The queue of a target is its transport's
  * write buffer (`bufferedAmount`); what is charged here is that buffer as last seen after a
  * write, an upper bound until re-read (buffers only shrink between the broker's writes).
+ *
+ * - A target whose queue is at most `highWaterMark` reads: it takes any one forward.
+ * - A target over it ("congested") takes one while its queue stays within `perTarget` and the
+ *   broker's total within half of `max`: players that do not read never hold more than that
+ *   half, the other half stays for the fan-outs and the players that read.
+ * - A fan-out's copies together must fit within `max`.
  */
 export class ForwardQueues {
   private readonly charged = new Map<Session, number>();
@@ -14,28 +23,26 @@ export class ForwardQueues {
   constructor(
     /** Bytes queued toward one target above which a forward to it is refused. */
     private readonly perTarget: number,
-    /** Bytes queued toward all targets above which a forward is refused. */
+    /** Bytes queued toward all targets above which a fan-out is refused (half of it: a forward to a congested target). */
     private readonly max: number,
-    /** Below this a queue (or the total) counts as flowing: one big message may go through. */
+    /** At most this much queued, a target counts as reading. */
     private readonly highWaterMark: number,
   ) {}
 
-  /** Whether one more forward of `bytes` toward `to` fits its own queue. */
-  fitsTarget(to: Session, bytes: number): boolean {
+  /** Undefined when one more forward of `bytes` toward `to` fits, else the bound it would pass. */
+  refusal(to: Session, bytes: number): QueueLimit | undefined {
     const queued = to.bufferedAmount;
-    return queued <= this.highWaterMark || queued + bytes <= this.perTarget;
+    if (queued <= this.highWaterMark) return undefined;
+    if (queued + bytes > this.perTarget) return 'maxTargetBufferedBytes';
+    return this.fits(bytes, this.max / 2) ? undefined : 'maxBufferedBytes';
   }
 
   /**
-   * Whether `copies` forwards of `bytes` each fit under `max` (a fan-out counts every copy).
-   * When the estimate says no, every charged queue is re-read first: only a real excess
-   * refuses. A single forward through a broker with (nearly) nothing queued always fits.
+   * Whether `copies` forwards of `bytes` each (a fan-out) fit within `max` together. When the
+   * estimate says no, every charged queue is re-read first: only a real excess refuses.
    */
-  fitsTotal(bytes: number, copies: number): boolean {
-    const more = bytes * copies;
-    if (this.total + more <= this.max || (copies === 1 && this.total <= this.highWaterMark)) return true;
-    this.refreshAll();
-    return this.total + more <= this.max || (copies === 1 && this.total <= this.highWaterMark);
+  fitsFanOut(bytes: number, copies: number): boolean {
+    return this.fits(bytes * copies, this.max);
   }
 
   /** Bytes queued toward all targets (re-read). */
@@ -59,6 +66,12 @@ export class ForwardQueues {
     if (before === undefined) return;
     this.total -= before;
     this.charged.delete(session);
+  }
+
+  private fits(more: number, limit: number): boolean {
+    if (this.total + more <= limit) return true;
+    this.refreshAll();
+    return this.total + more <= limit;
   }
 
   private refreshAll(): void {
