@@ -104,13 +104,6 @@ export const BROKER_DEFAULTS = {
   ejectionTime: 5_000,
 } as const;
 
-/** Java's `String.hashCode` (spec section 10: `abs(h) % count`), so keys spread as upstream. */
-export function javaHash(text: string): number {
-  let h = 0;
-  for (let i = 0; i < text.length; i++) h = (Math.imul(31, h) + text.charCodeAt(i)) | 0;
-  return Math.abs(h);
-}
-
 /** The host part of a remote address (`1.2.3.4:5678`, `[::1]:5678`). */
 export function hostOf(remoteAddress: string | undefined): string {
   if (remoteAddress === undefined) return '';

@@ -2,6 +2,7 @@ import { MetaKeys } from '../protocol/constants.js';
 import { Flags } from '../protocol/flags.js';
 import { DEFAULT_HIGH_WATER_MARK, SdServer } from '../session/index.js';
 import { resolveLogger } from '../session/engine-logger.js';
+import { milliseconds } from '../session/options.js';
 import type { Handshake, Metas, ReceivedMessage, Session } from '../session/types.js';
 import { BROKER_DEFAULTS, BrokerAlarmCodes, NEST_AUTO_META, NEST_STREAM_META, type BrokerOptions } from './broker-options.js';
 import { ForwardQueues, forwardBytes, type QueueLimit } from './forward-queues.js';
@@ -60,11 +61,11 @@ export class SdBroker {
       highWaterMark,
     );
     this.registry = new PlayerRegistry({
-      ejectAfter: options.ejectAfter ?? BROKER_DEFAULTS.ejectAfter,
-      ejectionTime: options.ejectionTime ?? BROKER_DEFAULTS.ejectionTime,
+      ejectAfter: options.ejectAfter === undefined ? BROKER_DEFAULTS.ejectAfter : milliseconds('ejectAfter', options.ejectAfter, 0),
+      ejectionTime: options.ejectionTime === undefined ? BROKER_DEFAULTS.ejectionTime : milliseconds('ejectionTime', options.ejectionTime, 1),
       highWaterMark,
     });
-    this.forwardTimeout = options.forwardTimeout ?? -1;
+    this.forwardTimeout = options.forwardTimeout === undefined ? -1 : milliseconds('forwardTimeout', options.forwardTimeout, 1);
     this.server = new SdServer(url, {
       ...options,
       onHandshake: (handshake, outMetas, remoteAddress) => this.admit(handshake, outMetas, remoteAddress),

@@ -1,5 +1,6 @@
 import type { ReceivedMessage, Session } from '../session/types.js';
-import { hostOf, javaHash } from './broker-options.js';
+import { hashIndex } from '../session/cluster-balance.js';
+import { hostOf } from './broker-options.js';
 import { PlayerHealth, type EjectionSettings } from './outlier-ejection.js';
 
 /** How a `@` value addresses players (spec section 10). */
@@ -85,7 +86,7 @@ export class PlayerRegistry {
       case 'hash': {
         // An ejected player's keys move to the next one in line; the others' keys stay put.
         const key = message.meta('X-Hash') ?? hostOf(from.remoteAddress);
-        return [this.firstPickable(list, javaHash(key) % list.length)];
+        return [this.firstPickable(list, hashIndex(key, list.length))];
       }
       case 'every':
         return list.filter((s) => s !== from);

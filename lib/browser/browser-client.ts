@@ -1,5 +1,6 @@
 import { isSocketDError, socketDError, SocketDError } from '../protocol/errors.js';
 import { SdClient } from '../session/client.js';
+import { DEFAULTS } from '../session/options.js';
 import type {
   ClientOptions, ClientStatus, Metas, ReceivedMessage, Session, StreamHandle,
 } from '../session/types.js';
@@ -72,6 +73,7 @@ export type BrowserClientOptions = Omit<ClientOptions, 'tls' | 'maxDatagramSize'
 export class SocketDBrowserClient {
   private readonly client: SdClient;
   private readonly handlers = new Map<string, InboundHandler>();
+  private readonly requestTimeout: number;
 
   /** @param url `sd:ws://host:port/path?param=value` (or `sd:wss://`); params reach the server's handshake. */
   constructor(url: string, options: BrowserClientOptions = {}) {
@@ -81,6 +83,7 @@ export class SocketDBrowserClient {
       logger: options.logger ?? false,
       onMessage: (session, message) => this.dispatch(session, message),
     });
+    this.requestTimeout = options.requestTimeout ?? DEFAULTS.requestTimeout;
   }
 
   /** connecting, connected, disconnected, reconnecting, closed. */
@@ -117,9 +120,13 @@ export class SocketDBrowserClient {
     return this;
   }
 
-  /** Message: fire-and-forget. */
+  /**
+   * Message: fire-and-forget. Like `request` and `subscribe`, without a connection it waits
+   * for one at most `requestTimeout` (a request: its own timeout), then fails with
+   * `SOCKETD_ERR_UNREACHABLE`.
+   */
   async send(event: string, data?: BrowserPayload, options: BrowserCallOptions = {}): Promise<void> {
-    const session = await this.client.connect();
+    const session = await this.client.ready(this.requestTimeout);
     const bytes = toBytes(data);
     const before = session.bufferedAmount;
     session.send(event, bytes, { metas: options.metas });
@@ -128,17 +135,22 @@ export class SocketDBrowserClient {
 
   /** Request: resolves with the first Reply or ReplyEnd; an Alarm rejects (`SOCKETD_ERR_ALARM`). */
   async request(event: string, data?: BrowserPayload, options: BrowserCallOptions = {}): Promise<BrowserMessage> {
-    const session = await this.client.connect();
+    const bound = options.timeout !== undefined && options.timeout > 0 ? options.timeout : this.requestTimeout;
+    const started = Date.now();
+    const session = await this.client.ready(bound);
+    const waited = Date.now() - started;
     const bytes = toBytes(data);
     const before = session.bufferedAmount;
-    const reply = session.request(event, bytes, { metas: options.metas, timeout: options.timeout });
+    // The wait for a connection counts toward the request's timeout.
+    const timeout = waited > 0 && (options.timeout === undefined || options.timeout >= 0) ? Math.max(1, bound - waited) : options.timeout;
+    const reply = session.request(event, bytes, { metas: options.metas, timeout });
     if (options.onProgress !== undefined) void progress(session, before, bytes, options.onProgress);
     return toMessage(await reply);
   }
 
   /** Subscribe: every value to `next` (a ReplyEnd's data too), then `complete`; `cancel()` stops the server's stream. */
   async subscribe(event: string, data: BrowserPayload | undefined, observer: BrowserObserver, options: BrowserCallOptions = {}): Promise<BrowserSubscription> {
-    const session = await this.client.connect();
+    const session = await this.client.ready(this.requestTimeout);
     const handle: StreamHandle = session.subscribe(event, toBytes(data), {
       next: (reply) => observer.next?.(toMessage(reply)),
       complete: (end) => observer.complete?.(end === undefined ? undefined : toMessage(end)),

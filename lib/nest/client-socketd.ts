@@ -2,7 +2,8 @@ import { Logger } from '@nestjs/common';
 import { ClientProxy, type ReadPacket, type WritePacket } from '@nestjs/microservices';
 import { InvalidMessageException } from '@nestjs/microservices/errors/invalid-message.exception.js';
 import { Observable, throwError } from 'rxjs';
-import { DEFAULTS, SdClient, SdClusterClient, socketDError } from '../engine.js';
+import { DEFAULTS, describeError, SdClient, SdClusterClient, socketDError } from '../engine.js';
+import { resolveClientOptions } from '../session/options.js';
 import type { ClientOptions, ClientStatus, Session } from '../session/types.js';
 import { ClientCall, resolveCallMode, type CallSettings, type SocketDClientCallMode } from './socketd.client-call.js';
 import { sendEvent } from './socketd.client-event.js';
@@ -87,12 +88,15 @@ export class SocketDClient extends ClientProxy<SocketDEvents> {
   protected readonly target: string | undefined;
   protected readonly eventTarget: string | undefined;
   private callSettings: CallSettings | undefined;
+  /** When the current outage began (`Date.now()`), while the engine is not connected. */
+  private outageSince: number | undefined;
   private readonly events = new SocketDEventEmitter(() => this.logger);
   private readonly inbound = new InboundRouter(() => this.logger);
 
   constructor(protected readonly options: SocketDClientOptions = {}) {
     super();
     validateClientOptions(options);
+    resolveClientOptions(options); // a bad timeout fails here, not at the first call
     this.url = resolveSocketDUrl(options);
     this.callMode = resolveCallMode(options?.callMode);
     this.target = options?.target === undefined ? undefined : checkTarget(options.target, 'SocketDClient: target');
@@ -109,17 +113,21 @@ export class SocketDClient extends ClientProxy<SocketDEvents> {
     this.connectionPromise = promise;
     promise.catch((err: unknown) => {
       if (this.connectionPromise === promise) this.connectionPromise = undefined;
-      this.events.emit('error', err as Error);
+      // The caller gets the error; `error` listeners hear it too, and nobody else (no ERROR
+      // line: a server that is down is a status, logged once per outage, see engineStatus).
+      if (this.events.heard('error')) this.events.emit('error', err as Error);
     });
     return promise;
   }
 
-  /** Closes the connection (Close 1001, no reconnect); a later call connects anew. */
+  /** Closes the connection (Close 1001, no reconnect) and reports `closed`; a later call connects anew. */
   async close(): Promise<void> {
     const engine = this.engine;
     this.engine = undefined;
     this.connectionPromise = undefined;
-    if (engine) await engine.close();
+    if (engine === undefined) return;
+    await engine.close();
+    this.publishStatus(SocketDStatus.CLOSED);
   }
 
   override on<EventKey extends keyof SocketDEvents = keyof SocketDEvents, EventCallback extends SocketDEvents[EventKey] = SocketDEvents[EventKey]>(
@@ -193,9 +201,10 @@ export class SocketDClient extends ClientProxy<SocketDEvents> {
       if (this.isConnected()) return this.publish(this.createPacket(pattern, data), callback);
       let teardown: (() => void) | undefined;
       let closed = false;
-      this.connect().then(
-        () => {
-          if (!closed) teardown = this.publish(this.createPacket(pattern, data), callback);
+      const started = Date.now();
+      this.waitForSession().then(
+        (session) => {
+          if (!closed) teardown = this.publish(this.createPacket(pattern, data), callback, session, Date.now() - started);
         },
         (err: unknown) => {
           if (!closed) observer.error(err);
@@ -233,26 +242,42 @@ export class SocketDClient extends ClientProxy<SocketDEvents> {
       else sent.then(() => outcome.settle(), (err: unknown) => outcome.fail(err));
       return outcome;
     }
-    this.connect()
+    this.waitForSession()
       .then(() => this.dispatchEvent(this.createPacket(pattern, data)))
       .then(() => outcome.settle(), (err: unknown) => outcome.fail(err));
     return outcome;
   }
 
-  /** True when `connect()` would resolve with the open session at once. */
+  /** True when `connect()` would resolve with the open session at once (not a closing one: it starts nothing new). */
   private isConnected(): boolean {
-    if (this.connectionPromise === undefined) return false;
-    const state = this.engine?.session?.state;
-    return state === 'open' || state === 'closing';
+    return this.connectionPromise !== undefined && this.engine?.session?.state === 'open';
   }
 
-  protected publish(packet: ReadPacket, callback: (packet: WritePacket) => void): () => void {
-    const session = this.callSession();
-    if (session instanceof Error) {
-      callback({ err: session });
+  /**
+   * A session for a call made while none is open: the engine's, waiting at most
+   * `requestTimeout` (connecting included), then SOCKETD_ERR_UNREACHABLE.
+   */
+  private waitForSession(): Promise<Session> {
+    const engine = (this.engine ??= this.createEngine());
+    const ready = engine.ready(this.settings().requestTimeout);
+    this.connectionPromise ??= ready;
+    ready.catch(() => {
+      if (this.connectionPromise === ready) this.connectionPromise = undefined;
+    });
+    return ready;
+  }
+
+  /**
+   * Starts one call. `session` is the one a waiting call got; `waited` ms of waiting count
+   * toward its requestTimeout.
+   */
+  protected publish(packet: ReadPacket, callback: (packet: WritePacket) => void, session?: Session, waited = 0): () => void {
+    const target = session?.isOpen === true ? session : this.callSession();
+    if (target instanceof Error) {
+      callback({ err: target });
       return noop;
     }
-    const call = new ClientCall(session, this.eventOf(packet), packet, this.settings(), callback);
+    const call = new ClientCall(target, this.eventOf(packet), packet, this.settings(), callback, waited);
     call.start();
     return call.cancel;
   }
@@ -310,11 +335,34 @@ export class SocketDClient extends ClientProxy<SocketDEvents> {
 
   private engineStatus(engine: SdClient | SdClusterClient, status: ClientStatus): void {
     if (this.engine !== engine) return;
+    this.logOutage(engine, status);
     // A dropped connection: the next call goes through the engine's connect() again, which
     // waits for (or starts) the reconnect.
     if (status !== 'connected' && status !== 'connecting') this.connectionPromise = undefined;
-    this._status$.next(status as SocketDStatus);
-    this.events.emit('status', status as SocketDStatus);
+    // `closed` is published by close() itself, after the engine is detached.
+    if (status !== 'closed') this.publishStatus(status as SocketDStatus);
+  }
+
+  // One WARN when an outage begins (a lost connection or a failed connect), one line when it ends.
+  // Each failed attempt of the outage is in the status events and in the calls' errors.
+  private logOutage(engine: SdClient | SdClusterClient, status: ClientStatus): void {
+    const where = this.options?.urls === undefined ? this.url : 'every server of the cluster';
+    if (status === 'connected') {
+      if (this.outageSince !== undefined) this.logger.log(`Socket.D: connected to ${where} again after ${Date.now() - this.outageSince} ms`);
+      this.outageSince = undefined;
+    } else if ((status === 'disconnected' || status === 'reconnecting') && this.outageSince === undefined) {
+      this.outageSince = Date.now();
+      const lastError = engine instanceof SdClient ? engine.lastConnectError : undefined;
+      const plan = engine instanceof SdClient && engine.state === 'idle' ? 'not reconnecting' : 'reconnecting in the background';
+      this.logger.warn(`Socket.D: ${where} is unreachable${lastError === undefined ? '' : ` (${describeError(lastError)})`}; ${plan}`);
+      // `error` listeners hear the outage's cause once too (unheard, it is not logged again).
+      if (lastError instanceof Error && this.events.heard('error')) this.events.emit('error', lastError);
+    }
+  }
+
+  private publishStatus(status: SocketDStatus): void {
+    this._status$.next(status);
+    this.events.emit('status', status);
   }
 }
 

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { CustomTransportStrategy } from '@nestjs/microservices';
 import { SdServer } from '../engine.js';
+import { milliseconds } from '../session/options.js';
 import type { Metas, ReceivedMessage, ServerOptions, Session } from '../session/types.js';
 import { NEST_STREAM_META, NEST_STREAM_VERSION, SOCKETD_DEFAULT_GRACE_PERIOD, SOCKETD_TRANSPORT } from './socketd.constants.js';
 import { engineOptions } from './socketd.engine-options.js';
@@ -81,7 +82,7 @@ export class SocketDServer extends SocketDServerCore implements CustomTransportS
     validatePlayerOptions(options.player);
     const onMessage = (session: Session, message: ReceivedMessage): void => this.handleMessage(session, message);
     this.url = options.player !== undefined && !hasAddress(options) ? undefined : resolveSocketDUrl(options);
-    this.gracePeriod = this.getOptionsProp(options, 'gracePeriod', SOCKETD_DEFAULT_GRACE_PERIOD);
+    this.gracePeriod = milliseconds('gracePeriod', this.getOptionsProp(options, 'gracePeriod', SOCKETD_DEFAULT_GRACE_PERIOD), 0);
     this.engine = this.url === undefined ? undefined : new SdServer(
       this.url,
       engineOptions<ServerOptions>(withServerHooks(announceStreams(options), this.logger, this.events.emit), NEST_ONLY_OPTIONS, onMessage, this.events.emit),
@@ -109,9 +110,10 @@ export class SocketDServer extends SocketDServerCore implements CustomTransportS
   }
 
   /**
-   * Graceful stop: stop accepting, Close 1000 to every client (start nothing new), wait up to
-   * `gracePeriod` ms for in-flight handlers, then Close 1001 to every session (cancelling the
-   * streams still running). Idempotent.
+   * Graceful stop: stop accepting, Close 1000 to every client and broker (start nothing new;
+   * what they started before it still runs, what they start after it gets an Alarm), wait up to
+   * `gracePeriod` ms for the handlers in flight to finish, then Close 1001 to every session
+   * (cancelling the streams still running). Idempotent.
    */
   close(): Promise<void> {
     return (this.closing ??= this.shutdown());
@@ -174,21 +176,32 @@ export class SocketDServer extends SocketDServerCore implements CustomTransportS
   }
 
   private async shutdown(): Promise<void> {
+    const graceEnd = Date.now() + this.gracePeriod;
     try {
       await this.engine?.stopAccepting();
     } catch (err) {
       this.logger.warn(`Socket.D: stopAccepting failed: ${String(err)}`);
     }
-    // Close 1000 to clients and brokers alike: start nothing new on this server.
-    for (const session of this.sessions) session.preclose();
-    this.player?.preclose();
-    const idle = await this.waitForIdle(this.gracePeriod);
+    // Close 1000 to clients and brokers alike: start nothing new on this server. Once a peer has
+    // read it (its Pong to the Ping behind it), whatever it started before has arrived, and it
+    // starts nothing more: then the calls in flight are all the handlers there will be.
+    const read = Promise.all([...[...this.sessions].map((session) => session.preclose()), this.player?.preclose()]);
+    const allRead = await within(read, this.gracePeriod);
+    const idle = allRead ? await this.waitForIdle(Math.max(0, graceEnd - Date.now())) : this.pendingHandlers === 0;
     if (!idle) {
       this.logger.warn(`Socket.D: ${this.pendingHandlers} handler(s) still running after ${this.gracePeriod} ms; closing anyway`);
     }
     await Promise.all([this.engine?.close(), this.player?.close()]);
     this.setStatus(SocketDStatus.DISCONNECTED);
   }
+}
+
+// True when `promise` settles within `ms`, false after.
+function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    promise.then(() => { clearTimeout(timer); resolve(true); }, () => { clearTimeout(timer); resolve(true); });
+  });
 }
 
 /**

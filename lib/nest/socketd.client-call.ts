@@ -1,9 +1,9 @@
 import type { ReadPacket, WritePacket } from '@nestjs/microservices';
-import { isSocketDError, socketDError } from '../engine.js';
+import { describeError, isSocketDError, socketDError } from '../engine.js';
 import type { ReceivedMessage, Session, StreamHandle, StreamObserver } from '../session/types.js';
 import { NEST_AUTO_META, NEST_STREAM_META } from './socketd.constants.js';
 import { carriesValue, decodeFailure, decodeMessage, type SocketDDeserializerLike } from './socketd.deserializer.js';
-import { decodeCallError, describeError } from './socketd.error-codec.js';
+import { decodeCallError } from './socketd.error-codec.js';
 import { callMetas, unwrapRecord, type SocketDCallMode, type SocketDRecordOptions } from './socketd.record-builder.js';
 import { isThenable, mergeMetas, type SocketDEntity, type SocketDSerializerLike } from './socketd.serializer.js';
 
@@ -74,6 +74,8 @@ export class ClientCall implements StreamObserver {
     private readonly packet: ReadPacket,
     private readonly settings: CallSettings,
     private readonly callback: (packet: WritePacket) => void,
+    /** Milliseconds the call already waited for a session: they count toward its requestTimeout. */
+    private readonly waited = 0,
   ) {}
 
   /** Encodes the data (at once when the serializer is synchronous) and opens the stream. */
@@ -130,7 +132,7 @@ export class ClientCall implements StreamObserver {
     // A Request's first answer is its end: the engine's timer takes the smaller bound. A
     // Subscribe's engine timer is the whole stream; the first answer gets a bound of its own.
     if (single && requestTimeout <= streamTimeout) this.endBound = 'requestTimeout';
-    if (!single && requestTimeout < streamTimeout) this.firstTimeout = requestTimeout;
+    if (!single && requestTimeout < streamTimeout) this.firstTimeout = Math.max(1, requestTimeout - this.waited);
     this.replies = new ReplyDelivery(this.settings.deserializer, this.callback, this, this.event);
     try {
       let metas = mergeMetas(entity.metas, this.packet.metadata, callMetas(options, this.settings.target));
@@ -139,7 +141,7 @@ export class ClientCall implements StreamObserver {
         metas = typeof metas === 'string' ? `${metas}${metas === '' ? '' : '&'}${NEST_AUTO_META}=1` : { ...metas, [NEST_AUTO_META]: '1' };
       }
       this.handle = this.session.stream(kind, this.event, entity.data, this, {
-        metas, timeout: this.endBound === 'requestTimeout' ? requestTimeout : streamTimeout, firstReplyTimeout: this.firstTimeout,
+        metas, timeout: this.endBound === 'requestTimeout' ? Math.max(1, requestTimeout - this.waited) : streamTimeout, firstReplyTimeout: this.firstTimeout,
       });
     } catch (err) {
       this.fail(err);
@@ -150,7 +152,9 @@ export class ClientCall implements StreamObserver {
   private callError(err: Error): unknown {
     const details = isSocketDError(err, 'TIMEOUT') ? err.details as { bound?: string; ms?: number } | undefined : undefined;
     if (details?.ms !== undefined) {
-      return timeoutError(details.bound === 'firstReply' ? 'requestTimeout' : this.endBound, details.ms, this.event, this.handle?.sid);
+      const name = details.bound === 'firstReply' ? 'requestTimeout' : this.endBound;
+      // The bound as configured: the engine's timer had the wait for a session taken off.
+      return timeoutError(name, name === 'requestTimeout' ? details.ms + this.waited : details.ms, this.event, this.handle?.sid);
     }
     return decodeCallError(err);
   }

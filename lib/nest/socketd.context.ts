@@ -33,6 +33,14 @@ export class SocketDContext extends BaseRpcContext<SocketDContextArgs> {
     return this.args[1];
   }
 
+  /**
+   * Runs `fn` with each Alarm the requester sends on this Request/Subscribe that is not a
+   * cancel (a cancel ends the handler's stream instead). The stream stays open.
+   */
+  onAlarm(fn: (alarm: ReceivedMessage) => void): void {
+    this.args[1].onAlarm(fn);
+  }
+
   /** The pattern: the message's event (an object pattern arrives as its normalised JSON). */
   getPattern(): string {
     return this.args[2];

@@ -1,7 +1,7 @@
-import { Logger } from '@nestjs/common';
 import type { ClientOptions, ReceivedMessage, ServerOptions, Session, SessionListener } from '../session/types.js';
 import { ENGINE_LOGGER_CONTEXT } from './socketd.constants.js';
 import type { SocketDEmit } from './socketd.event-emitter.js';
+import { nestEngineLogger } from './socketd.log-levels.js';
 import { NEST_OPTION_ALIASES } from './socketd.options.js';
 
 /**
@@ -10,7 +10,8 @@ import { NEST_OPTION_ALIASES } from './socketd.options.js';
  * - without the keys only the Nest layer reads (`nestOnly`), Nest's names of ours as ours
  *   (`tlsOptions` as `tls`), and without any `onMessage` of the
  *   user's: received messages go to `onMessage`, which routes them to Nest handlers;
- * - Nest's `Logger('SocketDEngine')` unless the options give a `logger`;
+ * - Nest's `Logger('SocketDEngine')` unless the options give a `logger` (its debug lines only
+ *   when Nest's levels ask for them, see `nestDebugEnabled`);
  * - the session listeners emit their event (`open`, `closing`, `close`, `alarm`) first, then
  *   run the user's own.
  */
@@ -20,7 +21,7 @@ export function engineOptions<E extends ServerOptions | ClientOptions>(
   onMessage: (session: Session, message: ReceivedMessage) => void,
   emit: SocketDEmit,
 ): E {
-  const engine: Record<string, unknown> = { logger: new Logger(ENGINE_LOGGER_CONTEXT) };
+  const engine: Record<string, unknown> = { logger: nestEngineLogger(ENGINE_LOGGER_CONTEXT) };
   for (const [key, value] of Object.entries(options)) {
     if (key !== 'onMessage' && !nestOnly.includes(key)) engine[(NEST_OPTION_ALIASES as Record<string, string | undefined>)[key] ?? key] = value;
   }

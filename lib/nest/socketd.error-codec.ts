@@ -4,7 +4,7 @@
  * meta) and what a failed call hands to its Nest subscriber.
  */
 import type { LoggerService } from '@nestjs/common';
-import { isSocketDError } from '../engine.js';
+import { describeError, isSocketDError } from '../engine.js';
 import type { Metas, ReceivedMessage, Session } from '../session/types.js';
 import { ALARM_CODE_META, NEST_ERROR_IN_DATA, NEST_ERROR_IN_TEXT, NEST_ERROR_META } from './socketd.constants.js';
 
@@ -101,11 +101,6 @@ function integerCode(err: unknown): number | undefined {
   const code = typeof raw === 'string' && /^-?\d{1,10}$/.test(raw) ? Number(raw) : raw;
   if (typeof code !== 'number' || !Number.isInteger(code) || code < -2_147_483_648 || code > 2_147_483_647) return undefined;
   return code;
-}
-
-/** An error's message for the log: `err.message`, or the value as a string. */
-export function describeError(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 // A readable one-line message for an error value (the text of its Alarm).

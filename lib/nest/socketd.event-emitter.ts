@@ -20,6 +20,11 @@ export class SocketDEventEmitter {
     this.emitter.on(event, callback as (...args: unknown[]) => void);
   }
 
+  /** True when someone listens to `event`. */
+  heard(event: keyof SocketDEvents): boolean {
+    return this.emitter.listenerCount(event) > 0;
+  }
+
   readonly emit: SocketDEmit = (event, ...args) => {
     if (event === 'error' && this.emitter.listenerCount('error') === 0) {
       this.logger().error(String((args[0] as Error)?.message ?? args[0]));

@@ -29,7 +29,7 @@ const SESSION_OPTION_NAMES = [
 export const ENGINE_SERVER_OPTION_NAMES = [
   ...SESSION_OPTION_NAMES,
   'onHandshake', 'handshakeTimeout', 'requireSubprotocol', 'httpServer', 'maxConnections', 'maxConnectionsPerAddress',
-  'maxPendingFrameBytes', 'onError', 'tls',
+  'maxPendingFrameBytes', 'onError', 'tls', 'udpAllowTokenless',
 ] as const;
 
 /** Every option name of the engine's `ClientOptions` (`SdClient`). */

@@ -1,9 +1,8 @@
 import type { LoggerService } from '@nestjs/common';
-import { SdClient, socketDError } from '../engine.js';
+import { clusterUrls, describeError, SdClient, socketDError } from '../engine.js';
 import type { ClientOptions, ReceivedMessage, Session } from '../session/types.js';
 import { engineOptions } from './socketd.engine-options.js';
 import type { SocketDEmit } from './socketd.event-emitter.js';
-import { describeError } from './socketd.error-codec.js';
 import { ENGINE_CLIENT_OPTION_NAMES, nearest } from './socketd.options.js';
 
 /** The handshake param (and Connect meta) that names a broker player (spec section 10). */
@@ -36,12 +35,6 @@ const PLAYER_OPTION_NAMES: readonly string[] = [
   ...ENGINE_CLIENT_OPTION_NAMES.filter((key) => key !== 'onMessage' && key !== 'autoReconnect'),
 ];
 
-/** The broker URLs of `urls` (a list and/or comma-separated), trimmed, without empty entries. */
-export function playerUrls(urls: string | readonly string[]): string[] {
-  const list = typeof urls === 'string' ? [urls] : [...urls];
-  return list.flatMap((entry) => String(entry).split(',')).map((url) => url.trim()).filter((url) => url.length > 0);
-}
-
 /** Checks the `player` option of a {@link SocketDServer}; throws `SOCKETD_ERR_INVALID_ARGUMENT`. */
 export function validatePlayerOptions(player: unknown): void {
   if (player === undefined) return;
@@ -58,8 +51,17 @@ export function validatePlayerOptions(player: unknown): void {
   if (typeof name !== 'string' || name.length === 0 || /[*!,&=]/.test(name)) {
     throw socketDError('INVALID_ARGUMENT', `SocketDServer: player.name must be a non-empty name without '*', '!', ',', '&' or '=', got ${String(name)}`);
   }
-  if (urls === undefined || (typeof urls !== 'string' && !Array.isArray(urls)) || playerUrls(urls).length === 0) {
+  if (urls === undefined || (typeof urls !== 'string' && !Array.isArray(urls)) || !hasUrl(urls)) {
     throw socketDError('INVALID_ARGUMENT', 'SocketDServer: player.urls must name at least one broker URL');
+  }
+}
+
+// The broker URLs parse as a cluster's (a comma inside a URL's query stays in that URL).
+function hasUrl(urls: string | readonly string[]): boolean {
+  try {
+    return clusterUrls(urls).length > 0;
+  } catch {
+    return false;
   }
 }
 
@@ -68,17 +70,14 @@ export function validatePlayerOptions(player: unknown): void {
  * `autoReconnect` on) per broker URL, named by the Connect meta `@`. What a broker forwards
  * goes to `onMessage` (the strategy's handler path).
  *
- * `connect()` resolves once every link is up. A link whose first connect fails retries in the
- * background (the client's `reconnectDelay` doubling up to `maxReconnectDelay`) as long as
- * another link is up; only when none came up does `connect()` reject (as a listen on a taken
- * port does). After the first connect the engine reconnects a dropped link by itself.
+ * `connect()` resolves once every link is up. A link whose first connect fails keeps trying in
+ * the background (its engine client's own backoff: `reconnectDelay` doubling up to
+ * `maxReconnectDelay`) as long as another link is up; only when none came up does `connect()`
+ * reject (as a listen on a taken port does). A dropped link reconnects the same way.
  */
 export class SocketDPlayerLinks {
   readonly name: string;
   private readonly clients: SdClient[];
-  private readonly retryTimers = new Set<NodeJS.Timeout>();
-  private readonly firstDelay: number;
-  private readonly maxDelay: number;
   private closed = false;
 
   constructor(
@@ -90,9 +89,11 @@ export class SocketDPlayerLinks {
     this.name = options.name;
     const withName = { ...options, metas: { ...options.metas, [PLAYER_NAME_META]: options.name }, autoReconnect: true };
     const engine = engineOptions<ClientOptions>(withName, PLAYER_OWN_OPTIONS, onMessage, emit);
-    this.clients = playerUrls(options.urls).map((url) => new SdClient(url, engine));
-    this.firstDelay = options.reconnectDelay ?? 200;
-    this.maxDelay = options.maxReconnectDelay ?? 10_000;
+    this.clients = clusterUrls(options.urls).map((url) => {
+      const client = new SdClient(url, engine);
+      client.keepTrying();
+      return client;
+    });
   }
 
   /** The open broker sessions (one per connected link). */
@@ -100,7 +101,7 @@ export class SocketDPlayerLinks {
     const open: Session[] = [];
     for (const client of this.clients) {
       const session = client.session;
-      if (session !== undefined && (session.state === 'open' || session.state === 'closing')) open.push(session);
+      if (session !== undefined) open.push(session);
     }
     return open;
   }
@@ -114,37 +115,31 @@ export class SocketDPlayerLinks {
   async connect(): Promise<void> {
     const results = await Promise.allSettled(this.clients.map((client) => client.connect()));
     const failed = results.flatMap((result, i) => (result.status === 'rejected' ? [{ client: this.clients[i]!, err: result.reason as unknown }] : []));
-    if (failed.length === results.length) throw failed[0]!.err;
+    if (failed.length === results.length) {
+      await this.close();
+      throw failed[0]!.err;
+    }
     for (const { client, err } of failed) {
       this.logger.warn(`Socket.D: player '${this.name}' cannot reach a broker yet (${describeError(err)}); retrying in the background`);
-      this.retry(client, this.firstDelay);
+      const stop = client.onStatus((status) => {
+        if (status !== 'connected' && status !== 'closed') return;
+        stop();
+        if (status === 'connected' && !this.closed) this.logger.log(`Socket.D: player '${this.name}' reached its broker`);
+      });
     }
   }
 
-  /** Close 1000 to every broker: start nothing new here (the server is stopping). */
-  preclose(): void {
-    for (const session of this.sessions) session.preclose();
+  /**
+   * Close 1000 to every broker: start nothing new here (the server is stopping). Resolves once
+   * each broker has read it (see `Session.preclose`).
+   */
+  async preclose(): Promise<void> {
+    await Promise.all(this.clients.map((client) => client.session?.preclose()));
   }
 
   /** Closes every link (Close 1001, no reconnect). */
   async close(): Promise<void> {
     this.closed = true;
-    for (const timer of this.retryTimers) clearTimeout(timer);
-    this.retryTimers.clear();
     await Promise.all(this.clients.map((client) => client.close()));
-  }
-
-  // A first connect that failed: try again with backoff until it works or the links close.
-  private retry(client: SdClient, delay: number): void {
-    if (this.closed) return;
-    const timer = setTimeout(() => {
-      this.retryTimers.delete(timer);
-      if (this.closed) return;
-      client.connect().then(
-        () => this.logger.log(`Socket.D: player '${this.name}' reached its broker`),
-        () => this.retry(client, Math.min(delay * 2, this.maxDelay)),
-      );
-    }, delay * (0.8 + Math.random() * 0.4));
-    this.retryTimers.add(timer);
   }
 }

@@ -1,9 +1,10 @@
+import { describeError } from '../engine.js';
 import type { LoggerService } from '@nestjs/common';
 import { Subscriber } from 'rxjs';
 import type { ReceivedMessage, Session } from '../session/types.js';
 import { INTERNAL_ERROR } from './socketd.constants.js';
 import { ReplyBudget } from './socketd.reply-budget.js';
-import { describeError, sendNestAlarm } from './socketd.error-codec.js';
+import { sendNestAlarm } from './socketd.error-codec.js';
 import { isThenable, metasArg, type SocketDEntity, type SocketDSerializerLike } from './socketd.serializer.js';
 
 // What the pump sends: every queued value, or every queued value then the end.

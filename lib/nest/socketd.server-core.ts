@@ -1,5 +1,6 @@
 import { Server, type MessageHandler } from '@nestjs/microservices';
 import { connectable, finalize, isObservable, Subject, type Observable } from 'rxjs';
+import { describeError } from '../engine.js';
 import type { Metas, ReceivedMessage, Session } from '../session/types.js';
 import {
   INTERNAL_ERROR, NO_MESSAGE_HANDLER, SOCKETD_DEFAULT_MAX_QUEUED_REPLIES, SOCKETD_DEFAULT_MAX_QUEUED_REPLIES_PER_SERVER,
@@ -10,7 +11,7 @@ import {
   carriesValue, decodeFailure, decodeMessage, SocketDDataTypeError, SocketDDeserializer, SocketDDeserializerMisuseError,
   type SocketDDeserializerLike,
 } from './socketd.deserializer.js';
-import { decodeCallError, describeError, sendNestAlarm } from './socketd.error-codec.js';
+import { decodeCallError, sendNestAlarm } from './socketd.error-codec.js';
 import { SocketDEventEmitter } from './socketd.event-emitter.js';
 import type { SocketDEvents, SocketDStatus } from './socketd.events.js';
 import type { SocketDRecordOptions } from './socketd.record-builder.js';

@@ -41,7 +41,11 @@ export const ErrorCodes = {
   FRAME_TIMEOUT: { code: 'SOCKETD_ERR_FRAME_TIMEOUT', close: CloseCodes.ILLEGAL },
   /** The server's bytes of partial frames, over all its connections, would pass `maxPendingFrameBytes`. */
   PENDING_FRAME_BYTES: { code: 'SOCKETD_ERR_PENDING_FRAME_BYTES', close: CloseCodes.ILLEGAL },
-  /** Too many concurrent streams (and partially received fragmented messages) started by the peer. */
+  /**
+   * The peer started a fragmented message while `maxInboundStreams` streams and partially
+   * received messages were open. (A whole Request or Subscribe past the cap is refused alone
+   * with an Alarm: those streams wait on our handlers.)
+   */
   TOO_MANY_STREAMS: { code: 'SOCKETD_ERR_TOO_MANY_STREAMS', close: CloseCodes.ILLEGAL },
   /**
    * `sd:udp`: an outgoing frame longer than `maxDatagramSize` (spec 3.3: one frame per
@@ -64,6 +68,12 @@ export const ErrorCodes = {
   TIMEOUT: { code: 'SOCKETD_ERR_TIMEOUT', close: undefined },
   /** The peer answered a stream with an Alarm. */
   ALARM: { code: 'SOCKETD_ERR_ALARM', close: undefined },
+  /**
+   * No session came up within the call's own timeout (or, with `autoReconnect` off, none is
+   * up): the call was never sent. The message names the server, the last connect error and
+   * when the next attempt is; `details` has `url`, `lastError` and `nextAttemptAt` (ms epoch).
+   */
+  UNREACHABLE: { code: 'SOCKETD_ERR_UNREACHABLE', close: undefined },
   /** The connection closed while a stream was pending, or a send on a closed session. */
   CONNECTION_CLOSED: { code: 'SOCKETD_ERR_CONNECTION_CLOSED', close: undefined },
   /** Nothing read for `idleTimeout`. */

@@ -3,6 +3,7 @@ import { describeError, safeCall } from './callbacks.js';
 import { SdClient } from './client.js';
 import { clusterUrls, hashIndex, isUrlList, RoundRobin } from './cluster-balance.js';
 import { resolveClientOptions } from './options.js';
+import { streamTimeout } from './outbound-streams.js';
 import type {
   ClientOptions, ClientStatus, EngineLogger, Payload, ReceivedMessage, RequestOptions, SendOptions, Session,
   StreamHandle, StreamObserver,
@@ -45,14 +46,15 @@ export interface ClusterStatus {
  *                                                    x  sd:tcp://c:8602  (reconnecting: skipped)
  *
  * Failure semantics:
- * - a session that drops leaves the rotation at once; its pending Requests/Subscribes fail with
- *   SOCKETD_ERR_CONNECTION_CLOSED as on an `SdClient`; nothing is retried on another session;
- * - with no active session a call fails at once with SOCKETD_ERR_CONNECTION_CLOSED
- *   ("No session is available!" plus each URL's state), except before the cluster was ever up:
- *   then calls wait for the first connect (as `SdClient` calls do) and fail if every URL fails;
- * - a URL whose first connect fails is tried again in the background (`reconnectDelay`
- *   doubling up to `maxReconnectDelay`, while `autoReconnect`); once connected, its `SdClient`
- *   reconnects it by itself.
+ * - a session that drops, or gets Close 1000, leaves the rotation at once; a dropped one's
+ *   pending Requests/Subscribes fail with SOCKETD_ERR_CONNECTION_CLOSED as on an `SdClient`
+ *   (a closing one's finish there); nothing is retried on another session;
+ * - with no active session a call waits for one at most its own timeout (a Request's
+ *   `timeout`, else `requestTimeout`), then fails with SOCKETD_ERR_UNREACHABLE
+ *   ("No session is available!" plus each URL's state and last error); at once when no URL
+ *   will try again before that;
+ * - every URL's `SdClient` retries on its own (`keepTrying`), a failed first connect included
+ *   (`reconnectDelay` doubling up to `maxReconnectDelay`, while `autoReconnect`).
  */
 export class SdClusterClient {
   /** The URLs, in order (one `SdClient` each). */
@@ -63,8 +65,6 @@ export class SdClusterClient {
   private readonly log: EngineLogger;
   private readonly roundRobin = new RoundRobin();
   private readonly everUpAt = new Set<SdClient>();
-  private readonly retryTimers = new Map<SdClient, NodeJS.Timeout>();
-  private readonly retryDelays = new Map<SdClient, number>();
   private readonly statusListeners = new Set<(status: ClientStatus) => void>();
   private readonly clusterListeners = new Set<(status: ClusterStatus) => void>();
   private connecting: Promise<Session> | undefined;
@@ -77,7 +77,13 @@ export class SdClusterClient {
     this.resolved = resolveClientOptions(options);
     this.log = this.resolved.session.logger;
     this.clients = Object.freeze(this.urls.map((url) => new SdClient(url, options)));
-    for (const client of this.clients) client.onStatus(() => this.refreshStatus());
+    for (const client of this.clients) {
+      client.keepTrying();
+      client.onStatus((status) => {
+        if (status === 'connected') this.everUpAt.add(client);
+        this.refreshStatus();
+      });
+    }
   }
 
   /**
@@ -118,7 +124,7 @@ export class SdClusterClient {
 
   /**
    * The session a call would use: by hash of `key`, else the next one round-robin. Throws
-   * SOCKETD_ERR_CONNECTION_CLOSED ("No session is available!") when none is active.
+   * SOCKETD_ERR_UNREACHABLE ("No session is available!") when none is active.
    */
   sessionFor(key?: string): Session {
     if (this.closed) throw closedError();
@@ -138,40 +144,74 @@ export class SdClusterClient {
     return (this.connecting ??= this.connectAll().finally(() => { this.connecting = undefined; }));
   }
 
-  /** Message on one active session. */
+  /**
+   * The session a call would use (see {@link sessionFor}), waiting for one at most `ms` as
+   * calls do: SOCKETD_ERR_UNREACHABLE after that, or at once when no URL will try before.
+   */
+  async ready(ms: number, key?: string): Promise<Session> {
+    return this.sessionForCall(key, ms);
+  }
+
+  /** Message on one active session (waiting for one up to `requestTimeout`). */
   async send(event: string, data?: Payload, options?: ClusterSendOptions): Promise<boolean> {
-    return (await this.sessionForCall(options?.hashKey)).send(event, data, options);
+    return (await this.sessionForCall(options?.hashKey, this.resolved.session.requestTimeout)).send(event, data, options);
   }
 
-  /** Request on one active session; never retried on another one. */
+  /** Request on one active session; never retried on another one. Waiting for a session counts toward its timeout. */
   async request(event: string, data?: Payload, options?: ClusterRequestOptions): Promise<ReceivedMessage> {
-    return (await this.sessionForCall(options?.hashKey)).request(event, data, options);
+    const bound = streamTimeout('request', options?.timeout, this.resolved.session);
+    const started = Date.now();
+    const session = await this.sessionForCall(options?.hashKey, bound);
+    const waited = Date.now() - started;
+    return session.request(event, data, waited === 0 ? options : { ...options, timeout: Math.max(1, bound - waited) });
   }
 
-  /** Subscribe on one active session; never retried on another one. */
+  /** Subscribe on one active session; never retried on another one (waiting for one up to `requestTimeout`). */
   async subscribe(event: string, data: Payload | undefined, observer: StreamObserver, options?: ClusterRequestOptions): Promise<StreamHandle> {
-    return (await this.sessionForCall(options?.hashKey)).subscribe(event, data, observer, options);
+    return (await this.sessionForCall(options?.hashKey, this.resolved.session.requestTimeout)).subscribe(event, data, observer, options);
   }
 
   /** Close 1000 on every open session: the servers are told to start nothing new. */
   preclose(): void {
-    for (const client of this.clients) client.session?.preclose();
+    for (const client of this.clients) client.preclose();
   }
 
   /** Closes every URL's client (Close 1001, no reconnect). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const timer of this.retryTimers.values()) clearTimeout(timer);
-    this.retryTimers.clear();
     await Promise.all(this.clients.map((client) => client.close()));
     this.refreshStatus();
   }
 
-  // An active session now; before the cluster was ever up, the first connect's; else the error.
-  private sessionForCall(key: string | undefined): Session | Promise<Session> {
-    if (this.closed || this.everUpAt.size > 0 || this.session !== undefined) return this.sessionFor(key);
-    return this.connect().then(() => this.sessionFor(key));
+  // An active session now, else the first one up within `ms` (SOCKETD_ERR_UNREACHABLE after).
+  private sessionForCall(key: string | undefined, ms: number): Session | Promise<Session> {
+    if (this.closed) throw closedError();
+    if (this.active().length > 0) return this.sessionFor(key);
+    const deadline = Date.now() + ms;
+    // Connect what is idle: lazily the first time; after a failure only with autoReconnect.
+    for (const client of this.clients) {
+      if (client.state === 'idle' && (this.resolved.autoReconnect || client.lastConnectError === undefined)) client.connect().catch(() => undefined);
+    }
+    return new Promise<Session>((resolve, reject) => {
+      const stops = this.clients.map((client) => client.onStateChange(() => check()));
+      const timer = setTimeout(() => done(this.noSession()), Math.max(0, deadline - Date.now()));
+      const done = (err: unknown): void => {
+        for (const stop of stops) stop();
+        clearTimeout(timer);
+        if (err === undefined) resolve(this.sessionFor(key));
+        else reject(err);
+      };
+      const check = (): void => {
+        if (this.closed) return done(closedError());
+        if (this.active().length > 0) return done(undefined);
+        // Fail now when no URL can come up before the deadline.
+        const hope = this.clients.some((client) => client.state === 'connecting' || client.state === 'handshaking' || client.state === 'open'
+          || (client.state === 'backoff' && (client.nextAttemptAt ?? 0) < deadline));
+        if (!hope) done(this.noSession());
+      };
+      check();
+    });
   }
 
   private active(): Session[] {
@@ -195,54 +235,29 @@ export class SdClusterClient {
     });
   }
 
-  // A URL that has never been up is retried here; after that its SdClient reconnects it.
+  // A URL that fails its first connect keeps trying on its own (SdClient.keepTrying).
   private connectOne(client: SdClient): Promise<Session> {
-    const attempt = client.connect();
-    attempt.then(
-      () => {
-        this.everUpAt.add(client);
-        this.retryDelays.delete(client);
-        this.refreshStatus();
-      },
-      (err: unknown) => {
-        if (this.everUpAt.has(client) || this.closed || !this.resolved.autoReconnect || isSocketDError(err, 'HANDSHAKE_REJECTED')) return;
-        this.scheduleRetry(client, err);
-      },
-    );
-    return attempt;
+    return client.connect();
   }
 
-  private scheduleRetry(client: SdClient, err: unknown): void {
-    if (this.retryTimers.has(client)) return;
-    const delay = this.retryDelays.get(client) ?? this.resolved.reconnectDelay;
-    this.retryDelays.set(client, Math.min(delay * 2, this.resolved.maxReconnectDelay));
-    this.log.debug?.(`Socket.D cluster: ${this.urls[this.clients.indexOf(client)]} not reachable (${describeError(err)}); retrying in ${delay} ms`);
-    const timer = setTimeout(() => {
-      this.retryTimers.delete(client);
-      if (!this.closed) this.connectOne(client).catch(() => undefined);
-      this.refreshStatus();
-    }, delay * (0.8 + Math.random() * 0.4));
-    timer.unref?.();
-    this.retryTimers.set(client, timer);
-    this.refreshStatus();
-  }
-
-  // Upstream's text, plus each URL's state (and, after a failed connect, its error). Every URL
-  // refused: SOCKETD_ERR_HANDSHAKE_REJECTED, as for one SdClient; else _CONNECTION_CLOSED.
+  // Upstream's text, plus each URL's state and last error. Every URL refused:
+  // SOCKETD_ERR_HANDSHAKE_REJECTED, as for one SdClient; else _UNREACHABLE.
   private noSession(errors?: Map<SdClient, unknown>): SocketDError {
     const states = this.clients.map((client, i) => {
-      const err = errors?.get(client);
-      return `${this.urls[i]} ${this.retryTimers.has(client) ? 'retrying' : client.status}${err === undefined ? '' : ` (${describeError(err)})`}`;
+      const err = errors?.get(client) ?? client.lastConnectError;
+      const next = client.nextAttemptAt;
+      return `${this.urls[i]} ${client.status}${err === undefined ? '' : ` (${describeError(err)})`}${next === undefined ? '' : `, next attempt in ${Math.max(0, next - Date.now())} ms`}`;
     });
-    const refused = errors !== undefined && [...errors.values()].every((err) => isSocketDError(err, 'HANDSHAKE_REJECTED'));
-    return socketDError(refused ? 'HANDSHAKE_REJECTED' : 'CONNECTION_CLOSED', `No session is available! (${this.upValue} of ${this.clients.length} up: ${states.join(', ')})`, {
+    const lastErrors = this.clients.map((client) => errors?.get(client) ?? client.lastConnectError);
+    const refused = lastErrors.every((err) => isSocketDError(err, 'HANDSHAKE_REJECTED'));
+    return socketDError(refused ? 'HANDSHAKE_REJECTED' : 'UNREACHABLE', `No session is available! (${this.upValue} of ${this.clients.length} up: ${states.join(', ')})`, {
       urls: this.urls,
     });
   }
 
   private refreshStatus(): void {
     let up = 0;
-    let trying = this.retryTimers.size > 0;
+    let trying = false;
     for (const client of this.clients) {
       if (client.status === 'connected') up++;
       else if (client.status === 'connecting' || client.status === 'reconnecting') trying = true;

@@ -167,6 +167,11 @@ export interface ServerTransportOptions extends TransportOptions {
    * WebSocket upgrade); the session's handshake timeout then covers the rest up to the Connack.
    */
   handshakeTimeout?: number;
+  /**
+   * `sd:udp`: also accept clients whose Connect does not ask for a udp token (upstream peers),
+   * trusting their source address (default false: refused with Close 1001).
+   */
+  udpAllowTokenless?: boolean;
   /** Refused connections are logged here (one line each). */
   logger?: TransportLogger;
   /** An error of the listening server after `listen()` resolved (e.g. EMFILE on accept). */

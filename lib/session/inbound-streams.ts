@@ -5,8 +5,10 @@ import type { EngineLogger } from './types.js';
 /**
  * Requests and Subscribes the peer started and this side has not answered to the end, keyed
  * by sid. The count is capped together with the messages the peer has started to send in
- * fragments (each holds memory as a stream does): a peer that opens more is a protocol
- * violation.
+ * fragments (each holds memory as a stream does). A fragmented message started past the cap
+ * is the peer's doing (a protocol violation); a Request or Subscribe past it is refused alone
+ * (see {@link tryAdd}): streams stay open because *our* handlers have not answered them, which
+ * is no fault of the peer's.
  */
 export class InboundStreams {
   private readonly open = new Map<string, InboundMessage>();
@@ -33,10 +35,21 @@ export class InboundStreams {
     }
   }
 
-  /** @throws SocketDError `SOCKETD_ERR_TOO_MANY_STREAMS` (closes with 1002) past the cap. */
-  add(message: InboundMessage): void {
-    this.checkRoom();
+  /** Keeps a new Request/Subscribe; false (nothing kept) when the cap is reached. */
+  tryAdd(message: InboundMessage): boolean {
+    if (this.open.size + this.partials() >= this.max) return false;
     this.open.set(message.sid, message);
+    return true;
+  }
+
+  /** The cap (`maxInboundStreams`). */
+  get limit(): number {
+    return this.max;
+  }
+
+  /** The open stream on `sid`, if any. */
+  get(sid: string): InboundMessage | undefined {
+    return this.open.get(sid);
   }
 
   /** Removes and returns the stream on `sid` (the requester cancelled it), if any. */

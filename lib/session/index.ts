@@ -7,6 +7,7 @@ export { SdServer, listen } from './server.js';
 export { SdClient } from './client.js';
 export { SdClusterClient, connect } from './cluster-client.js';
 export type { ClientFor, ClusterClientOptions, ClusterRequestOptions, ClusterSendOptions, ClusterStatus } from './cluster-client.js';
-export { clusterUrls, stringHash } from './cluster-balance.js';
+export { clusterUrls, hashIndex, stringHash } from './cluster-balance.js';
+export { describeError } from './callbacks.js';
 export { DEFAULTS } from './options.js';
 export { CANCEL_META } from './session.js';

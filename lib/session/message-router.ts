@@ -8,7 +8,7 @@ import { describeError, logFailure, safeCall } from './callbacks.js';
 import type { InboundStreams } from './inbound-streams.js';
 import type { ResolvedSessionOptions } from './options.js';
 import type { OutboundStreams } from './outbound-streams.js';
-import { InboundMessage } from './received-message.js';
+import { CANCEL_META, InboundMessage } from './received-message.js';
 import type { EngineLogger, ReceivedMessage, Session, SessionListener } from './types.js';
 
 /**
@@ -40,6 +40,8 @@ export interface RouterHost {
 export class MessageRouter {
   private readonly session: Session;
   private readonly aggregator: FragmentAggregator;
+  /** True from the first Request refused at `maxInboundStreams` until one is accepted again. */
+  private saturated = false;
 
   constructor(
     private readonly host: RouterHost,
@@ -70,8 +72,19 @@ export class MessageRouter {
   onAlarm(frame: Frame): void {
     const message = new InboundMessage(frame);
     if (frame.flag === Flags.Alarm && frame.sid.length > 0) {
-      // The requester gave up on a stream we are answering (our cancel, or any upstream alarm).
-      if (this.inbound.cancel(frame.sid)) return;
+      const answering = this.inbound.get(frame.sid);
+      if (answering !== undefined) {
+        // Only a requester's cancel (X-Cancel) ends a stream we answer; another Alarm on it is
+        // news for its handler (onAlarm hooks) and the session's onAlarm listener.
+        if (message.meta(CANCEL_META) !== undefined) {
+          this.inbound.cancel(frame.sid);
+          return;
+        }
+        this.log.warn(`Socket.D session ${this.session.id}: the requester of '${answering.event}' (sid ${frame.sid}) sent an Alarm: ${message.dataAsString()}`);
+        answering.alarmed(message, this.log);
+        safeCall(this.log, 'onAlarm listener', () => this.listener.onAlarm?.(this.session, message));
+        return;
+      }
       const alarmCode = parseInt(message.meta(MetaKeys.CODE) ?? '', 10) || 0;
       const err = socketDError('ALARM', message.dataAsString(), { alarm: message, alarmCode });
       if (this.outbound.fail(frame.sid, err)) return;
@@ -83,7 +96,13 @@ export class MessageRouter {
     const whole = this.reassemble(frame);
     if (whole === undefined) return;
     const message = new InboundMessage(whole);
-    if (whole.flag !== Flags.Message) this.inbound.add(message);
+    if (whole.flag !== Flags.Message) {
+      if (!this.inbound.tryAdd(message)) {
+        this.overBudget(message);
+        return;
+      }
+      this.saturated = false;
+    }
     if (this.listener.onMessage) {
       let result: unknown;
       try {
@@ -145,6 +164,17 @@ export class MessageRouter {
       default:
         this.log.warn(`Socket.D session ${this.session.id}: ${what} dropped: ${err.message}`);
     }
+  }
+
+  // maxInboundStreams Requests are still unanswered here: our handlers' doing, not the peer's.
+  // This one is refused alone (an Alarm); one warning per episode.
+  private overBudget(message: InboundMessage): void {
+    const limit = this.inbound.limit;
+    if (!this.saturated) {
+      this.saturated = true;
+      this.log.warn(`Socket.D session ${this.session.id}: ${this.inbound.size} Requests/Subscribes from the peer are still unanswered by local handlers (maxInboundStreams ${limit}); refusing new ones with an Alarm until some are answered`);
+    }
+    this.answer(() => this.session.alarm(message, `'${message.event}' refused: ${limit} requests are already unanswered here (maxInboundStreams)`));
   }
 
   private handlerFailed(message: ReceivedMessage, err: unknown): void {

@@ -73,9 +73,9 @@ export function resolveSessionOptions(options: SessionOptions = {}): ResolvedSes
     throw socketDError('INVALID_ARGUMENT', `maxFrameSize must be an integer in 1024..${MAX_FRAME_LENGTH}, got ${maxFrameSize}`);
   }
   const resolved: ResolvedSessionOptions = {
-    requestTimeout: positive('requestTimeout', options.requestTimeout ?? DEFAULTS.requestTimeout),
-    streamTimeout: positive('streamTimeout', options.streamTimeout ?? DEFAULTS.streamTimeout),
-    idleTimeout: nonNegative('idleTimeout', options.idleTimeout ?? DEFAULTS.idleTimeout),
+    requestTimeout: milliseconds('requestTimeout', options.requestTimeout ?? DEFAULTS.requestTimeout, 1),
+    streamTimeout: milliseconds('streamTimeout', options.streamTimeout ?? DEFAULTS.streamTimeout, 1),
+    idleTimeout: milliseconds('idleTimeout', options.idleTimeout ?? DEFAULTS.idleTimeout, 0),
     fragmentSize,
     maxMessageSize: positive('maxMessageSize', options.maxMessageSize ?? DEFAULTS.maxMessageSize),
     maxPendingFragmentBytes: positive('maxPendingFragmentBytes', options.maxPendingFragmentBytes ?? DEFAULTS.maxPendingFragmentBytes),
@@ -84,7 +84,7 @@ export function resolveSessionOptions(options: SessionOptions = {}): ResolvedSes
     maxInboundStreams: positive('maxInboundStreams', options.maxInboundStreams ?? DEFAULTS.maxInboundStreams),
     highWaterMark: positive('highWaterMark', options.highWaterMark ?? DEFAULTS.highWaterMark),
     maxWriteBufferSize: positive('maxWriteBufferSize', options.maxWriteBufferSize ?? DEFAULTS.maxWriteBufferSize),
-    frameTimeout: positive('frameTimeout', options.frameTimeout ?? DEFAULTS.frameTimeout),
+    frameTimeout: milliseconds('frameTimeout', options.frameTimeout ?? DEFAULTS.frameTimeout, 1),
     maxDatagramSize: datagramSize(options.maxDatagramSize ?? DEFAULTS.maxDatagramSize),
     logger: resolveLogger(options.logger),
   };
@@ -100,7 +100,7 @@ export function resolveSessionOptions(options: SessionOptions = {}): ResolvedSes
 export function resolveServerOptions(options: ServerOptions = {}) {
   return {
     session: resolveSessionOptions(options),
-    handshakeTimeout: positive('handshakeTimeout', options.handshakeTimeout ?? DEFAULTS.handshakeTimeout),
+    handshakeTimeout: milliseconds('handshakeTimeout', options.handshakeTimeout ?? DEFAULTS.handshakeTimeout, 1),
     requireSubprotocol: options.requireSubprotocol ?? DEFAULTS.requireSubprotocol,
     maxConnections: positive('maxConnections', options.maxConnections ?? DEFAULTS.maxConnections),
     maxConnectionsPerAddress: positive('maxConnectionsPerAddress', options.maxConnectionsPerAddress ?? DEFAULTS.maxConnectionsPerAddress),
@@ -112,11 +112,11 @@ export function resolveServerOptions(options: ServerOptions = {}) {
 export function resolveClientOptions(options: ClientOptions = {}) {
   return {
     session: resolveSessionOptions(options),
-    connectTimeout: positive('connectTimeout', options.connectTimeout ?? DEFAULTS.connectTimeout),
-    heartbeatInterval: nonNegative('heartbeatInterval', options.heartbeatInterval ?? DEFAULTS.heartbeatInterval),
+    connectTimeout: milliseconds('connectTimeout', options.connectTimeout ?? DEFAULTS.connectTimeout, 1),
+    heartbeatInterval: milliseconds('heartbeatInterval', options.heartbeatInterval ?? DEFAULTS.heartbeatInterval, 0),
     autoReconnect: options.autoReconnect ?? DEFAULTS.autoReconnect,
-    reconnectDelay: positive('reconnectDelay', options.reconnectDelay ?? DEFAULTS.reconnectDelay),
-    maxReconnectDelay: positive('maxReconnectDelay', options.maxReconnectDelay ?? DEFAULTS.maxReconnectDelay),
+    reconnectDelay: milliseconds('reconnectDelay', options.reconnectDelay ?? DEFAULTS.reconnectDelay, 1),
+    maxReconnectDelay: milliseconds('maxReconnectDelay', options.maxReconnectDelay ?? DEFAULTS.maxReconnectDelay, 1),
     tls: tlsObject('tls', options.tls),
   };
 }
@@ -146,9 +146,23 @@ function positive(name: string, value: number): number {
   return value;
 }
 
-function nonNegative(name: string, value: number): number {
-  if (typeof value !== 'number' || !(value >= 0) || !Number.isFinite(value)) {
-    throw socketDError('INVALID_ARGUMENT', `${name} must be a number >= 0, got ${value}`);
+/**
+ * The largest timeout or interval accepted (ms): about 285 years, far beyond any use, and an
+ * exact integer (the deadline lists re-arm timers past setTimeout's own 2^31-1 ms limit).
+ */
+export const MAX_TIMEOUT = Number.MAX_SAFE_INTEGER;
+
+/**
+ * A duration option in milliseconds: an integer in `min..MAX_TIMEOUT` (NaN, Infinity, 1.5 or
+ * a string would arm a timer that fires at once, never, or in a loop).
+ */
+export function milliseconds(name: string, value: unknown, min: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > MAX_TIMEOUT) {
+    throw socketDError('INVALID_ARGUMENT', `${name} must be an integer number of milliseconds in ${min}..${MAX_TIMEOUT}, got ${describeValue(value)}`);
   }
   return value;
+}
+
+function describeValue(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : String(value);
 }

@@ -3,7 +3,7 @@ import { socketDError } from '../protocol/errors.js';
 import type { InboundMessage } from './received-message.js';
 import { logFailure } from './callbacks.js';
 import { Deadlines, type Deadline } from './deadlines.js';
-import type { ResolvedSessionOptions } from './options.js';
+import { milliseconds, type ResolvedSessionOptions } from './options.js';
 import type { EngineLogger, ReceivedMessage, StreamObserver } from './types.js';
 
 /**
@@ -13,7 +13,9 @@ import type { EngineLogger, ReceivedMessage, StreamObserver } from './types.js';
  */
 export function streamTimeout(kind: 'request' | 'subscribe', timeout: number | undefined, options: ResolvedSessionOptions): number {
   if (timeout === undefined || timeout === 0) return kind === 'request' ? options.requestTimeout : options.streamTimeout;
-  return timeout < 0 ? options.streamTimeout : timeout;
+  if (timeout < 0 && Number.isInteger(timeout)) return options.streamTimeout;
+  // NaN, Infinity, 1.5 or a string would arm a timer that fires at once, never, or in a loop.
+  return milliseconds('timeout', timeout, 1);
 }
 
 /** One Request or Subscribe this side started and still waits on (spec section 7.2). */
@@ -53,8 +55,10 @@ export class OutboundStreams {
   /**
    * Waits on a new stream: it fails after `timeout` ms, or after `firstReplyTimeout` ms
    * (when given and smaller) without a first Reply, ReplyEnd or Alarm.
+   * @throws SocketDError `SOCKETD_ERR_INVALID_ARGUMENT` for a `firstReplyTimeout` that is not an integer >= 0.
    */
   add(sid: string, kind: 'request' | 'subscribe', event: string, observer: StreamObserver, timeout: number, firstReplyTimeout = 0): void {
+    if (firstReplyTimeout !== 0) milliseconds('firstReplyTimeout', firstReplyTimeout, 0);
     const stream: PendingStream = { sid, kind, event, observer, timeout, end: undefined, first: undefined, firstReplyTimeout };
     stream.end = this.ends.add(stream, timeout);
     if (firstReplyTimeout > 0 && firstReplyTimeout < timeout) stream.first = this.firsts.add(stream, firstReplyTimeout);

@@ -6,6 +6,9 @@ import { parseMetas } from '../protocol/metas.js';
 import { safeCall } from './callbacks.js';
 import type { EngineLogger, Metas, ReceivedMessage } from './types.js';
 
+/** Meta that marks a requester's Alarm as a cancel (our choice; upstream ignores it). */
+export const CANCEL_META = 'X-Cancel';
+
 /**
  * A received Message/Request/Subscribe/Reply/ReplyEnd/Alarm. Metas are parsed on first use
  * (most hot-path frames carry none, and the Nest layer reads only a few keys).
@@ -19,6 +22,7 @@ export class InboundMessage implements ReceivedMessage {
   private parsed: Metas | undefined;
   private done = false;
   private cancelHooks: (() => void)[] | undefined;
+  private alarmHooks: ((alarm: ReceivedMessage) => void)[] | undefined;
 
   constructor(frame: Frame) {
     this.flag = frame.flag;
@@ -58,10 +62,22 @@ export class InboundMessage implements ReceivedMessage {
     (this.cancelHooks ??= []).push(fn);
   }
 
+  onAlarm(fn: (alarm: ReceivedMessage) => void): void {
+    if (this.done) return;
+    (this.alarmHooks ??= []).push(fn);
+  }
+
+  /** The requester sent an Alarm that is not a cancel: the alarm hooks run, the stream stays. */
+  alarmed(alarm: ReceivedMessage, log: EngineLogger): void {
+    const hooks = this.alarmHooks;
+    if (hooks) for (const hook of hooks) safeCall(log, `onAlarm hook of '${this.event}'`, () => hook(alarm));
+  }
+
   /** Marks an inbound stream answered to the end; cancel hooks are dropped. */
   finish(): void {
     this.done = true;
     this.cancelHooks = undefined;
+    this.alarmHooks = undefined;
   }
 
   /**
@@ -73,6 +89,7 @@ export class InboundMessage implements ReceivedMessage {
     this.done = true;
     const hooks = this.cancelHooks;
     this.cancelHooks = undefined;
+    this.alarmHooks = undefined;
     if (hooks) for (const hook of hooks) safeCall(log, `onCancel hook of '${this.event}'`, hook);
   }
 }

@@ -39,6 +39,7 @@ export class SdServer {
       maxPendingFrameBytes,
       handshakeTimeout,
       requireSubprotocol: this.resolved.requireSubprotocol,
+      udpAllowTokenless: options.udpAllowTokenless === true,
       httpServer: options.httpServer,
       tls: this.resolved.tls,
       logger: session.logger,

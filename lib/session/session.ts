@@ -15,17 +15,17 @@ import { ServerHandshake, type ServerHandshakeConfig } from './server-handshake.
 import type { ResolvedSessionOptions } from './options.js';
 import { FrameWriter, MAX_UNANSWERED_PINGS, metaStringOf, payloadBytes, toPayload } from './frame-writer.js';
 import { ClientHandshake } from './client-handshake.js';
+import { CloseFence } from './close-fence.js';
 import { IdleWatch } from './idle-watch.js';
 import { Waiters } from './waiters.js';
 import { OutboundStreams, streamTimeout } from './outbound-streams.js';
-import { alarmMetaString, InboundMessage } from './received-message.js';
+import { alarmMetaString, CANCEL_META, InboundMessage } from './received-message.js';
 import type {
   EngineLogger, Handshake, Metas, Payload, ReceivedMessage, RequestOptions, SendOptions, Session, SessionListener, SessionState, StreamHandle, StreamObserver,
 } from './types.js';
 
 const NO_HANDSHAKE: Handshake = Object.freeze({ url: '', path: '/', params: Object.freeze({}), version: undefined });
-/** Meta that marks a requester's Alarm as a cancel (our choice; upstream ignores it). */
-export const CANCEL_META = 'X-Cancel';
+export { CANCEL_META } from './received-message.js';
 const CANCEL_TEXT = Buffer.from('stream cancelled by the requester');
 
 /** Frames a client may send before its Connack while the server's async handshake hook runs. */
@@ -58,6 +58,8 @@ export class SocketDSession implements Session {
   private readonly serverHandshake: ServerHandshake | undefined;
   private readonly clientHandshake = new ClientHandshake();
   private idle: IdleWatch | undefined;
+  /** Set by preclose(): passed by the peer's Pong to the Ping sent after our Close 1000. */
+  private fence: CloseFence | undefined;
 
   constructor(
     private readonly connection: Connection,
@@ -157,7 +159,8 @@ export class SocketDSession implements Session {
 
   /** Sends a Ping (the client's heartbeat). */
   ping(): void {
-    if (this.stateValue === 'open' || this.stateValue === 'closing') this.writer.ping();
+    // Spec 6.2: heartbeats stop once the session is closing.
+    if (this.stateValue === 'open') this.writer.ping();
   }
 
   /** See `Session.pauseUntil` (a broker passes a slow target's backpressure on to its source). */
@@ -165,9 +168,20 @@ export class SocketDSession implements Session {
     if (this.stateValue === 'open' || this.stateValue === 'closing') this.hold.holdUntil(until);
   }
 
-  preclose(): void {
-    if (this.stateValue !== 'open' && this.stateValue !== 'closing') return;
-    this.writer.close(CloseCodes.CLOSE_STARTING);
+  /**
+   * Sends Close 1000 (start nothing new) and a Ping: the peer reads the Close before it answers
+   * the Ping, so whatever it sent before its Pong was started before it knew. Resolves on that
+   * Pong (or when the session closes); from then on a new Request or Subscribe from the peer is
+   * refused with an Alarm (a Message dropped), and this side starts nothing new at once.
+   */
+  preclose(): Promise<void> {
+    if (this.stateValue !== 'open' && this.stateValue !== 'closing') return Promise.resolve();
+    if (this.fence === undefined) {
+      this.stateValue = 'closing';
+      this.writer.close(CloseCodes.CLOSE_STARTING);
+      this.fence = new CloseFence(() => this.writer.ping());
+    }
+    return this.fence.wait();
   }
 
   close(code: number = CloseCodes.CLOSE): void {
@@ -289,6 +303,7 @@ export class SocketDSession implements Session {
         if (!this.writer.pong()) throw socketDError('PING_FLOOD', `more than ${MAX_UNANSWERED_PINGS} Pings while not reading the answers`);
         return;
       case Flags.Pong:
+        this.fence?.pass();
         return;
       case Flags.Close:
         this.onCloseFrame(frame);
@@ -300,7 +315,8 @@ export class SocketDSession implements Session {
       case Flags.Message:
       case Flags.Request:
       case Flags.Subscribe:
-        this.router.onRequest(frame);
+        if (this.fence?.passed === true) this.fence.refuse(frame, this.writer, this.log, this.remoteAddress ?? this.id);
+        else this.router.onRequest(frame);
         return;
       case Flags.Reply:
       case Flags.ReplyEnd:
@@ -380,6 +396,7 @@ export class SocketDSession implements Session {
     this.serverHandshake?.stop();
     this.idle?.stop();
     this.router.clear();
+    this.fence?.pass();
     this.clientHandshake.failed(err ?? socketDError('CONNECTION_CLOSED', `connection closed during the handshake (code ${code})`));
     const closed = socketDError('CONNECTION_CLOSED', `connection closed (${describeCloseCode(code)})`, { closeCode: code });
     this.outbound.failAll(closed);
@@ -389,9 +406,11 @@ export class SocketDSession implements Session {
     safeCall(this.log, 'onClose listener', () => this.listener.onClose?.(this, code, err));
   }
 
+  // A closing session (Close 1000 sent or received) starts nothing new (spec 6.2).
   private assertCanStart(): void {
-    if (this.stateValue !== 'open' && this.stateValue !== 'closing') {
-      throw socketDError('CONNECTION_CLOSED', `session is ${this.stateValue}; cannot send`);
+    if (this.stateValue !== 'open') {
+      const why = this.stateValue === 'closing' ? ' (Close 1000: start nothing new; the client uses a fresh connection)' : '';
+      throw socketDError('CONNECTION_CLOSED', `session is ${this.stateValue}${why}; cannot start a new exchange`);
     }
   }
 }

@@ -55,6 +55,12 @@ export interface ReceivedMessage {
    * (an Alarm on its sid) or the session closes before the stream is answered to the end.
    */
   onCancel(fn: () => void): void;
+  /**
+   * For a received Request/Subscribe: runs `fn` with each Alarm the requester sends on the
+   * stream that is not a cancel (a cancel carries meta `X-Cancel`; it runs `onCancel` hooks
+   * instead). Such an Alarm leaves the stream open.
+   */
+  onAlarm(fn: (alarm: ReceivedMessage) => void): void;
 }
 
 /** Options of one outgoing Message, Request or Subscribe. */
@@ -67,14 +73,15 @@ export interface RequestOptions extends SendOptions {
   /**
    * Milliseconds until the request fails with SOCKETD_ERR_TIMEOUT. Default: the session's
    * `requestTimeout` (Request) or `streamTimeout` (Subscribe). 0 = that default, negative =
-   * `streamTimeout` (as upstream).
+   * `streamTimeout` (as upstream). An integer: anything else (NaN, 1.5, Infinity) throws
+   * SOCKETD_ERR_INVALID_ARGUMENT.
    */
   timeout?: number;
   /**
    * Milliseconds to the first Reply, ReplyEnd or Alarm of a Subscribe (a Request's first
    * answer is its end: use `timeout`). When it passes first, the stream is cancelled at the
    * peer and fails with SOCKETD_ERR_TIMEOUT, `details.bound` `'firstReply'` (`'end'` for
-   * `timeout`). Default 0: no such bound.
+   * `timeout`). Default 0: no such bound. An integer >= 0, else SOCKETD_ERR_INVALID_ARGUMENT.
    */
   firstReplyTimeout?: number;
 }
@@ -154,8 +161,12 @@ export interface Session {
    * backpressure on to the peer that feeds it).
    */
   pauseUntil?(until: Promise<unknown>): void;
-  /** Close code 1000: ask the peer to start no new exchanges. */
-  preclose(): void;
+  /**
+   * Close code 1000: ask the peer to start no new exchanges; this side starts none either
+   * (the session turns `closing`). Resolves once the peer has read it (its Pong to the Ping
+   * sent after the Close) or the session closed; later Requests from the peer get an Alarm.
+   */
+  preclose(): Promise<void>;
   /** Close code 1001 (or `code`), then close the transport once flushed. */
   close(code?: number): void;
   /** Close listeners: the code and, for failures, the error. */
@@ -252,13 +263,15 @@ export interface ServerOptions extends SessionOptions, SessionListener {
   tls?: TlsServerOptions;
   /**
    * Connections accepted at once; further ones are refused (and logged). Default 10 000.
-   * Over `sd:udp` it bounds the sessions (remote addresses): further Connects are ignored
-   * and counted (`transportStats().refusedConnects`).
+   * Over `sd:udp` it bounds the sessions (remote addresses); a tenth of it (at least 16) holds
+   * the half-open ones (whose client has not echoed its udp token yet), and a new Connect
+   * evicts the oldest of those first. Connects beyond proven sessions are ignored and counted
+   * (`transportStats().refusedConnects`).
    */
   maxConnections?: number;
   /**
    * Open connections from one remote IP; further ones are refused (and logged). Default 256.
-   * Over `sd:udp`: sessions from one IP (any port).
+   * Over `sd:udp`: proven sessions from one IP (any port).
    */
   maxConnectionsPerAddress?: number;
   /**
@@ -266,6 +279,13 @@ export interface ServerOptions extends SessionOptions, SessionListener {
    * would pass it closes with 1002 (SOCKETD_ERR_PENDING_FRAME_BYTES). Default 256 MiB.
    */
   maxPendingFrameBytes?: number;
+  /**
+   * `sd:udp`: also accept clients that do not carry a udp token (upstream Java peers), trusting
+   * their source address: a forged datagram can then close or act in their session, and their
+   * Connects are not held apart from proven ones. Trusted networks only. Default false: such a
+   * Connect gets Close 1001 (counted in `transportStats().refusedTokenless`, logged).
+   */
+  udpAllowTokenless?: boolean;
   /** An error of the listening server after `listen()` (logged through `logger` too). */
   onError?(err: Error): void;
 }

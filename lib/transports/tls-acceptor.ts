@@ -1,9 +1,12 @@
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { socketDError } from '../protocol/errors.js';
 import type { TlsServerOptions, TransportLogger } from '../session/connection.js';
 import { serverTlsReason, TLS_FATAL_ALERT, TLS_HANDSHAKE_RECORD } from './tls-errors.js';
 
+/** Refused renegotiations are logged at most once per this many milliseconds. */
+const RENEGOTIATION_LOG_INTERVAL = 5000;
 /** Milliseconds a refused plain client gets to read the TLS alert before its socket is destroyed. */
 const REFUSED_LINGER = 2000;
 
@@ -26,11 +29,14 @@ interface Pending {
  * so a plain Socket.D client (its Connect frame starts 00) fails at once with a hint instead
  * of waiting for an answer that never comes. Every failed handshake is logged with the
  * client's address (`SOCKETD_ERR_TLS`); the session's handshake timeout starts at accept.
+ * A client that asks for a renegotiation once connected is logged and dropped.
  */
 export class TlsAcceptor {
   private readonly server: TlsServer;
   /** By `ip:port` of the client (the TLSSocket hides the socket it wraps). */
   private readonly pending = new Map<string, Pending>();
+  private renegotiationsRefused = 0;
+  private lastRenegotiationLog = -Infinity;
 
   /**
    * @throws SocketDError `SOCKETD_ERR_INVALID_ARGUMENT` when the options hold no certificate
@@ -62,6 +68,7 @@ export class TlsAcceptor {
       }
       entry.settled = true;
       clearTimeout(entry.timer);
+      this.refuseRenegotiation(socket, entry.address);
       this.onSecure(socket, entry.acceptedAt);
     });
     this.server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
@@ -115,6 +122,31 @@ export class TlsAcceptor {
   /** The node:tls server (for `unwrap()` users who want its events). */
   unwrap(): TlsServer {
     return this.server;
+  }
+
+  /**
+   * Client-initiated renegotiation (TLS 1.2; 1.3 has none) makes the server redo the costly
+   * side of a handshake on demand, and Node only objects after 3 of them per 10 minutes
+   * (`ERR_TLS_SESSION_ATTACK`) without closing anything. Refused at the first attempt: the
+   * socket errors with `ERR_TLS_RENEGOTIATION_DISABLED`, which closes it (the session then
+   * closes as for any transport error) and is logged (one line per 5 s, with the count). Our
+   * clients never renegotiate.
+   */
+  private refuseRenegotiation(socket: TLSSocket, address: string): void {
+    socket.disableRenegotiation();
+    socket.on('error', (err: Error) => {
+      const code = (err as { code?: unknown }).code;
+      if (code !== 'ERR_TLS_RENEGOTIATION_DISABLED' && code !== 'ERR_TLS_SESSION_ATTACK') return;
+      socket.destroy();
+      // One line per 5 s: reconnecting to ask again must not flood the log.
+      this.renegotiationsRefused++;
+      const now = performance.now();
+      if (now - this.lastRenegotiationLog < RENEGOTIATION_LOG_INTERVAL) return;
+      const others = this.renegotiationsRefused - 1;
+      this.warn(address, `the client asked for a TLS renegotiation; refused and the connection closed${others > 0 ? ` (and ${others} other connection(s) since the last such line)` : ''}`);
+      this.lastRenegotiationLog = now;
+      this.renegotiationsRefused = 0;
+    });
   }
 
   private refusePlain(raw: Socket, chunk: Buffer, entry: Pending): void {

@@ -1,6 +1,8 @@
+import { CloseCodes } from '../protocol/constants.js';
 import { socketDError } from '../protocol/errors.js';
+import { Flags } from '../protocol/flags.js';
 import type { Frame } from '../protocol/frame.js';
-import { checkFrameLength, decodeFrameAt } from '../protocol/frame-codec.js';
+import { checkFrameLength, decodeFrameAt, encodeFrame } from '../protocol/frame-codec.js';
 import {
   DEFAULT_HIGH_WATER_MARK,
   DEFAULT_MAX_DATAGRAM_SIZE,
@@ -12,6 +14,21 @@ import {
 
 /** Frames a udp connection holds until its session attaches (more are dropped). */
 const MAX_HELD_FRAMES = 16;
+/**
+ * Bytes sent to an address that has not proven it receives (it has not echoed its token) are
+ * at most this many times the bytes received from it: as QUIC's anti-amplification limit
+ * (RFC 9000 section 8), a forged source cannot turn us into a traffic multiplier.
+ */
+export const AMPLIFICATION_FACTOR = 3;
+/**
+ * Bytes held for a peer that has not proven its address yet, past its 3x allowance (e.g. what
+ * the app sends in `onOpen`): they leave once it does, and are dropped if it never does.
+ */
+const MAX_HELD_UNVALIDATED_BYTES = 16 * 1024;
+/** `Close code=1001`, sent by the transport itself when it drops a session the peer still holds. */
+export const CLOSE_FRAME = encodeFrame({ flag: Flags.Close, sid: '', event: '', metaString: `code=${CloseCodes.CLOSE}`, data: Buffer.alloc(0) });
+/** An 8-byte Ping: the client's first token-carrying datagram (the server answers Pong). */
+const PING_FRAME = encodeFrame({ flag: Flags.Ping, sid: '', event: '', metaString: '', data: Buffer.alloc(0) });
 
 /**
  * Counters of a udp endpoint (a server's socket, or a client's). Every datagram that is not
@@ -28,9 +45,26 @@ export interface UdpStats {
   droppedGarbage: number;
   /** Server: well-formed frames other than Connect from an address with no session. */
   droppedStrangers: number;
+  /**
+   * Datagrams from a session's address (or, client side, from the server) without the
+   * session's udp token: forged ones (a Close, a Request), or a Connack for another Connect.
+   */
+  droppedBadToken: number;
+  /**
+   * Server: datagrams not sent to an address that has not proven it receives: over 3x what it
+   * sent, and over the 16 KiB held until it does (held ones that never leave are not counted).
+   */
+  droppedUnvalidated: number;
+  /** Server: sessions whose client never echoed its token, closed to make room for a new Connect. */
+  evictedHalfOpen: number;
+  /** Server: Connects without the udp token request, refused (Close 1001) because `udpAllowTokenless` is off. */
+  refusedTokenless: number;
   /** Frames for a connection that was paused, or not yet attached and already holding 16. */
   droppedPaused: number;
-  /** Server: Connects ignored because `maxConnections`/`maxConnectionsPerAddress` was reached or the server stopped accepting. */
+  /**
+   * Server: Connects ignored because `maxConnections` was reached by proven sessions, the
+   * server stopped accepting, or (when it proved its address) `maxConnectionsPerAddress`.
+   */
   refusedConnects: number;
   /** Server: sessions replaced by a new Connect from the same address (spec 3.3). */
   replacedSessions: number;
@@ -45,14 +79,16 @@ export interface UdpStats {
 /** Fresh zeroed counters. */
 export function newUdpStats(): UdpStats {
   return {
-    datagramsIn: 0, datagramsOut: 0, droppedOversize: 0, droppedGarbage: 0, droppedStrangers: 0, droppedPaused: 0,
-    refusedConnects: 0, replacedSessions: 0, duplicateConnects: 0, droppedSendQueueFull: 0, sendErrors: 0,
+    datagramsIn: 0, datagramsOut: 0, droppedOversize: 0, droppedGarbage: 0, droppedStrangers: 0, droppedBadToken: 0,
+    droppedUnvalidated: 0, evictedHalfOpen: 0, refusedTokenless: 0, droppedPaused: 0, refusedConnects: 0,
+    replacedSessions: 0, duplicateConnects: 0, droppedSendQueueFull: 0, sendErrors: 0,
   };
 }
 
 /**
  * The frame in one datagram (spec 3.3: one frame per datagram, its `len` prefix included).
- * Bytes after `len` are ignored, as upstream decodes only the first frame.
+ * Bytes after `len` are not part of it (upstream decodes only the first frame; ours carry the
+ * udp token there, see `udp-token.ts`).
  *
  * @throws SocketDError (close code 1002) when the datagram is not a well-formed frame.
  */
@@ -69,11 +105,11 @@ export interface UdpLink {
   /** Counters of the socket. */
   readonly counters: UdpStats;
   /**
-   * Hands one datagram for `connection`'s peer to the socket. Once the OS took it (or refused
-   * it: the link counts or fails that), the link calls `checkDrain()` of every connection
-   * that asked for it with `waitDrain()`.
+   * Hands one datagram (its parts sent as one, without joining them) for `connection`'s peer
+   * to the socket. Once the OS took it (or refused it: the link counts or fails that), the
+   * link calls `checkDrain()` of every connection that asked for it with `waitDrain()`.
    */
-  send(connection: UdpConnection, datagram: Buffer): void;
+  send(connection: UdpConnection, datagram: Buffer | Buffer[]): void;
   /** `connection` wrote above its high-water mark: call its `checkDrain()` after each send completes. */
   waitDrain(connection: UdpConnection): void;
   /** Bytes in the socket's send queue (`getSendQueueSize()`), shared by its connections. */
@@ -86,6 +122,16 @@ export interface UdpLink {
 export interface UdpConnectionOptions extends TransportOptions {
   /** Server side: when its first Connect arrived (`performance.now()`). */
   acceptedAt?: number;
+  /**
+   * The trailer of every datagram sent (see `udp-token.ts`): the session's token (server), or
+   * the token request until the Connack tells (client). None for a tokenless session.
+   */
+  trailer?: Buffer;
+  /**
+   * Server side: the peer has not proven it receives at its address yet; until `validate()`,
+   * bytes sent are held to `AMPLIFICATION_FACTOR` times `bytesIn`.
+   */
+  unvalidated?: boolean;
 }
 
 /**
@@ -102,13 +148,27 @@ export interface UdpConnectionOptions extends TransportOptions {
  * - `pause()` drops (and counts) the frames that arrive until `resume()`: UDP has no flow
  *   control, and holding them would be an unbounded queue.
  * - `end()`/`destroy()` send nothing themselves (the session's Close frame went before);
- *   `onClose` follows asynchronously, once.
+ *   `onClose` follows asynchronously, once. `evict()` sends a Close 1001 first.
+ * - With a udp token (see `udp-token.ts`) every datagram sent carries it after the frame;
+ *   until a server-side peer proved it receives, what is sent to it stays within
+ *   `AMPLIFICATION_FACTOR` times what it sent; the rest waits for the proof (up to 16 KiB,
+ *   beyond that it is dropped and counted).
  */
 export class UdpConnection implements Connection {
   readonly acceptedAt: number | undefined;
   readonly maxDatagramSize: number;
-  /** Server side: the sid of the Connect that opened it (a duplicated Connect datagram is ignored). */
+  /** The sid of the Connect (server: that opened it, a duplicate is ignored; client: that it sent). */
   connectSid: string | undefined;
+  /** The session's udp token, once agreed (datagrams from the peer must carry it). */
+  token: Buffer | undefined;
+  /** Server side: bytes received from the peer (what bounds the bytes sent before `validate()`). */
+  bytesIn = 0;
+  private bytesOut = 0;
+  private unvalidated: boolean;
+  /** Datagrams over the 3x allowance, waiting for `validate()` (at most 16 KiB). */
+  private heldOut: { frame: Buffer; data: Buffer | undefined }[] = [];
+  private heldOutBytes = 0;
+  private trailer: Buffer | undefined;
   private readonly highWaterMark: number;
   private readonly maxWriteBufferSize: number;
   private handlers: ConnectionHandlers | undefined;
@@ -128,9 +188,43 @@ export class UdpConnection implements Connection {
     options: UdpConnectionOptions = {},
   ) {
     this.acceptedAt = options.acceptedAt;
+    this.trailer = options.trailer;
+    this.unvalidated = options.unvalidated === true;
     this.maxDatagramSize = options.maxDatagramSize ?? DEFAULT_MAX_DATAGRAM_SIZE;
     this.highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
     this.maxWriteBufferSize = Math.max(options.maxWriteBufferSize ?? DEFAULT_MAX_WRITE_BUFFER_SIZE, this.highWaterMark);
+  }
+
+  /** Server side: false until the peer echoed its token (see `AMPLIFICATION_FACTOR`). */
+  get validated(): boolean {
+    return !this.unvalidated;
+  }
+
+  /** Server side: the peer sent its token back, so it receives at its address (held datagrams leave). */
+  validate(): void {
+    this.unvalidated = false;
+    const held = this.heldOut;
+    this.heldOut = [];
+    this.heldOutBytes = 0;
+    for (const { frame, data } of held) this.sendDatagram(frame, data);
+  }
+
+  /**
+   * Client side: the Connack told whether the server keeps a token (`token`) or is an upstream
+   * peer without one (undefined). With a token, a Ping carrying it goes at once: that proves
+   * our address to the server before any flood of Connects can evict the session.
+   */
+  agreeToken(token: Buffer | undefined): void {
+    this.token = token;
+    this.trailer = token;
+    if (token !== undefined) this.sendDatagram(PING_FRAME);
+  }
+
+  /** Sends a Close 1001 (the peer's session ends here without one from the session), then closes. */
+  evict(err: Error): void {
+    if (this.closedValue) return;
+    this.sendDatagram(CLOSE_FRAME);
+    this.destroy(err);
   }
 
   /**
@@ -189,14 +283,16 @@ export class UdpConnection implements Connection {
   write(frame: Buffer): boolean {
     if (this.closedValue) return false;
     this.checkSize(frame.length);
+    if (this.connectSid === undefined) this.connectSid = sidOf(frame); // client: its Connect
     return this.sendDatagram(frame);
   }
 
-  /** Joins head and data into one datagram (a frame never spans two). */
+  /** Head and data leave as one datagram (a frame never spans two), not joined here. */
   writeParts(head: Buffer, data: Buffer): boolean {
     if (this.closedValue) return false;
     this.checkSize(head.length + data.length);
-    return this.sendDatagram(Buffer.concat([head, data], head.length + data.length));
+    if (this.connectSid === undefined) this.connectSid = sidOf(head);
+    return this.sendDatagram(head, data);
   }
 
   /** Drops the peer's frames until `resume()` (see the class comment). */
@@ -221,6 +317,7 @@ export class UdpConnection implements Connection {
     if (this.closedValue) return;
     this.closedValue = true;
     this.error = err;
+    this.heldOut = [];
     this.link.release(this, err);
     // Asynchronous, as a socket's 'close' would be: the session is not re-entered from its own close().
     setImmediate(() => this.reportClose());
@@ -239,8 +336,24 @@ export class UdpConnection implements Connection {
       { length, maxDatagramSize: this.maxDatagramSize });
   }
 
-  private sendDatagram(datagram: Buffer): boolean {
-    const after = this.link.queuedBytes() + datagram.length;
+  private sendDatagram(frame: Buffer, data?: Buffer): boolean {
+    const trailer = this.trailer;
+    const length = frame.length + (data?.length ?? 0) + (trailer?.length ?? 0);
+    if (this.unvalidated) {
+      if (this.heldOut.length > 0 || this.bytesOut + length > AMPLIFICATION_FACTOR * this.bytesIn) {
+        // Maybe a forged source: it gets no more than a few times what "it" sent; the rest
+        // waits (in order) for the proof that it receives, within a small bound.
+        if (this.heldOutBytes + length <= MAX_HELD_UNVALIDATED_BYTES) {
+          this.heldOut.push({ frame, data });
+          this.heldOutBytes += length;
+        } else {
+          this.link.counters.droppedUnvalidated++;
+        }
+        return true;
+      }
+      this.bytesOut += length;
+    }
+    const after = this.link.queuedBytes() + length;
     if (after > this.maxWriteBufferSize) {
       // The socket's queue is full: this datagram is lost, as the network could lose it.
       this.link.counters.droppedSendQueueFull++;
@@ -248,7 +361,8 @@ export class UdpConnection implements Connection {
       return false;
     }
     this.link.counters.datagramsOut++;
-    this.link.send(this, datagram);
+    if (data === undefined) this.link.send(this, trailer === undefined ? frame : [frame, trailer]);
+    else this.link.send(this, trailer === undefined ? [frame, data] : [frame, data, trailer]);
     if (after <= this.highWaterMark && !this.drainWanted) return true;
     this.wantDrain();
     return false;
@@ -259,4 +373,13 @@ export class UdpConnection implements Connection {
     this.drainWanted = true;
     this.link.waitDrain(this);
   }
+}
+
+/** The sid of an encoded message frame (or of its head): the bytes from offset 8 to the first `00 0A`. */
+function sidOf(frame: Buffer): string | undefined {
+  if (frame.length < 14) return undefined;
+  for (let i = 8; i + 1 < frame.length; i++) {
+    if (frame[i] === 0 && frame[i + 1] === 0x0a) return frame.toString('utf8', 8, i);
+  }
+  return undefined;
 }

@@ -110,7 +110,11 @@ describe.each(SCHEMAS)('user callbacks cannot wedge a session (sd:%s)', (schema)
     s.alarm({ ...({} as ReceivedMessage), sid: '', event: '', metaString: '', isDone: false, flag: 31, isRequest: false } as ReceivedMessage, 'hello');
     s.preclose();
     await until(() => clientLog.has('error', /onClosing listener failed/) && clientLog.has('error', /onOrphanReply listener failed/) && clientLog.has('error', /onAlarm listener failed/), 20_000, 'the client listeners');
+    // Close 1000: the closing session starts nothing new; the client's next call goes out on a fresh connection.
+    expect(session.state).toBe('closing');
+    await expect(session.request('/still')).rejects.toThrow(/closing/);
     expect((await client.request('/still')).dataAsString()).toBe('ok');
+    expect(client.session).not.toBe(session);
     s.close();
     await closedHookRan.promise;
     await until(() => clientLog.has('error', /client onClose boom/) && clientLog.has('error', /onClose hook failed/), 20_000, 'the close listeners');

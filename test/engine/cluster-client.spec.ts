@@ -1,65 +1,20 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   SdClient, SdClusterClient, clusterUrls, connect, isSocketDError, stringHash, type ClusterStatus,
 } from '../../lib/engine.js';
 import { hashIndex, isUrlList, RoundRobin } from '../../lib/session/cluster-balance.js';
 import type { ReceivedMessage, Session } from '../../lib/session/index.js';
 import { SCHEMAS, startServer, until, type Schema } from '../support/engine.js';
+import { ServerChild } from '../support/server-child.js';
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const SERVER_SCRIPT = path.join(REPO_ROOT, 'test/engine/cluster-server.mjs');
 // Fast reconnects so a restarted server is back in the rotation quickly, even on a slow machine.
 const FAST = { reconnectDelay: 50, maxReconnectDelay: 300, logger: false as const };
 
-/** A cluster-server.mjs child: SIGKILL-able, restartable on the same port. */
-class ServerChild {
-  private constructor(readonly proc: ChildProcess, readonly port: number, private readonly exited: Promise<void>) {}
-
-  static async start(schema: Schema, name: string, port = 0): Promise<ServerChild> {
-    if (!existsSync(path.join(REPO_ROOT, 'dist/lib/engine.js'))) throw new Error('dist/lib is missing: run `npm run build` first');
-    const proc = spawn(process.execPath, ['--no-warnings', SERVER_SCRIPT, JSON.stringify({ schema, name, port })], {
-      cwd: REPO_ROOT,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-    let stderr = '';
-    proc.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-    const bound = await new Promise<number>((resolve, reject) => {
-      let out = '';
-      const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`server ${name} did not start: ${stderr}`)); }, 30_000);
-      proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`server ${name} exited (${code}): ${stderr}`)); });
-      proc.stdout!.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-        const m = /READY (\d+)/.exec(out);
-        if (m) { clearTimeout(timer); resolve(Number(m[1])); }
-      });
-    });
-    const child = new ServerChild(proc, bound, exited);
-    children.add(child);
-    return child;
-  }
-
-  url(schema: Schema): string {
-    return `sd:${schema}://127.0.0.1:${this.port}/cluster`;
-  }
-
-  async kill(): Promise<void> {
-    this.proc.kill('SIGKILL');
-    await this.exited;
-    children.delete(this);
-  }
-}
-
-const children = new Set<ServerChild>();
 const clusters = new Set<SdClusterClient | SdClient>();
 afterEach(async () => {
   await Promise.all([...clusters].map((c) => c.close()));
   clusters.clear();
-  await Promise.all([...children].map((c) => c.kill()));
+  await ServerChild.killAll();
 });
 
 function track<T extends SdClusterClient | SdClient>(client: T): T {
@@ -211,10 +166,10 @@ describe.each(SCHEMAS)('cluster client over %s', (schema) => {
     expect(await whoCounts(cluster, 10)).toEqual({ a: 5, b: 5 });
   });
 
-  it('no active session: calls fail at once with the clear error naming the URLs; close() reaches every connection', async () => {
+  it('no active session and no attempt before the call\'s deadline: calls fail at once with the clear error naming the URLs; close() reaches every connection', async () => {
     const a = await namedServer(schema, 'a');
     const b = await namedServer(schema, 'b');
-    const cluster = track(new SdClusterClient(`${a.url},${b.url}`, { ...FAST, reconnectDelay: 5_000, maxReconnectDelay: 5_000 }));
+    const cluster = track(new SdClusterClient(`${a.url},${b.url}`, { ...FAST, reconnectDelay: 5_000, maxReconnectDelay: 5_000, requestTimeout: 1_000 }));
     await cluster.connect();
     await until(() => cluster.up === 2 && a.seen.sessions === 1 && b.seen.sessions === 1, 20_000, 'both URLs up');
     await Promise.all([a.server.close(), b.server.close()]);
@@ -223,8 +178,9 @@ describe.each(SCHEMAS)('cluster client over %s', (schema) => {
     const started = Date.now();
     const err = await cluster.request('who', '').catch((e: unknown) => e);
     expect(Date.now() - started).toBeLessThan(500);
-    expect(isSocketDError(err, 'CONNECTION_CLOSED')).toBe(true);
+    expect(isSocketDError(err, 'UNREACHABLE')).toBe(true);
     expect((err as Error).message).toMatch(/^No session is available! \(0 of 2 up: /);
+    expect((err as Error).message).toMatch(/next attempt in \d+ ms/);
     expect((err as Error).message).toContain(a.url);
     expect((err as Error).message).toContain(b.url);
     await expect(cluster.send('note')).rejects.toThrow(/No session is available!/);
@@ -263,7 +219,7 @@ describe.each(SCHEMAS)('cluster client over %s', (schema) => {
 
     await Promise.all([a.server.close(), b.server.close()]);
     const err = await connect([a.url, b.url], { ...FAST, connectTimeout: 2_000 }).catch((e: unknown) => e);
-    expect(isSocketDError(err, 'CONNECTION_CLOSED')).toBe(true);
+    expect(isSocketDError(err, 'UNREACHABLE')).toBe(true);
     expect((err as Error).message).toMatch(/^No session is available! \(0 of 2 up: /);
     expect((err as Error).message).toMatch(/ECONNREFUSED|refused/i);
   });

@@ -3,7 +3,7 @@ import { Flags, type Flag } from '../../lib/protocol/index.js';
 import { isSocketDError } from '../../lib/protocol/errors.js';
 import { PARTIAL_MESSAGE_OVERHEAD } from '../../lib/session/message-router.js';
 import type { ReceivedMessage, Session } from '../../lib/session/index.js';
-import { Clients, SCHEMAS, deferred, startServer } from '../support/engine.js';
+import { Clients, SCHEMAS, deferred, startServer, until } from '../support/engine.js';
 import { MemoryLogger, RawPeer, connectFrame, frameBytes } from './raw-peer.js';
 
 const sidOf = (i: number) => `s${String(i).padStart(31, '0')}`;
@@ -43,6 +43,33 @@ describe('limits on what a peer may start', () => {
     peer.write(firstFragment(6));
     expect(await peer.closeCode()).toBe('code=1002');
     expect(logger.has('warn', /TOO_MANY_STREAMS/)).toBe(true);
+    await server.close();
+  });
+
+  it('tcp: Requests our handler leaves unanswered fill OUR budget: the one past maxInboundStreams gets an Alarm (one warning), the session stays, and answering frees room', async () => {
+    const logger = new MemoryLogger();
+    const held: ReceivedMessage[] = [];
+    const { server, port } = await startServer('tcp', { maxInboundStreams: 10, logger, onMessage: (_s, m) => { held.push(m); } });
+    const peer = await RawPeer.open(port);
+    // An upstream-like peer: it never cancels; our handler never answers.
+    for (let i = 0; i < 10; i++) peer.write(frameBytes(Flags.Request, sidOf(200 + i), '/never'));
+    for (let i = 0; i < 3; i++) peer.write(frameBytes(i === 1 ? Flags.Subscribe : Flags.Request, sidOf(300 + i), '/more'));
+    // (A Ping right behind them would get no Pong: the engine skips Pongs while bytes are queued.)
+    await peer.next((f) => f.flag === Flags.Alarm && f.sid === sidOf(302));
+    const alarms = peer.frames.filter((f) => f.flag === Flags.Alarm);
+    expect(alarms.map((f) => f.sid)).toEqual([sidOf(300), sidOf(301), sidOf(302)]);
+    expect(alarms[0]!.data.toString()).toMatch(/'\/more' refused: 10 requests are already unanswered here \(maxInboundStreams\)/);
+    const session = [...server.sessions][0]!;
+    expect(session.state).toBe('open');
+    expect(held).toHaveLength(10);
+    expect(logger.lines.filter((l) => /still unanswered by local handlers/.test(l))).toHaveLength(1);
+    expect(logger.has('warn', /TOO_MANY_STREAMS/)).toBe(false);
+    // Answering one frees one place: the next Request reaches the handler.
+    session.replyEnd(held[0]!, 'done');
+    peer.write(frameBytes(Flags.Request, sidOf(400), '/again'));
+    await until(() => held.some((m) => m.event === '/again'), 20_000, 'the Request after an answer');
+    expect(peer.frames.some((f) => f.flag === Flags.Alarm && f.sid === sidOf(400))).toBe(false);
+    peer.destroy();
     await server.close();
   });
 

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { isSocketDError } from '../../lib/protocol/errors.js';
 import type { ReceivedMessage, Session } from '../../lib/session/index.js';
-import { Clients, SCHEMAS, deferred, sha256, startServer } from '../support/engine.js';
+import { Clients, SCHEMAS, deferred, sha256, startServer, until } from '../support/engine.js';
 
 /** A server speaking the routes most tests use. */
 function echoServerOptions(inbox: string[]) {
@@ -212,19 +212,37 @@ describe.each(SCHEMAS)('engine over sd:%s', (schema) => {
     await second.server.close();
   });
 
-  it('drains on Close 1000: the client sees closing, answers still flow, then Close 1001 ends it', async () => {
-    const opened = deferred<Session>();
-    const { server, url } = await startServer(schema, { ...echoServerOptions([]), onOpen: (s) => opened.resolve(s) });
+  it('drains on Close 1000: a call in flight finishes on the closing session, a new one goes to a fresh connection, Close 1001 ends the old one', async () => {
+    const serverSessions: Session[] = [];
+    const release = deferred();
+    const { server, url } = await startServer(schema, {
+      onOpen: (s) => serverSessions.push(s),
+      onMessage: (s, m) => {
+        if (m.event === '/slow') void release.promise.then(() => s.replyEnd(m, 'slow done'));
+        else if (m.isRequest) s.replyEnd(m, m.data);
+      },
+    });
     const closing = deferred();
     const closed = deferred<number>();
     const client = await clients.open(url, { onClosing: () => closing.resolve(), onClose: (_s, code) => closed.resolve(code) });
-    const serverSide = await opened.promise;
-    serverSide.preclose();
+    const first = client.session!;
+    const inFlight = client.request('/slow');
+    await until(() => serverSessions.length === 1, 20_000, 'the server session');
+    void serverSessions[0]!.preclose();
     await closing.promise;
-    expect(client.session!.state).toBe('closing');
+    expect(first.state).toBe('closing');
+    // The closing session starts nothing new (spec 6.2)...
+    expect(() => first.send('/x')).toThrow(/closing/);
+    // ...while a new call goes out on a fresh connection.
     expect((await client.request('/echo', 'late')).dataAsString()).toBe('late');
-    serverSide.close();
+    expect(serverSessions).toHaveLength(2);
+    expect(client.session).not.toBe(first);
+    release.resolve();
+    expect((await inFlight).dataAsString()).toBe('slow done');
+    serverSessions[0]!.close();
     expect(await closed.promise).toBe(1001);
+    expect(client.status).toBe('connected');
+    expect((await client.request('/echo', 'after')).dataAsString()).toBe('after');
     await server.close();
   });
 

@@ -45,8 +45,15 @@ describe('a Nest stream on the wire: its values, then its end', () => {
     expect(await answerTo(peer, Flags.Subscribe, 'sub-sum', 'sum', '[1,2]')).toEqual([[Flags.ReplyEnd, '3', 'Data-Type=application/json']]);
   });
 
-  it('answers a Request to an Observable handler with its first value as the ReplyEnd', async () => {
-    expect(await answerTo(peer, Flags.Request, 'req-range-5', 'range', '5')).toEqual([[Flags.ReplyEnd, '0', 'Data-Type=application/json']]);
+  it('answers a Request to an Observable of one value with it as the ReplyEnd', async () => {
+    expect(await answerTo(peer, Flags.Request, 'req-range-1', 'range', '1')).toEqual([[Flags.ReplyEnd, '0', 'Data-Type=application/json']]);
+  });
+
+  it('fails a Request to an Observable of several values with an Alarm naming the fix, never its first value', async () => {
+    const frames = await answerTo(peer, Flags.Request, 'req-range-5', 'range', '5');
+    expect(frames).toHaveLength(1);
+    expect(frames[0]![0]).toBe(Flags.Alarm);
+    expect(frames[0]![1]).toContain("produces several values, but a Request has one answer: call it with a Subscribe");
   });
 
   it('an empty Observable ends a Subscribe with an empty ReplyEnd alone', async () => {

@@ -1,5 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { connect as tlsConnect } from 'node:tls';
+import { encodeFrame } from '../../lib/protocol/frame-codec.js';
+import { Flags } from '../../lib/protocol/flags.js';
 import { SdClient, SdServer, isSocketDError, parseUrl, type EngineLogger, type ServerOptions, type Session, type ReceivedMessage } from '../../lib/engine.js';
 import { TcpClientTransport, TcpServerTransport } from '../../lib/transports/tcp-transport.js';
 import type { Connection } from '../../lib/session/connection.js';
@@ -165,6 +169,40 @@ describe('mutual TLS (requestCert + rejectUnauthorized)', () => {
     expect(isSocketDError(err, 'TLS')).toBe(true);
     expect(err.message).toMatch(/client certificate/);
     expect(await waitForLine(logger, /127\.0\.0\.1:\d+: .*certificate was refused/)).toMatch(/SOCKETD_ERR_TLS/);
+  });
+});
+
+describe('client-initiated TLS renegotiation (default options)', () => {
+  it('is refused at the first attempt: the connection closes with a log line, other clients carry on', async () => {
+    const logger = recordingLogger();
+    const { server: s, port } = await server('sd:tcps://127.0.0.1:0', { ...handlers, logger, tls: { key: certs.server.key, cert: certs.server.cert } });
+    const good = client(`sd:tcps://127.0.0.1:${port}`, { tls: { ca: certs.ca } });
+    expect((await good.request('/echo', 'before')).dataAsString()).toBe('before');
+
+    // A real TLS 1.2 client (1.3 has no renegotiation) with a real Socket.D session.
+    const attacker = tlsConnect({ host: '127.0.0.1', port, ca: certs.ca, maxVersion: 'TLSv1.2' });
+    cleanups.push(() => attacker.destroy());
+    attacker.on('error', () => undefined);
+    await once(attacker, 'secureConnect');
+    expect(attacker.getProtocol()).toBe('TLSv1.2');
+    const url = `tcps://127.0.0.1:${port}/`;
+    attacker.write(encodeFrame({ flag: Flags.Connect, sid: 'reneg-1', event: url, metaString: 'Socket.D=1.0', data: Buffer.from(url) }));
+    const [connack] = await once(attacker, 'data') as [Buffer];
+    expect(connack.readInt32BE(4)).toBe(Flags.Connack);
+    expect(s.sessions.size).toBe(2);
+
+    const closed = once(attacker, 'close');
+    let renegotiated: Error | null | undefined;
+    expect(attacker.renegotiate({ rejectUnauthorized: true }, (err) => { renegotiated = err; })).toBe(true);
+    await closed;
+    expect(renegotiated).not.toBeNull(); // never completed (the callback is not called, or with an error)
+    const line = await waitForLine(logger, /renegotiation/);
+    expect(line).toMatch(/^Socket\.D TLS server: 127\.0\.0\.1:\d+: the client asked for a TLS renegotiation; refused and the connection closed \(SOCKETD_ERR_TLS\)$/);
+    expect(logger.lines.filter((l) => /renegotiation/.test(l))).toHaveLength(1);
+    const deadline = Date.now() + 5000;
+    while (s.sessions.size !== 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(s.sessions.size).toBe(1);
+    expect((await good.request('/echo', 'after')).dataAsString()).toBe('after');
   });
 });
 
