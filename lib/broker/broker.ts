@@ -117,7 +117,7 @@ export class SdBroker {
       for (const session of sessions) {
         const health = this.registry.healthOf(session);
         const bufferedBytes = session.bufferedAmount;
-        const reason = health.isEjected(now) ? 'not-answering' : health.ejection(now, bufferedBytes) === 'not-reading' ? 'not-reading' : undefined;
+        const reason = health.reasonAt(now, bufferedBytes);
         out.push({ name, session, remoteAddress: session.remoteAddress, pending: health.pending, bufferedBytes, ejected: reason !== undefined, reason });
       }
     }

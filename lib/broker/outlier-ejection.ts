@@ -82,9 +82,11 @@ export class PlayerHealth {
     }
   }
 
-  /** Read-only: whether it is ejected for not answering (no side effects). */
-  isEjected(now: number): boolean {
-    return this.ejectedUntil > now || this.probing || (this.settings.ejectAfter > 0 && this.waiting > 0 && now - this.quietSince > this.settings.ejectAfter);
+  /** Why it is out of the rotation at `now`, as {@link ejection} would say, without ejecting it. */
+  reasonAt(now: number, bufferedAmount: number): EjectionReason | undefined {
+    const { ejectAfter } = this.settings;
+    if (ejectAfter > 0 && (this.ejectedUntil > now || this.probing || (this.waiting > 0 && now - this.quietSince > ejectAfter))) return 'not-answering';
+    return bufferedAmount > this.settings.highWaterMark ? 'not-reading' : undefined;
   }
 
   private eject(now: number): void {
