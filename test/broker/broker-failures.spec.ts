@@ -91,6 +91,31 @@ describe.each(SCHEMAS)('broker failures over %s', (schema) => {
     expect(max).toBeLessThan(maxTargetBufferedBytes + 2 * chunk.length);
   });
 
+  it('a fan-out skips the player that does not read: a Message fan-out gets Alarm 503 naming it, a Subscribe fan-out the others\' parts', async () => {
+    const highWaterMark = 256 * 1024;
+    const maxTargetBufferedBytes = 2 * 1024 * 1024;
+    const { broker: b, url, port } = await broker(schema, { highWaterMark, maxTargetBufferedBytes });
+    const reader = await player(url, 'fan', 1);
+    cleanups.push(() => reader.client.close());
+    const slow = await RawPeer.open(schema, port, '?@=fan');
+    cleanups.push(() => slow.end());
+    slow.pause();
+    const refused: string[] = [];
+    const cli = await requester(url, 'cli', { onAlarm: (_s, m) => { if (m.meta('code') === '503') refused.push(m.dataAsString()); } });
+    cleanups.push(() => cli.close());
+    await until(() => b.players.get('fan')?.length === 2, 5000, 'both players');
+    const stalled = b.players.get('fan')!.find((s) => s.handshake.params['id'] === undefined)!;
+    for (let i = 0; i < 64 && stalled.bufferedAmount <= maxTargetBufferedBytes; i++) stalled.send('/fill', Buffer.alloc(512 * 1024));
+    await cli.send('/note', 'hello', { metas: '@=fan*' });
+    await until(() => refused.length === 1 && reader.got.some((m) => m.event === '/note'), 5000, 'the copy and the Alarm');
+    expect(refused[0]).toMatch(/Broker skipped 1 of the 2 players of '@fan\*': they do not read \(maxTargetBufferedBytes\)/);
+    const values: string[] = [];
+    await new Promise<void>((resolve, reject) => {
+      cli.session!.subscribe('/count', '3', { next: (m) => values.push(m.dataAsString()), complete: () => resolve(), error: reject }, { metas: '@=fan*' });
+    });
+    expect(values.filter((v) => v !== '')).toEqual(['0', '1', '2']);
+  });
+
   it('bounds what it queues to a requester that stops reading a stream: the player is paused instead', async () => {
     const highWaterMark = 256 * 1024;
     const { broker: b, port, url } = await broker(schema, { highWaterMark });
