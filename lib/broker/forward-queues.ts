@@ -12,7 +12,7 @@ export type QueueLimit = 'maxTargetBufferedBytes' | 'maxBufferedBytes';
  *
  * - A target whose queue is at most `highWaterMark` reads: it takes any one forward.
  * - A target over it ("congested") takes one while its queue stays within `perTarget` and the
- *   broker's total within half of `max`: players that do not read never hold more than that
+ *   broker's total within half of `max`: players that do not read hold little more than that
  *   half, the other half stays for the fan-outs and the players that read.
  * - A fan-out's copies together must fit within `max`.
  */
