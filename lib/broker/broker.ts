@@ -209,6 +209,7 @@ export class SdBroker {
       timeout: this.forwardTimeout,
       healthOf: (to) => this.registry.healthOf(to),
       charge: (to) => this.queues.charge(to),
+      refusal: (to, bytes) => this.queues.refusal(to, bytes),
       onDone: () => {
         const n = (this.inFlight.get(from) ?? 1) - 1;
         if (n > 0) this.inFlight.set(from, n);

@@ -4,6 +4,7 @@ import { removeMeta } from '../protocol/metas.js';
 import type { SocketDError } from '../protocol/errors.js';
 import type { ReceivedMessage, Session, StreamHandle } from '../session/types.js';
 import { BrokerAlarmCodes, NEST_AUTO_META } from './broker-options.js';
+import type { QueueLimit } from './forward-queues.js';
 import type { PlayerHealth } from './outlier-ejection.js';
 
 /**
@@ -22,15 +23,6 @@ export function relayedMetas(metaString: string): string {
 export function forwardedMetas(metaString: string): string {
   const out = relayedMetas(metaString);
   return out.includes(NEST_AUTO_META) ? removeMeta(out, NEST_AUTO_META) : out;
-}
-
-/**
- * An answer written with backpressure: when the requester `to` is over its high-water mark,
- * the player `source` waits for it (a stream's values are never dropped). Forwards toward
- * players never pause their sender: they are bounded by bytes instead (ForwardQueues).
- */
-export function relayed(written: boolean, to: Session, source: Session): void {
-  if (!written && source.pauseUntil !== undefined) source.pauseUntil(to.drain());
 }
 
 /**
@@ -80,8 +72,10 @@ export interface ForwardContext {
   readonly timeout: number;
   /** The answering health of a target (outlier ejection). */
   healthOf(to: Session): PlayerHealth;
-  /** After a forward was written toward `to`: its queue is charged. */
+  /** After a forward or an answer was written toward `to`: its queue is charged. */
   charge(to: Session): void;
+  /** Undefined when `bytes` more toward the requester fit its queue, else the bound they would pass. */
+  refusal(to: Session, bytes: number): QueueLimit | undefined;
   /** The stream ended (answered, failed or cancelled). */
   onDone(): void;
 }
@@ -162,7 +156,7 @@ export class ForwardStream {
           ended = true;
           this.onComplete(reply, single);
         } else {
-          this.onNext(to, reply);
+          this.onNext(reply);
         }
       },
       complete: (end: ReceivedMessage | undefined) => {
@@ -177,35 +171,52 @@ export class ForwardStream {
     };
   }
 
-  private onNext(to: Session, reply: ReceivedMessage): void {
-    if (this.finished || this.message.isDone) return;
+  private onNext(reply: ReceivedMessage): void {
+    if (this.finished || this.message.isDone || !this.fitsRequester(reply.data.length)) return;
     const metas = relayedMetas(reply.metaString);
     this.answered = true;
     if (!this.message.isSubscribe) {
       // Request: the first answer is the answer (always a Reply, as upstream), others cancelled.
       this.finish();
-      relayed(this.from.reply(this.message, reply.data, metas), this.from, to);
+      this.from.reply(this.message, reply.data, metas);
+      this.context.charge(this.from);
       this.cancelAll();
       return;
     }
-    relayed(this.from.reply(this.message, reply.data, metas), this.from, to);
+    this.from.reply(this.message, reply.data, metas);
+    this.context.charge(this.from);
   }
 
   // One target's end. `answer`: the one answer of a Subscribe sent on as a Request, relayed
   // even when empty (it is the end of a stream the requester waits for).
   private onComplete(end: ReceivedMessage | undefined, answer: boolean): void {
     if (this.finished || !this.message.isSubscribe) return;
+    if (end !== undefined && !this.message.isDone && !this.fitsRequester(end.data.length)) return;
     this.remaining--;
     if (this.remaining > 0) {
       if (end !== undefined && (answer || end.data.length > 0 || end.metaString.length > 0)) {
         this.answered = true;
         this.from.reply(this.message, end.data, relayedMetas(end.metaString));
+        this.context.charge(this.from);
       }
       return;
     }
     this.finish();
     if (this.message.isDone) return;
     this.from.replyEnd(this.message, end?.data, end === undefined ? '' : relayedMetas(end.metaString));
+    this.context.charge(this.from);
+  }
+
+  // Answers never pause the player (its other callers would wait too): a requester that does
+  // not read loses its own stream instead, with an Alarm code=503, once its queue is full.
+  private fitsRequester(bytes: number): boolean {
+    const limit = this.context.refusal(this.from, bytes);
+    if (limit === undefined) return true;
+    this.finish();
+    this.cancelAll();
+    const text = `Broker dropped the answer of '@${this.target}': its caller does not read (${this.from.bufferedAmount} bytes queued to it) (${limit})`;
+    this.from.alarm(this.message, text, `${MetaKeys.CODE}=${BrokerAlarmCodes.FORWARD_REFUSED}`);
+    return false;
   }
 
   // `midStream`: this target had relayed part of its answer, which is now incomplete.

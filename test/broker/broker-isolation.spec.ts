@@ -7,6 +7,7 @@
  * The good client's latencies during each attack are printed at the end.
  */
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
+import { encodeFrame, Flags } from '../../lib/protocol/index.js';
 import type { SdClient } from '../../lib/session/client.js';
 import type { ReceivedMessage, Session } from '../../lib/session/types.js';
 import { player, requester } from './broker-helpers.js';
@@ -125,6 +126,42 @@ describe('broker isolation at default options (broker in a child process)', () =
     report.push(describeCalls('4 non-reading players sent 60 MiB each', log.calls) + `, broker RSS +${(growth / MiB).toFixed(0)} MiB`);
     expect(refused.length).toBe(before);
     expect(refused[0]).toMatch(/Broker refused '@st\d': its player does not read \(\d+ bytes queued to it\) \((maxTargetBufferedBytes|maxBufferedBytes)\)/);
+    expect(log.calls.length).toBeGreaterThan(50);
+    expect(log.calls.filter((c) => !c.ok)).toEqual([]);
+    expect(growth).toBeLessThan(RSS_BOUND);
+  }, 60_000);
+
+  it('a caller that never reads its answers loses only its own streams: the player\'s other callers are all answered', async () => {
+    const { url, port, child } = await brokerChild();
+    const chunk = Buffer.alloc(64 * 1024, 6);
+    let cancelled = 0;
+    const svc = await player(url, 'ok', 1, {
+      onMessage(session: Session, m: ReceivedMessage) {
+        if (m.event === '/echo') { session.replyEnd(m, m.data); return; }
+        m.onCancel(() => cancelled++);
+        let i = 0;
+        const pump = (): void => {
+          while (i < 4000 && !m.isDone && session.isOpen) {
+            if (!session.reply(m, chunk)) { void session.drain().then(pump); return; }
+            i++;
+          }
+        };
+        pump();
+      },
+    });
+    cleanups.push(() => svc.client.close());
+    // The attacker subscribes to 4 streams of 250 MiB each, then never reads.
+    const [attacker] = await rawPlayers(port, 'att', 1, false);
+    cleanups.push(() => attacker!.close());
+    for (let i = 0; i < 4; i++) attacker!.write(encodeFrame({ flag: Flags.Subscribe, sid: `s${i}`, event: '/big', metaString: '@=ok', data: Buffer.alloc(0) }));
+    const good = await client(url, '');
+    const rss = watchRss(child.process.pid!);
+    const log = paced(good, 'ok');
+    await waitFor(() => cancelled === 4, 'the 4 streams dropped (Alarm 503) and cancelled at the player', 30_000);
+    await sleep(1000);
+    const { growth } = rss.stop();
+    await log.stop();
+    report.push(describeCalls('a caller not reading 4 streams of 64 KiB values', log.calls) + `, broker RSS +${(growth / MiB).toFixed(0)} MiB`);
     expect(log.calls.length).toBeGreaterThan(50);
     expect(log.calls.filter((c) => !c.ok)).toEqual([]);
     expect(growth).toBeLessThan(RSS_BOUND);

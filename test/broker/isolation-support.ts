@@ -32,6 +32,8 @@ export function watchRss(pid: number): { stop(): { baseline: number; peak: numbe
 export interface RawPlayer {
   /** Messages received (a reading player). */
   readonly messages: number;
+  /** Writes raw bytes (frames) to the broker. */
+  write(bytes: Buffer): void;
   close(): void;
 }
 
@@ -54,7 +56,7 @@ export async function rawPlayers(port: number, name: string, count: number, read
         messages++;
       }
     });
-    const player: RawPlayer = { get messages() { return messages; }, close: () => socket.destroy() };
+    const player: RawPlayer = { get messages() { return messages; }, write: (bytes) => socket.write(bytes), close: () => socket.destroy() };
     socket.on('error', (err) => { if (!open) reject(err); });
     socket.on('data', (chunk: Buffer) => decoder.push(chunk));
     socket.once('connect', () => {
