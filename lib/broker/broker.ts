@@ -49,8 +49,8 @@ export class SdBroker {
   private readonly names = new WeakMap<Session, string>();
   private readonly inFlight = new Map<Session, number>();
   private readonly maxForwards: number;
-  /** Forwards wait this long for their (final) answer; negative: the server's streamTimeout. */
-  private readonly forwardTimeout: number;
+  /** What every forward needs of the broker: its timeout, the players' health and queues. */
+  private readonly forwards: ForwardContext;
 
   constructor(url: string, private readonly options: BrokerOptions = {}) {
     this.maxForwards = options.maxForwardsPerSession ?? BROKER_DEFAULTS.maxForwardsPerSession;
@@ -65,7 +65,14 @@ export class SdBroker {
       ejectionTime: options.ejectionTime === undefined ? BROKER_DEFAULTS.ejectionTime : milliseconds('ejectionTime', options.ejectionTime, 1),
       highWaterMark,
     });
-    this.forwardTimeout = options.forwardTimeout === undefined ? -1 : milliseconds('forwardTimeout', options.forwardTimeout, 1);
+    const queues = this.queues;
+    const registry = this.registry;
+    this.forwards = {
+      timeout: options.forwardTimeout === undefined ? -1 : milliseconds('forwardTimeout', options.forwardTimeout, 1),
+      healthOf: (to) => registry.healthOf(to),
+      charge: (to) => queues.charge(to),
+      refusal: (to, bytes) => queues.refusal(to, bytes),
+    };
     this.server = new SdServer(url, {
       ...options,
       onHandshake: (handshake, outMetas, remoteAddress) => this.admit(handshake, outMetas, remoteAddress),
@@ -204,19 +211,12 @@ export class SdBroker {
       return;
     }
     this.inFlight.set(from, (this.inFlight.get(from) ?? 0) + 1);
-    const context: ForwardContext = {
-      kindOf: message.isSubscribe && message.meta(NEST_AUTO_META) !== undefined ? autoKind : message.isSubscribe ? SUBSCRIBE : REQUEST,
-      timeout: this.forwardTimeout,
-      healthOf: (to) => this.registry.healthOf(to),
-      charge: (to) => this.queues.charge(to),
-      refusal: (to, bytes) => this.queues.refusal(to, bytes),
-      onDone: () => {
-        const n = (this.inFlight.get(from) ?? 1) - 1;
-        if (n > 0) this.inFlight.set(from, n);
-        else this.inFlight.delete(from);
-      },
-    };
-    new ForwardStream(from, message, at, metaString, reachable, context);
+    const kindOf = message.isSubscribe && message.meta(NEST_AUTO_META) !== undefined ? autoKind : message.isSubscribe ? SUBSCRIBE : REQUEST;
+    new ForwardStream(from, message, at, metaString, reachable, kindOf, this.forwards, () => {
+      const n = (this.inFlight.get(from) ?? 1) - 1;
+      if (n > 0) this.inFlight.set(from, n);
+      else this.inFlight.delete(from);
+    });
   }
 
   // Bounds: streams in flight per sender; a fan-out with nobody left.

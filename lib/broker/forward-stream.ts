@@ -64,20 +64,16 @@ export function alarmFor(err: Error, target: string, requestMetas: string, midSt
 /** How one target gets a forward: as the requester sent it, or a Subscribe sent as a Request. */
 export type ForwardKind = 'request' | 'subscribe';
 
-/** What a {@link ForwardStream} needs from its broker. */
+/** What every {@link ForwardStream} of a broker needs from it (one object per broker). */
 export interface ForwardContext {
-  /** How each target gets the forward. */
-  kindOf(to: Session): ForwardKind;
   /** Milliseconds each forward waits for its (final) answer (negative: the streamTimeout). */
   readonly timeout: number;
   /** The answering health of a target (outlier ejection). */
   healthOf(to: Session): PlayerHealth;
   /** After a forward or an answer was written toward `to`: its queue is charged. */
   charge(to: Session): void;
-  /** Undefined when `bytes` more toward the requester fit its queue, else the bound they would pass. */
+  /** Undefined when `bytes` more toward `to` fit its queue, else the bound they would pass. */
   refusal(to: Session, bytes: number): QueueLimit | undefined;
-  /** The stream ended (answered, failed or cancelled). */
-  onDone(): void;
 }
 
 /**
@@ -111,7 +107,10 @@ export class ForwardStream {
     private readonly target: string,
     metaString: string,
     targets: readonly Session[],
+    kindOf: (to: Session) => ForwardKind,
     private readonly context: ForwardContext,
+    /** The stream ended (answered, failed or cancelled). */
+    private readonly onDone: () => void,
   ) {
     this.remaining = targets.length;
     // Cancel hooks first: a target that fails synchronously must find the stream wired.
@@ -119,7 +118,7 @@ export class ForwardStream {
     const now = Date.now();
     for (const to of targets) {
       if (this.finished) break;
-      const kind = context.kindOf(to);
+      const kind = kindOf(to);
       const health = context.healthOf(to);
       health.sent(now);
       this.unanswered.add(health);
@@ -239,7 +238,7 @@ export class ForwardStream {
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
-    this.context.onDone();
+    this.onDone();
   }
 
   // The requester cancelled (or left), or the stream is over: the targets still silent did not answer.

@@ -116,7 +116,6 @@ describe('broker isolation at default options (broker in a child process)', () =
       await sleep(100);
     }
     await waitFor(() => refused.length > 0, 'an Alarm 503');
-    const before = refused.length;
     // A fan-out to players that read: 10 × 64 KiB, one copy each, no Alarm.
     await caller.send('/fan', Buffer.alloc(64 * 1024, 5), { metas: '@=rd*' });
     await waitFor(() => readers.every((r) => r.messages === 1), 'the fan-out copies');
@@ -124,7 +123,7 @@ describe('broker isolation at default options (broker in a child process)', () =
     const { growth } = rss.stop();
     await log.stop();
     report.push(describeCalls('4 non-reading players sent 60 MiB each', log.calls) + `, broker RSS +${(growth / MiB).toFixed(0)} MiB`);
-    expect(refused.length).toBe(before);
+    expect(refused.filter((text) => text.includes("'@rd*'"))).toEqual([]);
     expect(refused[0]).toMatch(/Broker refused '@st\d': its player does not read \(\d+ bytes queued to it\) \((maxTargetBufferedBytes|maxBufferedBytes)\)/);
     expect(log.calls.length).toBeGreaterThan(50);
     expect(log.calls.filter((c) => !c.ok)).toEqual([]);
