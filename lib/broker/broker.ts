@@ -41,6 +41,11 @@ const REFUSED = `${MetaKeys.CODE}=${BrokerAlarmCodes.FORWARD_REFUSED}`;
  * `X-Hash` (or of the requester's host), `name*` to every player of `name` but the sender, `*`
  * to every named player but the sender. Each forward is a new frame with a new sid, the same
  * flag and event, the sender's metaString (fragment leftovers aside) and data.
+ *
+ * Isolation: no peer is ever paused for another (but a fan-out's sender, one event-loop turn);
+ * bytes queued toward a peer that does not read are bounded ({@link ForwardQueues}), past them
+ * its own forwards or answers fail with an Alarm code=503; a player that stops answering leaves
+ * round-robin and hash routing for a while (outlier ejection, `PlayerHealth`).
  */
 export class SdBroker {
   private readonly server: SdServer;

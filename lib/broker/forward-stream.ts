@@ -91,7 +91,10 @@ export interface ForwardContext {
  * end. A target's Alarm, loss or timeout before it answered fails only its own part (the
  * requester gets an Alarm when no target answered); a target lost after it relayed part of a
  * stream fails the whole stream with an Alarm (code 502), never a ReplyEnd over missing data.
- * The requester's cancel (or loss) cancels every forward.
+ * A requester that does not read gets an Alarm (code 503) instead of what would pass its queue's
+ * bounds, and every forward is cancelled: the player is never paused for it. The requester's
+ * cancel (or loss) cancels every forward. Each target's first answer (or its lack) is reported
+ * to its health record (outlier ejection).
  */
 export class ForwardStream {
   private readonly handles: StreamHandle[] = [];
