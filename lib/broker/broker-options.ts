@@ -35,16 +35,17 @@ export interface BrokerOptions extends Omit<ServerOptions, 'onMessage' | 'onOrph
    */
   maxForwardsPerSession?: number;
   /**
-   * Bytes queued toward one player (its `bufferedAmount`) above which a forward to it fails with
-   * an Alarm `code=503` instead of being queued; the sender is never paused for it, its calls to
-   * other players keep flowing. A player whose queue is below `highWaterMark` takes any one
-   * message (up to `maxMessageSize`). Default 16 MiB.
+   * Bytes queued toward one peer (its `bufferedAmount`) above which a forward to it (or, toward
+   * a caller, an answer) fails with an Alarm `code=503` instead of being queued; nobody is
+   * paused for it, the sender's calls to other players keep flowing. A peer whose queue is at
+   * most `highWaterMark` takes any one message (up to `maxMessageSize`). Default 16 MiB.
    */
   maxTargetBufferedBytes?: number;
   /**
-   * Bytes queued toward all players together above which a forward fails with an Alarm
-   * `code=503`; a fan-out (`name*`, `*`) counts one copy per target and fails whole when its
-   * copies do not fit. Default 64 MiB.
+   * Bytes the broker queues toward all peers together: peers over their `highWaterMark` (that
+   * do not read) get nothing more once half of it is used (Alarm `code=503`); a fan-out
+   * (`name*`, `*`) counts one copy per target and fails whole when its copies do not fit in it.
+   * Default 64 MiB.
    */
   maxBufferedBytes?: number;
   /**
@@ -63,7 +64,7 @@ export interface BrokerOptions extends Omit<ServerOptions, 'onMessage' | 'onOrph
 
 /**
  * The `code` meta of the Alarms the broker itself raises for a forward that failed (README,
- * "A broker"): upstream sends none, and no upstream peer gives 502/504 a meaning of its own.
+ * "A broker"): upstream sends none, and no upstream peer gives 502/503/504 a meaning of its own.
  */
 export const BrokerAlarmCodes = {
   /**
@@ -73,7 +74,8 @@ export const BrokerAlarmCodes = {
   FORWARD_FAILED: 502,
   /**
    * The forward was not sent: the player's queue (`maxTargetBufferedBytes`: it does not read)
-   * or the broker's (`maxBufferedBytes`, a fan-out's copies included) is full. Retry later.
+   * or the broker's (`maxBufferedBytes`, a fan-out's copies included) is full; or the caller's
+   * own queue was, and its answer was dropped (the forward cancelled). Retry later.
    */
   FORWARD_REFUSED: 503,
   /** The player did not answer (or end its stream) within `forwardTimeout`. */
