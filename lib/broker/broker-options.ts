@@ -35,16 +35,36 @@ export interface BrokerOptions extends Omit<ServerOptions, 'onMessage' | 'onOrph
    */
   maxForwardsPerSession?: number;
   /**
-   * Bytes queued towards a target (its `bufferedAmount`) above which a new forward to it is
-   * refused with an Alarm instead of queued (the source is paused long before, at the
-   * target's `highWaterMark`; this bounds what many sources together can queue). Default 32 MiB.
+   * Bytes queued toward one peer (its `bufferedAmount`) above which a forward to it (or, toward
+   * a caller, an answer) fails with an Alarm `code=503` instead of being queued; nobody is
+   * paused for it, the sender's calls to other players keep flowing. A peer whose queue is at
+   * most `highWaterMark` takes any one message (up to `maxMessageSize`). Default 16 MiB.
    */
   maxTargetBufferedBytes?: number;
+  /**
+   * Bytes the broker queues toward all peers together: peers over their `highWaterMark` (that
+   * do not read) get nothing more once half of it is used (Alarm `code=503`); a fan-out
+   * (`name*`, `*`) counts one copy per target and fails whole when its copies do not fit in it.
+   * Default 64 MiB.
+   */
+  maxBufferedBytes?: number;
+  /**
+   * Outlier ejection: milliseconds a player may hold forwarded Requests/Subscribes without
+   * answering any of them (no Reply, ReplyEnd or Alarm) before round-robin and hash routing
+   * skip it for `ejectionTime`; 0 disables. Default 2 000.
+   */
+  ejectAfter?: number;
+  /**
+   * Milliseconds an ejected player stays out (the n-th ejection in a row n times as long, at
+   * most 10); then one forward probes it, and its answer puts it back (as does any answer
+   * earlier). Default 5 000.
+   */
+  ejectionTime?: number;
 }
 
 /**
  * The `code` meta of the Alarms the broker itself raises for a forward that failed (README,
- * "A broker"): upstream sends none, and no upstream peer gives 502/504 a meaning of its own.
+ * "A broker"): upstream sends none, and no upstream peer gives 502/503/504 a meaning of its own.
  */
 export const BrokerAlarmCodes = {
   /**
@@ -52,6 +72,12 @@ export const BrokerAlarmCodes = {
    * of its stream, or the broker could not send the forward (the Alarm's text says which).
    */
   FORWARD_FAILED: 502,
+  /**
+   * The forward was not sent: the player's queue (`maxTargetBufferedBytes`: it does not read, or its share of the server's `memoryBudget`)
+   * or the broker's (`maxBufferedBytes`, a fan-out's copies included) is full; or the caller's
+   * own queue was, and its answer was dropped (the forward cancelled). Retry later.
+   */
+  FORWARD_REFUSED: 503,
   /** The player did not answer (or end its stream) within `forwardTimeout`. */
   FORWARD_TIMEOUT: 504,
 } as const;
@@ -74,7 +100,10 @@ export const NEST_AUTO_META = 'X-Nest-Auto';
 /** Defaults of the broker's own options. */
 export const BROKER_DEFAULTS = {
   maxForwardsPerSession: 10_000,
-  maxTargetBufferedBytes: 32 * 1024 * 1024,
+  maxTargetBufferedBytes: 16 * 1024 * 1024,
+  maxBufferedBytes: 64 * 1024 * 1024,
+  ejectAfter: 2_000,
+  ejectionTime: 5_000,
 } as const;
 
 /** The host part of a remote address (`1.2.3.4:5678`, `[::1]:5678`). */

@@ -4,6 +4,8 @@ import { removeMeta } from '../protocol/metas.js';
 import type { SocketDError } from '../protocol/errors.js';
 import type { ReceivedMessage, Session, StreamHandle } from '../session/types.js';
 import { BrokerAlarmCodes, NEST_AUTO_META } from './broker-options.js';
+import type { QueueLimit } from './forward-queues.js';
+import type { PlayerHealth } from './outlier-ejection.js';
 
 /**
  * The metaString the broker relays: without what fragment aggregation leaves behind
@@ -21,11 +23,6 @@ export function relayedMetas(metaString: string): string {
 export function forwardedMetas(metaString: string): string {
   const out = relayedMetas(metaString);
   return out.includes(NEST_AUTO_META) ? removeMeta(out, NEST_AUTO_META) : out;
-}
-
-/** Writes with backpressure: when `to` is over its high-water mark, `source` waits for it. */
-export function relayed(written: boolean, to: Session, source: Session): void {
-  if (!written && source.pauseUntil !== undefined) source.pauseUntil(to.drain());
 }
 
 /**
@@ -67,6 +64,18 @@ export function alarmFor(err: Error, target: string, requestMetas: string, midSt
 /** How one target gets a forward: as the requester sent it, or a Subscribe sent as a Request. */
 export type ForwardKind = 'request' | 'subscribe';
 
+/** What every {@link ForwardStream} of a broker needs from it (one object per broker). */
+export interface ForwardContext {
+  /** Milliseconds each forward waits for its (final) answer (negative: the streamTimeout). */
+  readonly timeout: number;
+  /** The answering health of a target (outlier ejection). */
+  healthOf(to: Session): PlayerHealth;
+  /** After a forward or an answer was written toward `to`: its queue is charged. */
+  charge(to: Session): void;
+  /** Undefined when `bytes` more toward `to` fit its queue, else the bound they would pass. */
+  refusal(to: Session, bytes: number): QueueLimit | undefined;
+}
+
 /**
  * One Request or Subscribe from `from` forwarded to one or more targets (fan-out for `name*`
  * and `*`), answered on the requester's sid and event:
@@ -82,10 +91,15 @@ export type ForwardKind = 'request' | 'subscribe';
  * end. A target's Alarm, loss or timeout before it answered fails only its own part (the
  * requester gets an Alarm when no target answered); a target lost after it relayed part of a
  * stream fails the whole stream with an Alarm (code 502), never a ReplyEnd over missing data.
- * The requester's cancel (or loss) cancels every forward.
+ * A requester that does not read gets an Alarm (code 503) instead of what would pass its queue's
+ * bounds, and every forward is cancelled: the player is never paused for it. The requester's
+ * cancel (or loss) cancels every forward. Each target's first answer (or its lack) is reported
+ * to its health record (outlier ejection).
  */
 export class ForwardStream {
   private readonly handles: StreamHandle[] = [];
+  /** Health records of the targets that have not answered yet (each answers at most once here). */
+  private readonly unanswered = new Set<PlayerHealth>();
   private remaining: number;
   private answered = false;
   private finished = false;
@@ -97,27 +111,39 @@ export class ForwardStream {
     metaString: string,
     targets: readonly Session[],
     kindOf: (to: Session) => ForwardKind,
-    timeout: number,
-    highWaterMark: number,
+    private readonly context: ForwardContext,
+    /** The stream ended (answered, failed or cancelled). */
     private readonly onDone: () => void,
   ) {
     this.remaining = targets.length;
     // Cancel hooks first: a target that fails synchronously must find the stream wired.
     message.onCancel(() => this.cancelAll());
+    const now = Date.now();
     for (const to of targets) {
       if (this.finished) break;
       const kind = kindOf(to);
+      const health = context.healthOf(to);
+      health.sent(now);
+      this.unanswered.add(health);
       try {
-        this.handles.push(to.stream(kind, message.event, message.data, this.observer(to, kind), { metas: metaString, timeout }));
+        this.handles.push(to.stream(kind, message.event, message.data, this.observer(to, kind, health), { metas: metaString, timeout: context.timeout }));
       } catch (err) {
+        this.heard(health, false);
         this.partFailed(err as Error, false);
         continue;
       }
-      relayed(to.bufferedAmount <= highWaterMark, to, from);
+      context.charge(to);
     }
   }
 
-  private observer(to: Session, kind: ForwardKind) {
+  // A target's first answer (or its end without one): its health hears it once.
+  private heard(health: PlayerHealth, answered: boolean): void {
+    if (!this.unanswered.delete(health)) return;
+    if (answered) health.answered(Date.now());
+    else health.unanswered(Date.now());
+  }
+
+  private observer(to: Session, kind: ForwardKind, health: PlayerHealth) {
     // A Subscribe sent on as a Request: the target's one answer is its part's end.
     const single = kind === 'request' && this.message.isSubscribe;
     let relayedData = false;
@@ -125,51 +151,74 @@ export class ForwardStream {
     return {
       next: (reply: ReceivedMessage) => {
         relayedData = true;
+        this.heard(health, true);
         if (single || (reply.flag === Flags.ReplyEnd && this.message.isSubscribe)) {
           // That one answer, or a ReplyEnd with data (the engine hands its data to `next`,
           // then completes): this part's end, relayed as the ReplyEnd it is.
           ended = true;
           this.onComplete(reply, single);
         } else {
-          this.onNext(to, reply);
+          this.onNext(reply);
         }
       },
       complete: (end: ReceivedMessage | undefined) => {
+        this.heard(health, true);
         if (!ended) this.onComplete(end, false);
       },
-      error: (err: Error) => this.partFailed(err, relayedData),
+      error: (err: Error) => {
+        // A player's Alarm is an answer; a timeout or its loss is not.
+        this.heard(health, (err as SocketDError).code === 'SOCKETD_ERR_ALARM');
+        this.partFailed(err, relayedData);
+      },
     };
   }
 
-  private onNext(to: Session, reply: ReceivedMessage): void {
-    if (this.finished || this.message.isDone) return;
+  private onNext(reply: ReceivedMessage): void {
+    if (this.finished || this.message.isDone || !this.fitsRequester(reply.data.length)) return;
     const metas = relayedMetas(reply.metaString);
     this.answered = true;
     if (!this.message.isSubscribe) {
       // Request: the first answer is the answer (always a Reply, as upstream), others cancelled.
       this.finish();
-      relayed(this.from.reply(this.message, reply.data, metas), this.from, to);
+      this.from.reply(this.message, reply.data, metas);
+      this.context.charge(this.from);
       this.cancelAll();
       return;
     }
-    relayed(this.from.reply(this.message, reply.data, metas), this.from, to);
+    this.from.reply(this.message, reply.data, metas);
+    this.context.charge(this.from);
   }
 
   // One target's end. `answer`: the one answer of a Subscribe sent on as a Request, relayed
   // even when empty (it is the end of a stream the requester waits for).
   private onComplete(end: ReceivedMessage | undefined, answer: boolean): void {
     if (this.finished || !this.message.isSubscribe) return;
+    if (end !== undefined && !this.message.isDone && !this.fitsRequester(end.data.length)) return;
     this.remaining--;
     if (this.remaining > 0) {
       if (end !== undefined && (answer || end.data.length > 0 || end.metaString.length > 0)) {
         this.answered = true;
         this.from.reply(this.message, end.data, relayedMetas(end.metaString));
+        this.context.charge(this.from);
       }
       return;
     }
     this.finish();
     if (this.message.isDone) return;
     this.from.replyEnd(this.message, end?.data, end === undefined ? '' : relayedMetas(end.metaString));
+    this.context.charge(this.from);
+  }
+
+  // Answers never pause the player (its other callers would wait too): a requester that does
+  // not read loses its own stream instead, with an Alarm code=503, once its queue is full.
+  private fitsRequester(bytes: number): boolean {
+    const limit = this.context.refusal(this.from, bytes);
+    if (limit === undefined) return true;
+    this.finish();
+    this.cancelAll();
+    const text = `Broker dropped the answer of '@${this.target}': its caller does not read (${this.from.bufferedAmount} bytes queued to it) (${limit})`;
+    this.from.alarm(this.message, text, `${MetaKeys.CODE}=${BrokerAlarmCodes.FORWARD_REFUSED}`);
+    return false;
   }
 
   // `midStream`: this target had relayed part of its answer, which is now incomplete.
@@ -195,8 +244,10 @@ export class ForwardStream {
     this.onDone();
   }
 
+  // The requester cancelled (or left), or the stream is over: the targets still silent did not answer.
   private cancelAll(): void {
     if (!this.finished) this.finish();
     for (const handle of this.handles.splice(0)) handle.cancel();
+    for (const health of this.unanswered) this.heard(health, false);
   }
 }

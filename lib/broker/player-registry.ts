@@ -1,6 +1,7 @@
 import type { ReceivedMessage, Session } from '../session/types.js';
 import { hashIndex } from '../session/cluster-balance.js';
 import { hostOf } from './broker-options.js';
+import { PlayerHealth, type EjectionSettings } from './outlier-ejection.js';
 
 /** How a `@` value addresses players (spec section 10). */
 export type Route =
@@ -20,15 +21,30 @@ export function parseRoute(at: string): Route {
 /**
  * The named sessions ("players") of a broker, by name, in registration order. A session
  * leaves at once when it closes or announces closing (Close 1000), so it is out of the
- * rotation before its forwards are failed.
+ * rotation before its forwards are failed. Round-robin and hash routing skip ejected players
+ * ({@link PlayerHealth}) while another of the name is not; when all are, they pick as if none
+ * were (as Envoy's panic threshold: a name never becomes unreachable by ejection).
  */
 export class PlayerRegistry {
   private readonly byName = new Map<string, Session[]>();
   private readonly counters = new Map<string, number>();
+  private readonly health = new WeakMap<Session, PlayerHealth>();
+
+  constructor(private readonly ejection: EjectionSettings) {}
 
   /** A read-only view: name -> open sessions. */
   get view(): ReadonlyMap<string, readonly Session[]> {
     return this.byName;
+  }
+
+  /** The health record of a session (created for any session a forward goes to). */
+  healthOf(session: Session): PlayerHealth {
+    let health = this.health.get(session);
+    if (health === undefined) {
+      health = new PlayerHealth(this.ejection);
+      this.health.set(session, health);
+    }
+    return health;
   }
 
   add(name: string, session: Session): void {
@@ -65,14 +81,29 @@ export class PlayerRegistry {
       case 'one': {
         const n = this.counters.get(route.name) ?? 0;
         this.counters.set(route.name, (n + 1) % 1_000_000);
-        return [list[n % list.length]!];
+        return [this.firstPickable(list, n % list.length)];
       }
       case 'hash': {
+        // An ejected player's keys move to the next one in line; the others' keys stay put.
         const key = message.meta('X-Hash') ?? hostOf(from.remoteAddress);
-        return [list[hashIndex(key, list.length)]!];
+        return [this.firstPickable(list, hashIndex(key, list.length))];
       }
       case 'every':
         return list.filter((s) => s !== from);
     }
+  }
+
+  // From `start` on, the first player not ejected; `list[start]` when every one is.
+  private firstPickable(list: readonly Session[], start: number): Session {
+    const now = Date.now();
+    for (let i = 0; i < list.length; i++) {
+      const session = list[(start + i) % list.length]!;
+      const health = this.healthOf(session);
+      if (health.ejection(now, session.bufferedAmount) === undefined) {
+        health.picked();
+        return session;
+      }
+    }
+    return list[start]!;
   }
 }

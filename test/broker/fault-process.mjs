@@ -5,7 +5,7 @@
  *
  *   node test/broker/fault-process.mjs '{"role":"server","schema":"tcp"}'
  *   node test/broker/fault-process.mjs '{"role":"player","url":"sd:ws://127.0.0.1:PORT/","name":"svc"}'
- *   node test/broker/fault-process.mjs '{"role":"broker","schema":"ws"}'
+ *   node test/broker/fault-process.mjs '{"role":"broker","schema":"ws"}'   (`"defaults":true`: default options)
  *   node test/broker/fault-process.mjs '{"role":"nest-player","url":"sd:tcp://127.0.0.1:PORT/","name":"svc"}'
  *
  * Prints `READY <port>` (a player: `READY 0`) once listening or connected. A Nest player (a
@@ -100,7 +100,8 @@ if (spec.role === 'nest-player') {
   await client.connect();
   say('READY 0');
 } else if (spec.role === 'broker') {
-  const broker = await engine.listenBroker(`sd:${spec.schema}://127.0.0.1:0`, quiet);
+  // `defaults`: every option at its default (the attack tests), the logger aside.
+  const broker = await engine.listenBroker(`sd:${spec.schema}://127.0.0.1:0`, spec.defaults ? { logger: false } : quiet);
   say(`READY ${broker.address().port}`);
 } else {
   const server = new engine.SdServer(`sd:${spec.schema}://127.0.0.1:0`, { ...quiet, onMessage });

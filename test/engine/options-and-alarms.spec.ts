@@ -25,8 +25,11 @@ describe('timeout options are integers in range (SOCKETD_ERR_INVALID_ARGUMENT ot
     expect(() => new SdClient('sd:tcp://127.0.0.1:1', { requestTimeout: 0 })).toThrow(/requestTimeout/);
   });
 
-  it('the broker checks forwardTimeout', () => {
+  it('the broker checks forwardTimeout, ejectAfter and ejectionTime', () => {
     expect(() => new SdBroker('sd:tcp://127.0.0.1:0', { forwardTimeout: Number.NaN })).toThrow(/forwardTimeout must be an integer/);
+    expect(() => new SdBroker('sd:tcp://127.0.0.1:0', { ejectAfter: -1 })).toThrow(/ejectAfter must be an integer/);
+    expect(() => new SdBroker('sd:tcp://127.0.0.1:0', { ejectionTime: 0 })).toThrow(/ejectionTime must be an integer/);
+    expect(() => new SdBroker('sd:tcp://127.0.0.1:0', { ejectAfter: 0, logger: false })).not.toThrow();
   });
 
   it('Nest: the strategy and the client check theirs when constructed (gracePeriod too)', () => {

@@ -322,6 +322,33 @@ describe.each(KINDS)('Nest players and a Nest client through SdBroker over %s', 
     }
   });
 
+  it('an auto send() fanned out (`plain*`) to two players that do not announce streams: both answers, then the end', async () => {
+    // Each player gets a Request (its one answer ends its part); the merged stream ends after both.
+    const plains: SdClient[] = [];
+    for (const id of ['a', 'b']) {
+      const plain = new SdClient(`${brokerUrl}?@=plain`, {
+        logger: false,
+        onMessage: (session, m) => {
+          expect(m.isSubscribe).toBe(false);
+          // One answers as upstream handlers do (a Reply), the other with a ReplyEnd.
+          if (id === 'a') session.reply(m, JSON.stringify({ id, got: m.dataAsString() }), JSON_METAS);
+          else session.replyEnd(m, JSON.stringify({ id, got: m.dataAsString() }), JSON_METAS);
+        },
+      });
+      await plain.connect();
+      plains.push(plain);
+    }
+    try {
+      await waitFor(() => broker.players.get('plain')?.length === 2, 10_000, 'both plain players');
+      const record = new SocketDRecordBuilder([2]).setTarget('plain*').build();
+      const values = await within(lastValueFrom(client.send('x', record).pipe(toArray())), 10_000, 'the fan-out stream');
+      expect(values.map((v: { id: string }) => v.id).sort()).toEqual(['a', 'b']);
+      expect(values.every((v: { got: string }) => v.got === '[2]')).toBe(true);
+    } finally {
+      for (const plain of plains) await plain.close();
+    }
+  });
+
   it('emit() with eventTarget orders* reaches every instance', async () => {
     await lastValueFrom(client.emit('notify', { n: 1 }), { defaultValue: undefined });
     await waitFor(() => seen.events.length === 2, 10_000, 'both instances to get the event');
