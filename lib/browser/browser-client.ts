@@ -63,7 +63,7 @@ export interface BrowserCallOptions {
  * fragmentSize, limits, metas sent in Connect) without the Node-only ones. No logger by
  * default: pass `logger: console` (or any `{ log, warn, error }`) to see the engine's warnings.
  */
-export type BrowserClientOptions = Omit<ClientOptions, 'tls' | 'maxDatagramSize' | 'onMessage' | 'onOpen' | 'onOrphanReply' | 'onAlarm' | 'onClosing' | 'onClose'>;
+export type BrowserClientOptions = Omit<ClientOptions, 'tls' | 'maxDatagramSize' | 'transports' | 'onMessage' | 'onOpen' | 'onOrphanReply' | 'onAlarm' | 'onClosing' | 'onClose'>;
 
 /**
  * The Socket.D client of the browser build: the engine's own `SdClient` (same session,
