@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { CORK_FLUSH_BYTES } from './base-connection.js';
+import { unmask, writeMaskKey } from './ws-mask.js';
 
 /**
  * Server side of `sd:ws`: WebSocket messages framed here and written to the `net.Socket` in
@@ -35,31 +36,37 @@ const MAX_FREE_SLABS = 32;
 /** Opcode byte of a final binary frame: FIN + opcode 2, no RSV bits. */
 const FIN_BINARY = 0x82;
 
-/** The WebSocket header bytes of an unmasked message of `length` bytes (RFC 6455 5.2). */
-export function wsHeaderLength(length: number): number {
-  return length < 126 ? 2 : length < 65536 ? 4 : 10;
+/** The WebSocket header bytes of a message of `length` bytes (RFC 6455 5.2), 4 more when masked. */
+export function wsHeaderLength(length: number, masked = false): number {
+  return (length < 126 ? 2 : length < 65536 ? 4 : 10) + (masked ? 4 : 0);
 }
 
 /**
- * Writes the header of an unmasked, final binary message of `length` bytes at `at`, in its
- * shortest form; returns the offset after it.
+ * Writes the header of a final message of `length` bytes at `at`, in its shortest form
+ * (binary unless `opcode` says otherwise), with a fresh mask key when `masked`; returns the
+ * offset after it (where the payload goes; the key is the 4 bytes before).
  */
-export function writeWsHeader(buf: Buffer, at: number, length: number): number {
-  buf[at] = FIN_BINARY;
+export function writeWsHeader(buf: Buffer, at: number, length: number, masked = false, firstByte: number = FIN_BINARY): number {
+  buf[at] = firstByte;
+  const maskBit = masked ? 0x80 : 0;
+  let end: number;
   if (length < 126) {
-    buf[at + 1] = length;
-    return at + 2;
-  }
-  if (length < 65536) {
-    buf[at + 1] = 126;
+    buf[at + 1] = maskBit | length;
+    end = at + 2;
+  } else if (length < 65536) {
+    buf[at + 1] = maskBit | 126;
     buf[at + 2] = length >>> 8;
     buf[at + 3] = length & 0xff;
-    return at + 4;
+    end = at + 4;
+  } else {
+    buf[at + 1] = maskBit | 127;
+    buf.writeUInt32BE(Math.floor(length / 0x1_0000_0000), at + 2);
+    buf.writeUInt32BE(length >>> 0, at + 6);
+    end = at + 10;
   }
-  buf[at + 1] = 127;
-  buf.writeUInt32BE(Math.floor(length / 0x1_0000_0000), at + 2);
-  buf.writeUInt32BE(length >>> 0, at + 6);
-  return at + 10;
+  if (!masked) return end;
+  writeMaskKey(buf, end);
+  return end + 4;
 }
 
 /** One slab: used by one stage at a time; back to the pool once none of its chunks is pending. */
@@ -122,6 +129,8 @@ export class WsStage {
     private readonly socket: Socket,
     /** Runs after each write of the stage completed (the connection checks for its drain there). */
     private readonly onWritten: () => void,
+    /** Client side: every message masked with a fresh key, while it is copied (RFC 6455 5.3). */
+    private readonly masked = false,
   ) {}
 
   /** Bytes staged and not yet handed to the socket. */
@@ -134,13 +143,15 @@ export class WsStage {
     if (this.discarded) return;
     const n = frame.length;
     if (n > WS_COPY_MAX_BYTES) {
-      this.writeDirect(n, undefined, frame, cb);
+      if (this.masked) this.writeMaskedLarge(n, undefined, frame, cb);
+      else this.writeDirect(n, undefined, frame, cb);
       return;
     }
-    const buf = this.reserve(wsHeaderLength(n) + n);
-    const at = writeWsHeader(buf, this.end, n);
+    const buf = this.reserve(wsHeaderLength(n, this.masked) + n);
+    const at = writeWsHeader(buf, this.end, n, this.masked);
     buf.set(frame, at);
     this.end = at + n;
+    if (this.masked) unmask(buf, at, at + n, buf, at - 4, 0);
     if (cb !== undefined) this.flush(cb);
   }
 
@@ -149,16 +160,33 @@ export class WsStage {
     if (this.discarded) return;
     const n = head.length + data.length;
     if (n > WS_COPY_MAX_BYTES) {
-      this.writeDirect(n, head, data, cb);
+      if (this.masked) this.writeMaskedLarge(n, head, data, cb);
+      else this.writeDirect(n, head, data, cb);
       return;
     }
-    const buf = this.reserve(wsHeaderLength(n) + n);
-    let at = writeWsHeader(buf, this.end, n);
-    buf.set(head, at);
-    at += head.length;
+    const buf = this.reserve(wsHeaderLength(n, this.masked) + n);
+    const start = writeWsHeader(buf, this.end, n, this.masked);
+    buf.set(head, start);
+    const at = start + head.length;
     buf.set(data, at);
     this.end = at + data.length;
+    if (this.masked) unmask(buf, start, this.end, buf, start - 4, 0);
     if (cb !== undefined) this.flush(cb);
+  }
+
+  /**
+   * Stages a control frame (close, ping, pong: at most 125 bytes, RFC 6455 5.5) and flushes
+   * it, so that it leaves behind every message staged before it.
+   */
+  writeControl(opcode: number, payload: Buffer): void {
+    if (this.discarded) return;
+    const n = payload.length;
+    const buf = this.reserve(wsHeaderLength(n, this.masked) + n);
+    const at = writeWsHeader(buf, this.end, n, this.masked, 0x80 | opcode);
+    buf.set(payload, at);
+    this.end = at + n;
+    if (this.masked) unmask(buf, at, this.end, buf, at - 4, 0);
+    this.flush();
   }
 
   /** Hands what is staged to the socket as one chunk (before anything else is written to it). */
@@ -235,6 +263,31 @@ export class WsStage {
     this.slab = slab;
     this.start = this.end = 0;
     return slab.buf;
+  }
+
+  /**
+   * A large message from a client: masked while it is copied into slabs, one slab after the
+   * other (the key of the header applies across them), each flushed when full.
+   */
+  private writeMaskedLarge(length: number, head: Buffer | undefined, data: Buffer, cb: ((err?: Error | null) => void) | undefined): void {
+    let buf = this.reserve(wsHeaderLength(length, true) + 1);
+    this.end = writeWsHeader(buf, this.end, length, true);
+    const key = Buffer.from(buf.subarray(this.end - 4, this.end));
+    let phase = 0;
+    for (const part of head === undefined ? [data] : [head, data]) {
+      let from = 0;
+      while (from < part.length) {
+        if (this.end === WS_SLAB_BYTES) buf = this.reserve(WS_SLAB_BYTES);
+        const n = Math.min(part.length - from, WS_SLAB_BYTES - this.end);
+        const at = this.end;
+        buf.set(n === part.length ? part : part.subarray(from, from + n), at);
+        unmask(buf, at, at + n, key, 0, phase);
+        this.end = at + n;
+        phase += n;
+        from += n;
+      }
+    }
+    this.flush(cb);
   }
 
   /** A large message: its header (and `head`) staged and flushed, then `data` written as is (no copy). */
