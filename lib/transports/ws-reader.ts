@@ -246,12 +246,16 @@ export class WsReader {
     if (this.parts.length >= MAX_HELD_CHUNKS && this.partBytes < this.parts.length * SMALL_CHUNK_BYTES) this.compact();
   }
 
-  /** Copies the held views into `acc`, grown to twice what is held (at most the message's declared size). */
+  /**
+   * Copies the held views into `acc`, grown to twice what is held: at most the message's size
+   * once its final frame is declared, else at most `maxMessageBytes`.
+   */
   private compact(): void {
     const needed = this.accUsed + this.partBytes;
     let acc = this.acc;
     if (acc === undefined || acc.length < needed) {
-      const size = Math.max(needed, Math.min(this.messageBytes, Math.max(needed * 2, MIN_ACCUMULATOR_BYTES)));
+      const cap = this.frameFin ? this.messageBytes : this.maxMessageBytes;
+      const size = Math.max(needed, Math.min(cap, Math.max(needed * 2, MIN_ACCUMULATOR_BYTES)));
       const grown = Buffer.allocUnsafe(size);
       if (acc !== undefined) acc.copy(grown, 0, 0, this.accUsed);
       acc = this.acc = grown;
