@@ -133,21 +133,23 @@ export class WsReader {
   /** Buffers header bytes from `chunk[at..]`; once complete, checks it and starts the payload. Returns the new offset. */
   private readHeader(chunk: Buffer, at: number): number {
     const h = this.header;
-    const need = (): number => {
-      if (this.headerUsed < 2) return 2;
-      const len7 = h[1]! & 0x7f;
-      return 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) + ((h[1]! & 0x80) !== 0 ? 4 : 0);
-    };
     while (at < chunk.length) {
       h[this.headerUsed++] = chunk[at++]!;
       if (this.headerUsed === 1) this.checkFirstByte(h[0]!);
       else if (this.headerUsed === 2) this.checkSecondByte(h[1]!);
-      if (this.headerUsed === need()) {
+      if (this.headerUsed >= 2 && this.headerUsed === this.headerBytes()) {
         this.startFrame();
         return at;
       }
     }
     return at;
+  }
+
+  /** Bytes of the header being read (its first two bytes are buffered). */
+  private headerBytes(): number {
+    const b = this.header[1]!;
+    const len7 = b & 0x7f;
+    return 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) + ((b & 0x80) !== 0 ? 4 : 0);
   }
 
   private checkFirstByte(b: number): void {
