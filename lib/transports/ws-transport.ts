@@ -74,6 +74,8 @@ function offersSocketD(req: IncomingMessage): boolean {
   return header !== undefined && header.split(',').some((p) => p.trim().toLowerCase() === 'socket.d');
 }
 
+function ignoreError(): void {}
+
 /** Answers an upgrade request with an HTTP error and drops the socket. */
 function refuseUpgrade(socket: Duplex, status: number, reason: string, message: string, extraHeaders = ''): void {
   socket.end(
@@ -248,6 +250,9 @@ export class WsServerTransport implements ServerTransport {
         return;
       }
     }
+    // Node took its own error listener off the socket for the upgrade: a reset while we refuse
+    // or answer must not crash the process (the connection records errors once it exists).
+    socket.on('error', ignoreError);
     if (!this.ownServer && !this.upgrading.has(socket)) {
       // Attached: someone else accepted the raw socket; count and time it from its upgrade
       // request on (the best an attached server can do: the headers have arrived).

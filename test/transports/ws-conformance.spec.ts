@@ -202,6 +202,22 @@ describe('our server, a raw client', () => {
     await rec.until(() => rec.closes.length === 1);
   });
 
+  it('a ping flood from a peer that does not read: pongs stop at the high-water mark, the connection serves on', async () => {
+    const highWaterMark = 16 * 1024;
+    const { server, rec, raw } = await serverAndRaw({ highWaterMark });
+    raw.socket.pause();
+    const ping = wsFrame(OP.PING, Buffer.alloc(125, 1), M);
+    const pings = 50_000;
+    for (let i = 0; i < pings; i += 1000) {
+      if (!raw.socket.write(Buffer.concat(Array.from({ length: 1000 }, () => ping)))) await new Promise((r) => raw.socket.once('drain', r));
+    }
+    raw.socket.write(wsFrame(OP.BINARY, messageFrame(1), M));
+    await rec.until(() => rec.frames.length === 1);
+    // Every ping was read (the message after them arrived); what waits for the peer stays bounded.
+    expect(server.bufferedAmount).toBeLessThanOrEqual(highWaterMark + 127);
+    expect(rec.closes).toHaveLength(0);
+  });
+
   it('a message split at every byte offset, and sent one byte per write, arrives whole', async () => {
     const { rec, raw } = await serverAndRaw();
     const frame = messageFrame(7, Buffer.alloc(150, 3));
