@@ -3,8 +3,9 @@ import { CORK_FLUSH_BYTES } from './base-connection.js';
 import { unmask, writeMaskKey } from './ws-mask.js';
 
 /**
- * Server side of `sd:ws`: WebSocket messages framed here and written to the `net.Socket` in
- * chunks of many messages, instead of one `ws.send()` each.
+ * Both sides of `sd:ws`: WebSocket messages framed here and written to the `net.Socket` in
+ * chunks of many messages, instead of one `ws.send()` each (as the server did first, and the
+ * client until it masked its frames here too).
  *
  * Why: `ws.send()` writes each message as two socket writes (a 2-10 byte header Buffer, then
  * the data), so a Socket.D frame of ~55 bytes waiting in the socket (corked for the tick, or
@@ -22,14 +23,15 @@ import { unmask, writeMaskKey } from './ws-mask.js';
  * recycled through a process-wide pool as soon as every chunk of them has left, so a long
  * stream reuses the same few slabs instead of leaving a trail of buffers for the GC.
  *
- * On the wire nothing changes: one unmasked, unfragmented binary message per frame
- * (RFC 6455 5.2; a server never masks), the header in its shortest form (7-bit, 16-bit or
- * 64-bit length), as `ws` writes it.
+ * On the wire: one unfragmented binary message per frame, the header in its shortest form
+ * (7-bit, 16-bit or 64-bit length), as `ws` writes it (RFC 6455 5.2). A server never masks; a
+ * client masks every frame with a fresh key (5.3), while copying it into the slab, large
+ * frames included (copied slab by slab: a client cannot write them as they are).
  */
 
 /** Bytes of one slab: one full chunk at most (`CORK_FLUSH_BYTES`). */
 export const WS_SLAB_BYTES = CORK_FLUSH_BYTES;
-/** Frames above this many bytes are not copied: their header is staged and the frame written as is, after the chunk. */
+/** Server side, frames above this many bytes are not copied: their header is staged and the frame written as is, after the chunk (a client copies them slab by slab, masking). */
 export const WS_COPY_MAX_BYTES = 16 * 1024;
 /** Free slabs kept in the process-wide pool (2 MiB); more are left to the GC. */
 const MAX_FREE_SLABS = 32;
@@ -88,11 +90,11 @@ function releaseSlab(slab: Slab): void {
 }
 
 /**
- * Stages the messages of one server-side WebSocket and writes them to its socket in chunks
+ * Stages the messages of one WebSocket and writes them to its socket in chunks
  * (see the file comment). The owner calls `flush()` before the socket is uncorked and
  * `settle()` after; and since the chunks go straight to the socket, `flush()` before whatever
- * `ws` itself writes (pongs, its close frame, the end of the socket): WsConnection hooks that
- * in, and falls back to `ws.send()` where it cannot.
+ * is written to the socket otherwise; control frames go through `writeControl()`, behind
+ * what is staged.
  *
  * A slab is reused once every chunk of it was written: known from the chunk's write callback,
  * or sooner from the socket's `writableLength` being 0 after an uncork (a synchronous writev
