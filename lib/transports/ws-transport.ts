@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, request as httpRequest, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import { createServer, request as httpRequest, type ClientRequest, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import { request as httpsRequest, type Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -133,9 +133,16 @@ export class WsClientTransport implements ClientTransport {
         },
         agent: false as const,
       };
-      const req = parsed.protocol === 'wss:'
-        ? httpsRequest(new URL(`https:${target.slice(4)}`), requestOptions)
-        : httpRequest(new URL(`http:${target.slice(3)}`), requestOptions);
+      let req: ClientRequest;
+      try {
+        req = parsed.protocol === 'wss:'
+          ? httpsRequest(new URL(`https:${target.slice(4)}`), requestOptions)
+          : httpRequest(new URL(`http:${target.slice(3)}`), requestOptions);
+      } catch (err) {
+        // Options node:https refuses at once (a bad key or certificate, ...).
+        reject(socketDError('TRANSPORT', `WebSocket connect to ${target} failed: ${(err as Error).message}`, { cause: err }));
+        return;
+      }
       // No own timeout on the request: this covers DNS, TCP, TLS and the upgrade, and always
       // fails with CONNECT_TIMEOUT.
       const timer = setTimeout(() => fail(socketDError('CONNECT_TIMEOUT',
