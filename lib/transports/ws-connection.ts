@@ -56,7 +56,7 @@ function closePayload(code: number): Buffer {
  * - Frames are staged and written in chunks of many messages (`WsStage`), masked while copied
  *   on the client side.
  */
-export class WsConnection extends BaseConnection implements WsReaderSink {
+export class WsConnection extends BaseConnection {
   private readonly tcp: Socket;
   private readonly reader: WsReader;
   private readonly stage: WsStage;
@@ -105,7 +105,11 @@ export class WsConnection extends BaseConnection implements WsReaderSink {
     this.tcp = socket;
     const client = options.client === true;
     this.maxFrameSize = options.maxFrameSize ?? MAX_FRAME_LENGTH;
-    this.reader = new WsReader(this, !client, this.maxFrameSize);
+    const sink: WsReaderSink = {
+      onBinary: (payload) => this.onBinary(payload),
+      onControl: (opcode, payload) => this.onControl(opcode, payload),
+    };
+    this.reader = new WsReader(sink, !client, this.maxFrameSize);
     this.stage = new WsStage(socket, this.onStageWritten, client);
     this.head = options.head !== undefined && options.head.length > 0 ? options.head : undefined;
     socket.setNoDelay(true);
@@ -173,7 +177,7 @@ export class WsConnection extends BaseConnection implements WsReaderSink {
   }
 
   /** A complete binary message from the reader: one Socket.D frame. */
-  onBinary(payload: Buffer): void {
+  private onBinary(payload: Buffer): void {
     this.messaged = true;
     if (!this.decoding) return;
     try {
@@ -184,7 +188,7 @@ export class WsConnection extends BaseConnection implements WsReaderSink {
   }
 
   /** A control frame from the reader (a throw here is a violation, see onViolation). */
-  onControl(opcode: number, payload: Buffer): void {
+  private onControl(opcode: number, payload: Buffer): void {
     if (opcode === WsOpcode.PING) {
       if (!this.closeSent && this.bufferedAmount <= this.highWaterMark) {
         this.stage.writeControl(WsOpcode.PONG, payload);
