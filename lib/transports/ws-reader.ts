@@ -133,6 +133,18 @@ export class WsReader {
   /** Buffers header bytes from `chunk[at..]`; once complete, checks it and starts the payload. Returns the new offset. */
   private readHeader(chunk: Buffer, at: number): number {
     const h = this.header;
+    if (this.headerUsed === 0 && chunk.length - at >= MAX_HEADER_BYTES) {
+      // The whole header is in the chunk (the common case): checked and copied at once.
+      this.checkFirstByte(chunk[at]!);
+      h[0] = chunk[at]!;
+      this.checkSecondByte(chunk[at + 1]!);
+      h[1] = chunk[at + 1]!;
+      const n = this.headerBytes();
+      for (let i = 2; i < n; i++) h[i] = chunk[at + i]!;
+      this.headerUsed = n;
+      this.startFrame();
+      return at + n;
+    }
     while (at < chunk.length) {
       h[this.headerUsed++] = chunk[at++]!;
       if (this.headerUsed === 1) this.checkFirstByte(h[0]!);
