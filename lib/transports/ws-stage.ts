@@ -1,9 +1,11 @@
 import type { Socket } from 'node:net';
 import { CORK_FLUSH_BYTES } from './base-connection.js';
+import { unmask, writeMaskKey } from './ws-mask.js';
 
 /**
- * Server side of `sd:ws`: WebSocket messages framed here and written to the `net.Socket` in
- * chunks of many messages, instead of one `ws.send()` each.
+ * Both sides of `sd:ws`: WebSocket messages framed here and written to the `net.Socket` in
+ * chunks of many messages, instead of one `ws.send()` each (as the server did first, and the
+ * client until it masked its frames here too).
  *
  * Why: `ws.send()` writes each message as two socket writes (a 2-10 byte header Buffer, then
  * the data), so a Socket.D frame of ~55 bytes waiting in the socket (corked for the tick, or
@@ -21,45 +23,52 @@ import { CORK_FLUSH_BYTES } from './base-connection.js';
  * recycled through a process-wide pool as soon as every chunk of them has left, so a long
  * stream reuses the same few slabs instead of leaving a trail of buffers for the GC.
  *
- * On the wire nothing changes: one unmasked, unfragmented binary message per frame
- * (RFC 6455 5.2; a server never masks), the header in its shortest form (7-bit, 16-bit or
- * 64-bit length), as `ws` writes it.
+ * On the wire: one unfragmented binary message per frame, the header in its shortest form
+ * (7-bit, 16-bit or 64-bit length), as `ws` writes it (RFC 6455 5.2). A server never masks; a
+ * client masks every frame with a fresh key (5.3), while copying it into the slab, large
+ * frames included (copied slab by slab: a client cannot write them as they are).
  */
 
 /** Bytes of one slab: one full chunk at most (`CORK_FLUSH_BYTES`). */
 export const WS_SLAB_BYTES = CORK_FLUSH_BYTES;
-/** Frames above this many bytes are not copied: their header is staged and the frame written as is, after the chunk. */
+/** Server side, frames above this many bytes are not copied: their header is staged and the frame written as is, after the chunk (a client copies them slab by slab, masking). */
 export const WS_COPY_MAX_BYTES = 16 * 1024;
 /** Free slabs kept in the process-wide pool (2 MiB); more are left to the GC. */
 const MAX_FREE_SLABS = 32;
 /** Opcode byte of a final binary frame: FIN + opcode 2, no RSV bits. */
 const FIN_BINARY = 0x82;
 
-/** The WebSocket header bytes of an unmasked message of `length` bytes (RFC 6455 5.2). */
-export function wsHeaderLength(length: number): number {
-  return length < 126 ? 2 : length < 65536 ? 4 : 10;
+/** The WebSocket header bytes of a message of `length` bytes (RFC 6455 5.2), 4 more when masked. */
+export function wsHeaderLength(length: number, masked = false): number {
+  return (length < 126 ? 2 : length < 65536 ? 4 : 10) + (masked ? 4 : 0);
 }
 
 /**
- * Writes the header of an unmasked, final binary message of `length` bytes at `at`, in its
- * shortest form; returns the offset after it.
+ * Writes the header of a final message of `length` bytes at `at`, in its shortest form
+ * (binary unless `opcode` says otherwise), with a fresh mask key when `masked`; returns the
+ * offset after it (where the payload goes; the key is the 4 bytes before).
  */
-export function writeWsHeader(buf: Buffer, at: number, length: number): number {
-  buf[at] = FIN_BINARY;
+export function writeWsHeader(buf: Buffer, at: number, length: number, masked = false, firstByte: number = FIN_BINARY): number {
+  buf[at] = firstByte;
+  const maskBit = masked ? 0x80 : 0;
+  let end: number;
   if (length < 126) {
-    buf[at + 1] = length;
-    return at + 2;
-  }
-  if (length < 65536) {
-    buf[at + 1] = 126;
+    buf[at + 1] = maskBit | length;
+    end = at + 2;
+  } else if (length < 65536) {
+    buf[at + 1] = maskBit | 126;
     buf[at + 2] = length >>> 8;
     buf[at + 3] = length & 0xff;
-    return at + 4;
+    end = at + 4;
+  } else {
+    buf[at + 1] = maskBit | 127;
+    buf.writeUInt32BE(Math.floor(length / 0x1_0000_0000), at + 2);
+    buf.writeUInt32BE(length >>> 0, at + 6);
+    end = at + 10;
   }
-  buf[at + 1] = 127;
-  buf.writeUInt32BE(Math.floor(length / 0x1_0000_0000), at + 2);
-  buf.writeUInt32BE(length >>> 0, at + 6);
-  return at + 10;
+  if (!masked) return end;
+  writeMaskKey(buf, end);
+  return end + 4;
 }
 
 /** One slab: used by one stage at a time; back to the pool once none of its chunks is pending. */
@@ -81,11 +90,11 @@ function releaseSlab(slab: Slab): void {
 }
 
 /**
- * Stages the messages of one server-side WebSocket and writes them to its socket in chunks
+ * Stages the messages of one WebSocket and writes them to its socket in chunks
  * (see the file comment). The owner calls `flush()` before the socket is uncorked and
  * `settle()` after; and since the chunks go straight to the socket, `flush()` before whatever
- * `ws` itself writes (pongs, its close frame, the end of the socket): WsConnection hooks that
- * in, and falls back to `ws.send()` where it cannot.
+ * is written to the socket otherwise; control frames go through `writeControl()`, behind
+ * what is staged.
  *
  * A slab is reused once every chunk of it was written: known from the chunk's write callback,
  * or sooner from the socket's `writableLength` being 0 after an uncork (a synchronous writev
@@ -122,6 +131,8 @@ export class WsStage {
     private readonly socket: Socket,
     /** Runs after each write of the stage completed (the connection checks for its drain there). */
     private readonly onWritten: () => void,
+    /** Client side: every message masked with a fresh key, while it is copied (RFC 6455 5.3). */
+    private readonly masked = false,
   ) {}
 
   /** Bytes staged and not yet handed to the socket. */
@@ -134,13 +145,15 @@ export class WsStage {
     if (this.discarded) return;
     const n = frame.length;
     if (n > WS_COPY_MAX_BYTES) {
-      this.writeDirect(n, undefined, frame, cb);
+      if (this.masked) this.writeMaskedLarge(n, undefined, frame, cb);
+      else this.writeDirect(n, undefined, frame, cb);
       return;
     }
-    const buf = this.reserve(wsHeaderLength(n) + n);
-    const at = writeWsHeader(buf, this.end, n);
+    const buf = this.reserve(wsHeaderLength(n, this.masked) + n);
+    const at = writeWsHeader(buf, this.end, n, this.masked);
     buf.set(frame, at);
     this.end = at + n;
+    if (this.masked) unmask(buf, at, at + n, buf, at - 4, 0);
     if (cb !== undefined) this.flush(cb);
   }
 
@@ -149,16 +162,33 @@ export class WsStage {
     if (this.discarded) return;
     const n = head.length + data.length;
     if (n > WS_COPY_MAX_BYTES) {
-      this.writeDirect(n, head, data, cb);
+      if (this.masked) this.writeMaskedLarge(n, head, data, cb);
+      else this.writeDirect(n, head, data, cb);
       return;
     }
-    const buf = this.reserve(wsHeaderLength(n) + n);
-    let at = writeWsHeader(buf, this.end, n);
-    buf.set(head, at);
-    at += head.length;
+    const buf = this.reserve(wsHeaderLength(n, this.masked) + n);
+    const start = writeWsHeader(buf, this.end, n, this.masked);
+    buf.set(head, start);
+    const at = start + head.length;
     buf.set(data, at);
     this.end = at + data.length;
+    if (this.masked) unmask(buf, start, this.end, buf, start - 4, 0);
     if (cb !== undefined) this.flush(cb);
+  }
+
+  /**
+   * Stages a control frame (close, ping, pong: at most 125 bytes, RFC 6455 5.5) and flushes
+   * it, so that it leaves behind every message staged before it.
+   */
+  writeControl(opcode: number, payload: Buffer): void {
+    if (this.discarded) return;
+    const n = payload.length;
+    const buf = this.reserve(wsHeaderLength(n, this.masked) + n);
+    const at = writeWsHeader(buf, this.end, n, this.masked, 0x80 | opcode);
+    buf.set(payload, at);
+    this.end = at + n;
+    if (this.masked) unmask(buf, at, this.end, buf, at - 4, 0);
+    this.flush();
   }
 
   /** Hands what is staged to the socket as one chunk (before anything else is written to it). */
@@ -235,6 +265,31 @@ export class WsStage {
     this.slab = slab;
     this.start = this.end = 0;
     return slab.buf;
+  }
+
+  /**
+   * A large message from a client: masked while it is copied into slabs, one slab after the
+   * other (the key of the header applies across them), each flushed when full.
+   */
+  private writeMaskedLarge(length: number, head: Buffer | undefined, data: Buffer, cb: ((err?: Error | null) => void) | undefined): void {
+    let buf = this.reserve(wsHeaderLength(length, true) + 1);
+    this.end = writeWsHeader(buf, this.end, length, true);
+    const key = Buffer.from(buf.subarray(this.end - 4, this.end));
+    let phase = 0;
+    for (const part of head === undefined ? [data] : [head, data]) {
+      let from = 0;
+      while (from < part.length) {
+        if (this.end === WS_SLAB_BYTES) buf = this.reserve(WS_SLAB_BYTES);
+        const n = Math.min(part.length - from, WS_SLAB_BYTES - this.end);
+        const at = this.end;
+        buf.set(n === part.length ? part : part.subarray(from, from + n), at);
+        unmask(buf, at, at + n, key, 0, phase);
+        this.end = at + n;
+        phase += n;
+        from += n;
+      }
+    }
+    this.flush(cb);
   }
 
   /** A large message: its header (and `head`) staged and flushed, then `data` written as is (no copy). */

@@ -1,10 +1,9 @@
-import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
-import type { Server as HttpsServer } from 'node:https';
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer, request as httpRequest, type ClientRequest, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import { request as httpsRequest, type Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import { WebSocket, WebSocketServer, type ClientOptions } from 'ws';
-import { MAX_FRAME_LENGTH } from '../protocol/constants.js';
 import { socketDError } from '../protocol/errors.js';
 import { AddressLimit } from './address-limit.js';
 import type { ConnectionOptions } from './base-connection.js';
@@ -18,6 +17,16 @@ import {
 import type { TlsClientOptions } from './transport-options.js';
 import { SOCKETD_SUBPROTOCOL, WsConnection } from './ws-connection.js';
 
+/** The GUID of RFC 6455 1.3, appended to the key for `Sec-WebSocket-Accept`. */
+const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+/** A `Sec-WebSocket-Key`: 16 bytes in base64. */
+const WS_KEY = /^[+/0-9A-Za-z]{22}==$/;
+
+/** `Sec-WebSocket-Accept` for a key (RFC 6455 4.2.2). */
+function acceptKey(key: string): string {
+  return createHash('sha1').update(key + WS_GUID).digest('base64');
+}
+
 /** TLS settings a `wss://` client may pass through to `https.request` (all optional). */
 export type WsTlsOptions = TlsClientOptions;
 
@@ -28,14 +37,6 @@ export interface WsClientOptions extends ConnectionOptions {
   /** TLS settings for `wss://` (e.g. a private CA). */
   tls?: WsTlsOptions;
 }
-
-/**
- * ws' receiver limits, tighter than its server defaults (256 Ki chunks, 16 Ki fragments): a
- * Socket.D message is one frame, sent by every known peer as one WebSocket fragment, and a
- * peer trickling bytes must not make ws keep a quarter million chunk objects.
- */
-const WS_MAX_BUFFERED_CHUNKS = 16 * 1024;
-const WS_MAX_FRAGMENTS = 1024;
 
 /** Options of `WsServerTransport`. */
 export interface WsServerOptions extends ConnectionOptions,
@@ -61,11 +62,12 @@ export interface WsServerOptions extends ConnectionOptions,
   maxConnections?: number;
 }
 
-/** Picks the Socket.D token the client offered (exact first, then any case), or false. */
-function pickProtocol(protocols: Set<string>): string | false {
-  if (protocols.has(SOCKETD_SUBPROTOCOL)) return SOCKETD_SUBPROTOCOL;
-  for (const p of protocols) if (p.toLowerCase() === 'socket.d') return p;
-  return false;
+/** Picks the Socket.D token the client offered (exact first, then any case), or undefined. */
+function pickProtocol(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const offered = header.split(',').map((p) => p.trim());
+  if (offered.includes(SOCKETD_SUBPROTOCOL)) return SOCKETD_SUBPROTOCOL;
+  return offered.find((p) => p.toLowerCase() === 'socket.d');
 }
 
 function offersSocketD(req: IncomingMessage): boolean {
@@ -73,10 +75,12 @@ function offersSocketD(req: IncomingMessage): boolean {
   return header !== undefined && header.split(',').some((p) => p.trim().toLowerCase() === 'socket.d');
 }
 
+function ignoreError(): void {}
+
 /** Answers an upgrade request with an HTTP error and drops the socket. */
-function refuseUpgrade(socket: Duplex, status: number, reason: string, message: string): void {
+function refuseUpgrade(socket: Duplex, status: number, reason: string, message: string, extraHeaders = ''): void {
   socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\n` +
+    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\n${extraHeaders}` +
     `Content-Length: ${Buffer.byteLength(message)}\r\n\r\n${message}`,
   );
   socket.once('finish', () => socket.destroy());
@@ -100,37 +104,84 @@ export class WsClientTransport implements ClientTransport {
     // Dial with the canonical schema: aliases such as ws-java:// mean nothing to HTTP.
     const target = `${url.schema}://${url.linkUrl.slice(url.linkUrl.indexOf('://') + 3)}`;
     return new Promise((resolve, reject) => {
-      // ws hands unknown options (rejectUnauthorized, servername, ...) on to https.request.
-      const ws = new WebSocket(target, [SOCKETD_SUBPROTOCOL], {
-        ...(options.tls as ClientOptions | undefined),
-        perMessageDeflate: false,
-        maxPayload: options.maxFrameSize ?? MAX_FRAME_LENGTH,
-        // No handshakeTimeout: the timer below covers DNS, TCP, TLS and the upgrade, and
-        // always fails with CONNECT_TIMEOUT.
-      });
       let settled = false;
-      const timer = setTimeout(() => {
-        settled = true;
-        ws.terminate();
-        reject(socketDError('CONNECT_TIMEOUT', `WebSocket connect to ${target} timed out after ${options.connectTimeout} ms`));
-      }, options.connectTimeout);
-      const onError = (err: Error): void => {
+      const fail = (err: Error): void => {
         clearTimeout(timer);
         if (settled) return;
         settled = true;
-        reject(socketDError('TRANSPORT', `WebSocket connect to ${target} failed: ${err.message}${notHttpHint(err)}`, { cause: err }));
+        req.destroy();
+        reject(err);
       };
-      ws.on('error', onError);
-      ws.once('open', () => {
-        clearTimeout(timer);
-        ws.off('error', onError);
-        if (settled) return;
-        settled = true;
-        // Created synchronously in 'open': no message can be emitted before its listener.
-        resolve(new WsConnection(ws, options));
+      const failTransport = (message: string, cause?: Error): void => fail(socketDError('TRANSPORT',
+        `WebSocket connect to ${target} failed: ${message}${cause === undefined ? '' : notHttpHint(cause)}`, cause === undefined ? undefined : { cause }));
+      let parsed: URL;
+      try {
+        parsed = new URL(target);
+      } catch (err) {
+        reject(socketDError('TRANSPORT', `WebSocket connect to ${target} failed: ${(err as Error).message}`, { cause: err }));
+        return;
+      }
+      const key = randomBytes(16).toString('base64');
+      // The upgrade request as ws (and upstream JS peers) write it, without extensions.
+      const requestOptions = {
+        ...options.tls,
+        headers: {
+          'Sec-WebSocket-Version': '13',
+          'Sec-WebSocket-Key': key,
+          'Connection': 'Upgrade',
+          'Upgrade': 'websocket',
+          'Sec-WebSocket-Protocol': SOCKETD_SUBPROTOCOL,
+        },
+        agent: false as const,
+      };
+      let req: ClientRequest;
+      try {
+        req = parsed.protocol === 'wss:'
+          ? httpsRequest(new URL(`https:${target.slice(4)}`), requestOptions)
+          : httpRequest(new URL(`http:${target.slice(3)}`), requestOptions);
+      } catch (err) {
+        // Options node:https refuses at once (a bad key or certificate, ...).
+        reject(socketDError('TRANSPORT', `WebSocket connect to ${target} failed: ${(err as Error).message}`, { cause: err }));
+        return;
+      }
+      // No own timeout on the request: this covers DNS, TCP, TLS and the upgrade, and always
+      // fails with CONNECT_TIMEOUT.
+      const timer = setTimeout(() => fail(socketDError('CONNECT_TIMEOUT',
+        `WebSocket connect to ${target} timed out after ${options.connectTimeout} ms`)), options.connectTimeout);
+      req.on('error', (err: Error) => failTransport(err.message, err));
+      req.on('response', (res: IncomingMessage) => {
+        res.resume();
+        failTransport(`Unexpected server response: ${res.statusCode ?? '?'}`);
       });
+      req.on('upgrade', (res: IncomingMessage, socket: Socket, head: Buffer) => {
+        if (settled) {
+          socket.destroy();
+          return;
+        }
+        const problem = upgradeProblem(res, key);
+        if (problem !== undefined) {
+          socket.destroy();
+          failTransport(problem);
+          return;
+        }
+        clearTimeout(timer);
+        settled = true;
+        resolve(new WsConnection(socket, { ...options, client: true, head }));
+      });
+      req.end();
     });
   }
+}
+
+/** What is wrong with a server's 101 answer (RFC 6455 4.1, as ws checks it), or undefined. */
+function upgradeProblem(res: IncomingMessage, key: string): string | undefined {
+  if (res.headers.upgrade?.toLowerCase() !== 'websocket') return 'Invalid Upgrade header';
+  if (res.headers['sec-websocket-accept'] !== acceptKey(key)) return 'Invalid Sec-WebSocket-Accept header';
+  const protocol = res.headers['sec-websocket-protocol'];
+  if (protocol === undefined) return 'Server sent no subprotocol';
+  if (protocol !== SOCKETD_SUBPROTOCOL) return 'Server sent an invalid subprotocol';
+  if (res.headers['sec-websocket-extensions'] !== undefined) return 'Server sent a Sec-WebSocket-Extensions header but no extension was requested';
+  return undefined;
 }
 
 /**
@@ -138,7 +189,6 @@ export class WsClientTransport implements ClientTransport {
  * (`httpServer` option). Plain HTTP requests to its own server get 426 Upgrade Required.
  */
 export class WsServerTransport implements ServerTransport {
-  private readonly wss: WebSocketServer;
   private readonly httpServer: HttpServer | HttpsServer;
   private readonly ownServer: boolean;
   private onConnection: ((connection: Connection) => void) | undefined;
@@ -159,15 +209,6 @@ export class WsServerTransport implements ServerTransport {
     private readonly port: number,
     private readonly options: WsServerOptions = {},
   ) {
-    this.wss = new WebSocketServer({
-      noServer: true,
-      clientTracking: false,
-      perMessageDeflate: false,
-      maxPayload: options.maxFrameSize ?? MAX_FRAME_LENGTH,
-      maxBufferedChunks: WS_MAX_BUFFERED_CHUNKS,
-      maxFragments: WS_MAX_FRAGMENTS,
-      handleProtocols: pickProtocol,
-    });
     this.perAddress = new AddressLimit('WebSocket', options.maxConnectionsPerAddress, options.logger);
     this.pendingBudget = new ByteBudget(options.maxPendingFrameBytes ?? DEFAULT_MAX_PENDING_FRAME_BYTES);
     this.handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
@@ -217,6 +258,9 @@ export class WsServerTransport implements ServerTransport {
         return;
       }
     }
+    // Node took its own error listener off the socket for the upgrade: a reset while we refuse
+    // or answer must not crash the process (the connection records errors once it exists).
+    socket.on('error', ignoreError);
     if (!this.ownServer && !this.upgrading.has(socket)) {
       // Attached: someone else accepted the raw socket; count and time it from its upgrade
       // request on (the best an attached server can do: the headers have arrived).
@@ -233,17 +277,35 @@ export class WsServerTransport implements ServerTransport {
       refuseUpgrade(socket, 503, 'Service Unavailable', 'Too many connections\n');
       return;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const acceptedAt = this.stopUpgradeTimer(socket) ?? performance.now();
-      const onConnection = this.onConnection;
-      if (onConnection === undefined) {
-        ws.terminate(); // closed between the request and the end of the upgrade
-        return;
-      }
-      this.connections++;
-      ws.once('close', () => this.connections--);
-      onConnection(new WsConnection(ws, { ...this.options, pendingBudget: this.pendingBudget, memory: this.options.budget?.open((socket as Socket).remoteAddress), acceptedAt }));
-    });
+    const key = req.headers['sec-websocket-key'];
+    const version = req.headers['sec-websocket-version'];
+    if (req.method !== 'GET' || req.headers.upgrade?.toLowerCase() !== 'websocket' || key === undefined || !WS_KEY.test(key)) {
+      refuseUpgrade(socket, 400, 'Bad Request', 'Not a valid WebSocket upgrade request\n');
+      return;
+    }
+    if (version !== '13' && version !== '8') {
+      refuseUpgrade(socket, 400, 'Bad Request', 'Unsupported WebSocket version (13 expected)\n', 'Sec-WebSocket-Version: 13, 8\r\n');
+      return;
+    }
+    if (!socket.readable || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const acceptedAt = this.stopUpgradeTimer(socket) ?? performance.now();
+    const onConnection = this.onConnection;
+    if (onConnection === undefined) {
+      socket.destroy(); // closed between the request and the end of the upgrade
+      return;
+    }
+    // Extensions offered (permessage-deflate by upstream JS peers) are declined by not naming them.
+    const protocol = pickProtocol(req.headers['sec-websocket-protocol']);
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `Sec-WebSocket-Accept: ${acceptKey(key)}\r\n${protocol === undefined ? '' : `Sec-WebSocket-Protocol: ${protocol}\r\n`}\r\n`);
+    this.connections++;
+    socket.once('close', () => this.connections--);
+    onConnection(new WsConnection(socket as Socket, {
+      ...this.options, pendingBudget: this.pendingBudget, memory: this.options.budget?.open((socket as Socket).remoteAddress), acceptedAt, head,
+    }));
   };
 
   listen(onConnection: (connection: Connection) => void): Promise<void> {
@@ -285,12 +347,9 @@ export class WsServerTransport implements ServerTransport {
     return a === null || typeof a === 'string' ? undefined : { host: a.address, port: a.port };
   }
 
-  /**
-   * The `ws.WebSocketServer` (in `noServer` mode; the HTTP server is `httpServer`). Typed by the
-   * caller (`unwrap<WebSocketServer>()`) so that the published declarations need no `@types/ws`.
-   */
+  /** The HTTP(S) server upgrades arrive on (own or attached), as `server`. */
   unwrap<T = unknown>(): T {
-    return this.wss as T;
+    return this.httpServer as T;
   }
 
   /** The HTTP(S) server upgrades arrive on (own or attached). */

@@ -419,8 +419,11 @@ function bigPartialFrames(schema: Schema, scale: Scale): AttackPlan {
       head.writeInt32BE(17 * MB - 1, 0);
       head.writeInt32BE(Flags.Request, 4);
       for (let c = 0; c < scale.bigPartialConnections; c++) {
-        const peer = await handshaken(child);
+        const peer = await RawPeer.open(child.spec.schema, child.port);
         peers.push(peer);
+        // Once the address's share is full, even a new connection's Connect may not fit: the
+        // attacker is then refused at the handshake (closed), which is the outcome sought.
+        if (!(await peer.handshake(child.port))) break;
         if (schema === 'tcp') {
           peer.write(head);
           for (let i = 0; i < 16 && !peer.isClosed; i++) await writePaced(peer, body);
