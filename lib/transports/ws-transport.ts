@@ -14,7 +14,7 @@ import {
   type ClientTransport, type Connection, type ParsedUrl, type ServerTransport, type ServerTransportOptions,
   type Transport,
 } from '../session/connection.js';
-import type { TlsClientOptions } from './transport-options.js';
+import { checkTlsOption, type TlsClientOptions } from './transport-options.js';
 import { SOCKETD_SUBPROTOCOL, WsConnection } from './ws-connection.js';
 
 /** The GUID of RFC 6455 1.3, appended to the key for `Sec-WebSocket-Accept`. */
@@ -121,6 +121,7 @@ export class WsClientTransport implements ClientTransport {
         reject(socketDError('TRANSPORT', `WebSocket connect to ${target} failed: ${(err as Error).message}`, { cause: err }));
         return;
       }
+      checkTlsOption(options.tls);
       const key = randomBytes(16).toString('base64');
       // The upgrade request as ws (and upstream JS peers) write it, without extensions.
       const requestOptions = {
