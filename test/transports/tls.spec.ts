@@ -248,6 +248,18 @@ describe('TLS options', () => {
   });
 });
 
+describe('TLS options of a client', () => {
+  it('a tls option that is not an object fails the connect with SOCKETD_ERR_INVALID_ARGUMENT (tcp and ws check it)', async () => {
+    for (const schema of ['tcp', 'ws']) {
+      const client = new SdClient(`sd:${schema}://127.0.0.1:1`, { tls: true as never, autoReconnect: false, logger: false });
+      const err = await client.connect().then(() => undefined, (e: unknown) => e);
+      await client.close();
+      expect(isSocketDError(err, 'INVALID_ARGUMENT')).toBe(true);
+      expect((err as Error).message).toMatch(/tls must be an object/);
+    }
+  });
+});
+
 describe('TcpConnection over a TLSSocket', () => {
   async function pair(): Promise<{ client: Connection; server: Connection }> {
     const transport = new TcpServerTransport('127.0.0.1', 0, { tls: { key: certs.server.key, cert: certs.server.cert } });
