@@ -11,6 +11,11 @@ import {
 import { decodeDatagram, newUdpStats, UdpConnection, type UdpLink, type UdpStats } from './udp-connection.js';
 import { endsWith, frameLengthOf, TOKEN_LENGTH, TOKEN_REQUEST } from './udp-token.js';
 
+/** The Connect is resent after 250 ms without a Connack, then after twice as long each time ... */
+const FIRST_CONNECT_RESEND = 250;
+/** ... up to every 2 s (until the Connack, the close, or `connectTimeout`). */
+const MAX_CONNECT_RESEND = 2000;
+
 const statsBySocket = new WeakMap<Socket, Readonly<UdpStats>>();
 
 /** Registers the counters of a udp socket for `udpStats()`. */
@@ -37,6 +42,12 @@ export function addressKey(address: string, port: number): string {
  * token (`udp-token.ts`); once the Connack brought one, datagrams without it are dropped and
  * counted. Its one connection closes the socket when it closes; a send the OS refuses (ICMP
  * port unreachable: no server) fails the connection at once.
+ *
+ * UDP may lose the Connect or the Connack: until a Connack comes, the link resends the Connect
+ * datagram (the same bytes, so the same sid) with backoff, within `connectTimeout`. A server of
+ * ours answers a repeat with the same Connack; an upstream one replaces its session with a new
+ * one (spec 3.3) and answers it too: Connacks after the first are ignored (and counted), as are
+ * frames other than Close arriving before the Connack.
  */
 class UdpClientLink implements UdpLink {
   readonly counters: UdpStats = newUdpStats();
@@ -53,15 +64,34 @@ class UdpClientLink implements UdpLink {
     if (this.connection !== undefined && this.drainWanted && this.connection.checkDrain()) this.drainWanted = false;
   };
   private drainWanted = false;
+  /** The Connect datagram (the first one sent), resent until the Connack. */
+  private connect: Buffer | Buffer[] | undefined;
+  private resendTimer: NodeJS.Timeout | undefined;
+  private resendDelay = FIRST_CONNECT_RESEND;
+  private resendUntil = 0;
 
-  constructor(readonly socket: Socket, private readonly maxDatagramSize: number, private readonly maxFrameSize: number) {
+  constructor(
+    readonly socket: Socket,
+    private readonly maxDatagramSize: number,
+    private readonly maxFrameSize: number,
+    private readonly connectTimeout: number,
+  ) {
     registerUdpStats(socket, this.counters);
     socket.on('message', (msg: Buffer) => this.onDatagram(msg));
-    socket.on('close', () => { this.closed = true; });
+    socket.on('close', () => {
+      this.closed = true;
+      this.stopResending();
+    });
   }
 
   send(_connection: UdpConnection, datagram: Buffer | Buffer[]): void {
-    if (!this.closed) this.socket.send(datagram, this.afterSend);
+    if (this.closed) return;
+    if (this.connect === undefined && !this.agreed) {
+      this.connect = datagram;
+      this.resendUntil = Date.now() + this.connectTimeout;
+      this.scheduleResend();
+    }
+    this.socket.send(datagram, this.afterSend);
   }
 
   queuedBytes(): number {
@@ -73,6 +103,7 @@ class UdpClientLink implements UdpLink {
   }
 
   release(): void {
+    this.stopResending();
     if (this.closed) return;
     this.closed = true;
     // After the sends already handed over (the Close frame) have left.
@@ -101,17 +132,47 @@ class UdpClientLink implements UdpLink {
       counters.droppedGarbage++;
       return;
     }
-    if (!this.agreed && frame.flag === Flags.Connack) {
+    if (frame.flag === Flags.Connack) {
+      if (this.agreed) {
+        counters.duplicateConnacks++; // the answer to a resent Connect
+        return;
+      }
       // Only the answer to our own Connect (its sid is random) can set the token.
       if (frame.sid !== connection.connectSid) {
         counters.droppedBadToken++;
         return;
       }
       this.agreed = true;
+      this.stopResending();
       const tokened = msg.length === len + TOKEN_LENGTH && !endsWith(msg, len, TOKEN_REQUEST);
       connection.agreeToken(tokened ? Buffer.from(msg.subarray(len)) : undefined);
+    } else if (!this.agreed && frame.flag !== Flags.Close) {
+      // The Connack was lost (its resent copy comes) or overtaken: as if this one were lost too.
+      counters.droppedBeforeConnack++;
+      return;
     }
     connection.receive(frame);
+  }
+
+  private scheduleResend(): void {
+    const delay = this.resendDelay;
+    if (Date.now() + delay >= this.resendUntil) return; // the connect timeout ends the attempt
+    this.resendTimer = setTimeout(() => {
+      this.resendTimer = undefined;
+      if (this.closed || this.agreed || this.connect === undefined) return;
+      this.counters.connectRetransmits++;
+      this.counters.datagramsOut++;
+      this.socket.send(this.connect, this.afterSend);
+      this.resendDelay = Math.min(delay * 2, MAX_CONNECT_RESEND);
+      this.scheduleResend();
+    }, delay);
+    this.resendTimer.unref();
+  }
+
+  private stopResending(): void {
+    if (this.resendTimer === undefined) return;
+    clearTimeout(this.resendTimer);
+    this.resendTimer = undefined;
   }
 }
 
@@ -140,7 +201,7 @@ export class UdpClientTransport implements ClientTransport {
       socket.connect(url.port, url.host, () => {
         clearTimeout(timer);
         socket.off('error', onError);
-        const link = new UdpClientLink(socket, options.maxDatagramSize ?? DEFAULT_MAX_DATAGRAM_SIZE, options.maxFrameSize ?? MAX_FRAME_LENGTH);
+        const link = new UdpClientLink(socket, options.maxDatagramSize ?? DEFAULT_MAX_DATAGRAM_SIZE, options.maxFrameSize ?? MAX_FRAME_LENGTH, options.connectTimeout);
         const remote = socket.remoteAddress();
         // The Connect asks for a token; the Connack tells whether the server keeps one.
         const connection = new UdpConnection(link, addressKey(remote.address, remote.port), remote, { ...options, trailer: TOKEN_REQUEST });
