@@ -11,9 +11,9 @@ import {
 import { decodeDatagram, newUdpStats, UdpConnection, type UdpLink, type UdpStats } from './udp-connection.js';
 import { endsWith, frameLengthOf, TOKEN_LENGTH, TOKEN_REQUEST } from './udp-token.js';
 
-/** The Connect is resent after 250 ms without a Connack, then after twice as long each time ... */
+/** A handshake datagram is resent after 250 ms without its answer, then after twice as long each time ... */
 const FIRST_CONNECT_RESEND = 250;
-/** ... up to every 2 s (until the Connack, the close, or `connectTimeout`). */
+/** ... up to every 2 s (until the answer, the close, or `connectTimeout`). */
 const MAX_CONNECT_RESEND = 2000;
 
 const statsBySocket = new WeakMap<Socket, Readonly<UdpStats>>();
@@ -43,11 +43,13 @@ export function addressKey(address: string, port: number): string {
  * counted. Its one connection closes the socket when it closes; a send the OS refuses (ICMP
  * port unreachable: no server) fails the connection at once.
  *
- * UDP may lose the Connect or the Connack: until a Connack comes, the link resends the Connect
- * datagram (the same bytes, so the same sid) with backoff, within `connectTimeout`. A server of
- * ours answers a repeat with the same Connack; an upstream one replaces its session with a new
- * one (spec 3.3) and answers it too: Connacks after the first are ignored (and counted), as are
- * frames other than Close arriving before the Connack.
+ * UDP may lose any datagram of the handshake: until a Connack comes, the link resends the
+ * Connect datagram (the same bytes, so the same sid) with backoff, within `connectTimeout`; then,
+ * with a token, the Ping that proves our address until a Pong comes (a session left half-open is
+ * the first evicted under a flood of Connects). A server of ours answers a repeated Connect with
+ * the same Connack; an upstream one replaces its session with a new one (spec 3.3) and answers
+ * it too: Connacks after the first are ignored (and counted), as are frames other than Close
+ * arriving before the Connack.
  */
 class UdpClientLink implements UdpLink {
   readonly counters: UdpStats = newUdpStats();
@@ -64,8 +66,10 @@ class UdpClientLink implements UdpLink {
     if (this.connection !== undefined && this.drainWanted && this.connection.checkDrain()) this.drainWanted = false;
   };
   private drainWanted = false;
-  /** The Connect datagram (the first one sent), resent until the Connack. */
-  private connect: Buffer | Buffer[] | undefined;
+  /** The next datagram sent is resent until answered: the Connect, then the token's first Ping. */
+  private resendNext = true;
+  /** The datagram being resent. */
+  private resent: Buffer | Buffer[] | undefined;
   private resendTimer: NodeJS.Timeout | undefined;
   private resendDelay = FIRST_CONNECT_RESEND;
   private resendUntil = 0;
@@ -86,8 +90,10 @@ class UdpClientLink implements UdpLink {
 
   send(_connection: UdpConnection, datagram: Buffer | Buffer[]): void {
     if (this.closed) return;
-    if (this.connect === undefined && !this.agreed) {
-      this.connect = datagram;
+    if (this.resendNext) {
+      this.resendNext = false;
+      this.resent = datagram;
+      this.resendDelay = FIRST_CONNECT_RESEND;
       this.resendUntil = Date.now() + this.connectTimeout;
       this.scheduleResend();
     }
@@ -145,11 +151,15 @@ class UdpClientLink implements UdpLink {
       this.agreed = true;
       this.stopResending();
       const tokened = msg.length === len + TOKEN_LENGTH && !endsWith(msg, len, TOKEN_REQUEST);
+      this.resendNext = tokened; // the Ping that agreeToken sends at once
       connection.agreeToken(tokened ? Buffer.from(msg.subarray(len)) : undefined);
+      this.resendNext = false;
     } else if (!this.agreed && frame.flag !== Flags.Close) {
       // The Connack was lost (its resent copy comes) or overtaken: as if this one were lost too.
       counters.droppedBeforeConnack++;
       return;
+    } else if (frame.flag === Flags.Pong && this.resent !== undefined) {
+      this.stopResending(); // the server has our token Ping: the session is proven there
     }
     connection.receive(frame);
   }
@@ -159,10 +169,10 @@ class UdpClientLink implements UdpLink {
     if (Date.now() + delay >= this.resendUntil) return; // the connect timeout ends the attempt
     this.resendTimer = setTimeout(() => {
       this.resendTimer = undefined;
-      if (this.closed || this.agreed || this.connect === undefined) return;
+      if (this.closed || this.resent === undefined) return;
       this.counters.connectRetransmits++;
       this.counters.datagramsOut++;
-      this.socket.send(this.connect, this.afterSend);
+      this.socket.send(this.resent, this.afterSend);
       this.resendDelay = Math.min(delay * 2, MAX_CONNECT_RESEND);
       this.scheduleResend();
     }, delay);
@@ -170,6 +180,7 @@ class UdpClientLink implements UdpLink {
   }
 
   private stopResending(): void {
+    this.resent = undefined;
     if (this.resendTimer === undefined) return;
     clearTimeout(this.resendTimer);
     this.resendTimer = undefined;

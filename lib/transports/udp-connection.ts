@@ -74,7 +74,10 @@ export interface UdpStats {
    * token, within the 3x allowance), a proven session ignores it.
    */
   duplicateConnects: number;
-  /** Client: the Connect sent again while no Connack came (250 ms, then doubling up to 2 s). */
+  /**
+   * Client: handshake datagrams sent again while unanswered (250 ms, then doubling up to 2 s):
+   * the Connect until a Connack, then the Ping carrying the token until a Pong.
+   */
   connectRetransmits: number;
   /** Client: Connacks after the first one (answers to a resent Connect), ignored. */
   duplicateConnacks: number;

@@ -77,6 +77,23 @@ describe('sd:udp: a lost Connect or Connack (default options)', () => {
     expect(server.sessions.size).toBe(1);
   });
 
+  it('a lost token Ping: the client resends it until a Pong, so its session does not stay half-open', async () => {
+    const { server, port } = await startUdp(servers);
+    const r = await relay(port, [2], []); // the Connect goes through, the Ping after the Connack does not
+    const client = await clients.open(`sd:udp://127.0.0.1:${r.port}/path`, { logger: false, heartbeatInterval: 0 });
+    await waitFor(() => stats(server).halfOpen === 0, 'the resent Ping proved the address');
+    const pings = (): Buffer[] => r.fromClient.filter((d) => flagOf(d) === Flags.Ping);
+    expect(pings().length).toBeGreaterThanOrEqual(2);
+    for (const p of pings()) expect(p).toEqual(pings()[0]); // the frame and the session's token
+    expect(split(pings()[0]!).trailer).toEqual(split(r.fromServer[0]!).trailer);
+    // Once the Pong came, no more Pings (heartbeats are off).
+    const sent = await stable(() => pings().length);
+    await new Promise((res) => setTimeout(res, 600));
+    expect(pings().length).toBe(sent);
+    expect(client.session!.isOpen).toBe(true);
+    expect(stats(server)).toMatchObject({ sessions: 1, evictedHalfOpen: 0 });
+  });
+
   it('a repeated Connect of a half-open session gets the same Connack within 3x its bytes; of a proven one, nothing', async () => {
     const { server, port } = await startUdp(servers);
     const socket = await rawUdp();
