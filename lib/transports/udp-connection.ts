@@ -219,6 +219,7 @@ export class UdpConnection implements Connection {
   /** Server side: the peer sent its token back, so it receives at its address (held datagrams leave). */
   validate(): void {
     this.unvalidated = false;
+    this.firstOut = undefined;
     const held = this.heldOut;
     this.heldOut = [];
     this.heldOutBytes = 0;
