@@ -68,16 +68,9 @@ export interface UdpStats {
   refusedConnects: number;
   /** Server: sessions replaced by a new Connect from the same address (spec 3.3). */
   replacedSessions: number;
-  /**
-   * Server: a Connect repeated with the sid of the session's own Connect (the client resent it,
-   * or the network duplicated it): a half-open session's Connack goes again (the same bytes and
-   * token, within the 3x allowance), a proven session ignores it.
-   */
+  /** Server: a Connect repeated with its session's sid (resent, duplicated): a half-open session answers its Connack again. */
   duplicateConnects: number;
-  /**
-   * Client: handshake datagrams sent again while unanswered (250 ms, then doubling up to 2 s):
-   * the Connect until a Connack, then the Ping carrying the token until a Pong.
-   */
+  /** Client: handshake datagrams resent while unanswered: the Connect (until a Connack), the token Ping (until a Pong). */
   connectRetransmits: number;
   /** Client: Connacks after the first one (answers to a resent Connect), ignored. */
   duplicateConnacks: number;

@@ -61,7 +61,8 @@ interface Throttle {
  *
  * A Connect with a new sid from the address of a tokenless session replaces it. A repeated one
  * (the same sid: the client resent it, or the network duplicated it) keeps the session: a
- * half-open one sends its Connack again (same bytes, same token, within the 3x allowance). Datagrams longer than `maxDatagramSize` (plus the
+ * half-open one sends its Connack again (same bytes, same token, within the 3x allowance).
+ * Datagrams longer than `maxDatagramSize` (plus the
  * token), not one well-formed frame, or from unknown addresses are dropped and counted
  * (`stats()`); they never touch another peer's session. Refused Connects are counted and
  * logged (one line per 5 s). `close()` stops accepting Connects; the socket itself closes
