@@ -11,6 +11,11 @@ import { checkDatagramSize } from './transport-options.js';
 import { decodeDatagram, newUdpStats, UdpConnection, type UdpLink, type UdpStats } from './udp-connection.js';
 import { endsWith, frameLengthOf, TOKEN_LENGTH, TOKEN_REQUEST } from './udp-token.js';
 
+/** A handshake datagram is resent after 250 ms without its answer, then after twice as long each time ... */
+const FIRST_CONNECT_RESEND = 250;
+/** ... up to every 2 s (until the answer, the close, or `connectTimeout`). */
+const MAX_CONNECT_RESEND = 2000;
+
 const statsBySocket = new WeakMap<Socket, Readonly<UdpStats>>();
 
 /** Registers the counters of a udp socket for `udpStats()`. */
@@ -37,6 +42,14 @@ export function addressKey(address: string, port: number): string {
  * token (`udp-token.ts`); once the Connack brought one, datagrams without it are dropped and
  * counted. Its one connection closes the socket when it closes; a send the OS refuses (ICMP
  * port unreachable: no server) fails the connection at once.
+ *
+ * UDP may lose any datagram of the handshake: until a Connack comes, the link resends the
+ * Connect datagram (the same bytes, so the same sid) with backoff, within `connectTimeout`; then,
+ * with a token, the Ping that proves our address until a Pong comes (a session left half-open is
+ * the first evicted under a flood of Connects). A server of ours answers a repeated Connect with
+ * the same Connack; an upstream one replaces its session with a new one (spec 3.3) and answers
+ * it too: Connacks after the first are ignored (and counted), as are frames other than Close
+ * arriving before the Connack.
  */
 class UdpClientLink implements UdpLink {
   readonly counters: UdpStats = newUdpStats();
@@ -53,15 +66,38 @@ class UdpClientLink implements UdpLink {
     if (this.connection !== undefined && this.drainWanted && this.connection.checkDrain()) this.drainWanted = false;
   };
   private drainWanted = false;
+  /** The next datagram sent is resent until answered: the Connect, then the token's first Ping. */
+  private resendNext = true;
+  /** The datagram being resent. */
+  private resent: Buffer | Buffer[] | undefined;
+  private resendTimer: NodeJS.Timeout | undefined;
+  private resendDelay = FIRST_CONNECT_RESEND;
+  private resendUntil = 0;
 
-  constructor(readonly socket: Socket, private readonly maxDatagramSize: number, private readonly maxFrameSize: number) {
+  constructor(
+    readonly socket: Socket,
+    private readonly maxDatagramSize: number,
+    private readonly maxFrameSize: number,
+    private readonly connectTimeout: number,
+  ) {
     registerUdpStats(socket, this.counters);
     socket.on('message', (msg: Buffer) => this.onDatagram(msg));
-    socket.on('close', () => { this.closed = true; });
+    socket.on('close', () => {
+      this.closed = true;
+      this.stopResending();
+    });
   }
 
   send(_connection: UdpConnection, datagram: Buffer | Buffer[]): void {
-    if (!this.closed) this.socket.send(datagram, this.afterSend);
+    if (this.closed) return;
+    if (this.resendNext) {
+      this.resendNext = false;
+      this.resent = datagram;
+      this.resendDelay = FIRST_CONNECT_RESEND;
+      this.resendUntil = Date.now() + this.connectTimeout;
+      this.scheduleResend();
+    }
+    this.socket.send(datagram, this.afterSend);
   }
 
   queuedBytes(): number {
@@ -73,6 +109,7 @@ class UdpClientLink implements UdpLink {
   }
 
   release(): void {
+    this.stopResending();
     if (this.closed) return;
     this.closed = true;
     // After the sends already handed over (the Close frame) have left.
@@ -101,17 +138,52 @@ class UdpClientLink implements UdpLink {
       counters.droppedGarbage++;
       return;
     }
-    if (!this.agreed && frame.flag === Flags.Connack) {
+    if (frame.flag === Flags.Connack) {
+      if (this.agreed) {
+        counters.duplicateConnacks++; // the answer to a resent Connect
+        return;
+      }
       // Only the answer to our own Connect (its sid is random) can set the token.
       if (frame.sid !== connection.connectSid) {
         counters.droppedBadToken++;
         return;
       }
       this.agreed = true;
+      this.stopResending();
       const tokened = msg.length === len + TOKEN_LENGTH && !endsWith(msg, len, TOKEN_REQUEST);
+      this.resendNext = tokened; // the Ping that agreeToken sends at once
       connection.agreeToken(tokened ? Buffer.from(msg.subarray(len)) : undefined);
+      this.resendNext = false;
+    } else if (!this.agreed && frame.flag !== Flags.Close) {
+      // The Connack was lost (its resent copy comes) or overtaken: as if this one were lost too.
+      counters.droppedBeforeConnack++;
+      return;
+    } else if (frame.flag === Flags.Pong && this.resent !== undefined) {
+      this.stopResending(); // the server has our token Ping: the session is proven there
     }
     connection.receive(frame);
+  }
+
+  private scheduleResend(): void {
+    const delay = this.resendDelay;
+    if (Date.now() + delay >= this.resendUntil) return; // the connect timeout ends the attempt
+    this.resendTimer = setTimeout(() => {
+      this.resendTimer = undefined;
+      if (this.closed || this.resent === undefined) return;
+      this.counters.connectRetransmits++;
+      this.counters.datagramsOut++;
+      this.socket.send(this.resent, this.afterSend);
+      this.resendDelay = Math.min(delay * 2, MAX_CONNECT_RESEND);
+      this.scheduleResend();
+    }, delay);
+    this.resendTimer.unref();
+  }
+
+  private stopResending(): void {
+    this.resent = undefined;
+    if (this.resendTimer === undefined) return;
+    clearTimeout(this.resendTimer);
+    this.resendTimer = undefined;
   }
 }
 
@@ -141,7 +213,7 @@ export class UdpClientTransport implements ClientTransport {
       socket.connect(url.port, url.host, () => {
         clearTimeout(timer);
         socket.off('error', onError);
-        const link = new UdpClientLink(socket, maxDatagramSize, options.maxFrameSize ?? MAX_FRAME_LENGTH);
+        const link = new UdpClientLink(socket, maxDatagramSize, options.maxFrameSize ?? MAX_FRAME_LENGTH, options.connectTimeout);
         const remote = socket.remoteAddress();
         // The Connect asks for a token; the Connack tells whether the server keeps one.
         const connection = new UdpConnection(link, addressKey(remote.address, remote.port), remote, { ...options, maxDatagramSize, trailer: TOKEN_REQUEST });

@@ -69,8 +69,14 @@ export interface UdpStats {
   refusedConnects: number;
   /** Server: sessions replaced by a new Connect from the same address (spec 3.3). */
   replacedSessions: number;
-  /** Server: a Connect repeated with the sid of the session's own Connect (a duplicated datagram), ignored. */
+  /** Server: a Connect repeated with its session's sid (resent, duplicated): a half-open session answers its Connack again. */
   duplicateConnects: number;
+  /** Client: handshake datagrams resent while unanswered: the Connect (until a Connack), the token Ping (until a Pong). */
+  connectRetransmits: number;
+  /** Client: Connacks after the first one (answers to a resent Connect), ignored. */
+  duplicateConnacks: number;
+  /** Client: frames other than Connack or Close before the Connack (it was lost or overtaken), dropped. */
+  droppedBeforeConnack: number;
   /** Outgoing frames dropped because the socket's send queue was over `maxWriteBufferSize`. */
   droppedSendQueueFull: number;
   /** Sends the OS refused (server: counted and dropped; client: the connection fails). */
@@ -82,7 +88,8 @@ export function newUdpStats(): UdpStats {
   return {
     datagramsIn: 0, datagramsOut: 0, droppedOversize: 0, droppedGarbage: 0, droppedStrangers: 0, droppedBadToken: 0,
     droppedUnvalidated: 0, evictedHalfOpen: 0, refusedTokenless: 0, droppedPaused: 0, refusedConnects: 0,
-    replacedSessions: 0, duplicateConnects: 0, droppedSendQueueFull: 0, sendErrors: 0,
+    replacedSessions: 0, duplicateConnects: 0, connectRetransmits: 0, duplicateConnacks: 0, droppedBeforeConnack: 0,
+    droppedSendQueueFull: 0, sendErrors: 0,
   };
 }
 
@@ -173,6 +180,8 @@ export class UdpConnection implements Connection {
   /** Datagrams over the 3x allowance, waiting for `validate()` (at most 16 KiB). */
   private heldOut: { frame: Buffer; data: Buffer | undefined }[] = [];
   private heldOutBytes = 0;
+  /** Server side: the first datagram sent while unvalidated (the Connack), for a resent Connect. */
+  private firstOut: { frame: Buffer; data: Buffer | undefined } | undefined;
   private trailer: Buffer | undefined;
   private readonly highWaterMark: number;
   private readonly maxWriteBufferSize: number;
@@ -209,6 +218,7 @@ export class UdpConnection implements Connection {
   /** Server side: the peer sent its token back, so it receives at its address (held datagrams leave). */
   validate(): void {
     this.unvalidated = false;
+    this.firstOut = undefined;
     const held = this.heldOut;
     this.heldOut = [];
     this.heldOutBytes = 0;
@@ -224,6 +234,19 @@ export class UdpConnection implements Connection {
     this.token = token;
     this.trailer = token;
     if (token !== undefined) this.sendDatagram(PING_FRAME);
+  }
+
+  /**
+   * Server side: the client resent its Connect (it did not get our Connack): the first datagram
+   * (the Connack, same token) goes again if the 3x allowance has room (else it is dropped and
+   * counted). Nothing while the Connack is not written yet, or once the peer proved its address.
+   */
+  resendConnack(): void {
+    const first = this.firstOut;
+    if (!this.unvalidated || first === undefined || this.closedValue) return;
+    const length = first.frame.length + (first.data?.length ?? 0) + (this.trailer?.length ?? 0);
+    if (this.bytesOut + length > AMPLIFICATION_FACTOR * this.bytesIn) this.link.counters.droppedUnvalidated++;
+    else this.sendDatagram(first.frame, first.data);
   }
 
   /** Sends a Close 1001 (the peer's session ends here without one from the session), then closes. */
@@ -358,6 +381,7 @@ export class UdpConnection implements Connection {
         return true;
       }
       this.bytesOut += length;
+      this.firstOut ??= { frame, data };
     }
     const after = this.link.queuedBytes() + length;
     if (after > this.maxWriteBufferSize) {

@@ -59,8 +59,10 @@ interface Throttle {
  * - A Connect without the request (an upstream peer) is refused with Close 1001, unless
  *   `udpAllowTokenless`: then its session is as in spec 3.3, trusting the source address.
  *
- * A Connect with a new sid from the address of a tokenless session replaces it (a repeated
- * one, a duplicated datagram, is ignored). Datagrams longer than `maxDatagramSize` (plus the
+ * A Connect with a new sid from the address of a tokenless session replaces it. A repeated one
+ * (the same sid: the client resent it, or the network duplicated it) keeps the session: a
+ * half-open one sends its Connack again (same bytes, same token, within the 3x allowance).
+ * Datagrams longer than `maxDatagramSize` (plus the
  * token), not one well-formed frame, or from unknown addresses are dropped and counted
  * (`stats()`); they never touch another peer's session. Refused Connects are counted and
  * logged (one line per 5 s). `close()` stops accepting Connects; the socket itself closes
@@ -217,8 +219,10 @@ export class UdpServerTransport implements ServerTransport, UdpLink {
       return;
     }
     if (frame.flag === Flags.Connect && known.connectSid === frame.sid) {
+      // Resent (our Connack was lost) or duplicated: the same session, its Connack again if half-open.
       stats.duplicateConnects++;
       known.bytesIn += msg.length;
+      known.resendConnack();
       return;
     }
     if (known.token === undefined) {

@@ -89,11 +89,15 @@ describe('sd:udp against forged sources (default options)', () => {
     const old = await clients.open(url, { logger: false });
     const flood = async (from: number, to: number): Promise<void> => {
       // Each Connect from its own source (an address that will never answer), spread over
-      // 127.0.0.1-20 as spoofed sources would be; paced so that the loopback buffers keep up.
+      // 127.0.0.1-20 as spoofed sources would be. Paced by the server: the next 100 go once it
+      // read most of the last ones (or after 500 ms), as fast as it takes them; a flood that
+      // overruns its receive buffer would test UDP's loss, not the table (udp-retransmit.spec).
       for (let i = from; i < to; i += 100) {
         const batch = await Promise.all(Array.from({ length: 100 }, (_, j) => rawFloodSocket(`127.0.0.${1 + ((i + j) % 20)}`)));
+        const before = stats(server).datagramsIn;
         batch.forEach((s, j) => s.send(Buffer.concat([connectFrame(port, `flood-${i + j}`), TOKEN_REQUEST_BYTES]), port, '127.0.0.1'));
-        await new Promise((r) => setTimeout(r, 20));
+        const until = Date.now() + 500;
+        while (stats(server).datagramsIn - before < 90 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
         for (const s of batch) s.close();
       }
     };
@@ -111,7 +115,7 @@ describe('sd:udp against forged sources (default options)', () => {
     const s = stats(server);
     expect(s.halfOpen).toBeLessThanOrEqual(1000); // a tenth of maxConnections (10 000)
     expect(s.sessions).toBeLessThanOrEqual(1000 + 3);
-    // What the server's receive buffer could not take was lost; what arrived churned the share many times.
+    // What arrived (the receive buffer may still have lost some) churned the share many times.
     expect(arrived).toBeGreaterThan(5000);
     // Every flood Connect that arrived opened a half-open session that is still there (at most
     // 1000), was evicted, or was replaced by a later Connect from the same (reused) port.
