@@ -84,14 +84,20 @@ async function readInput(command: CliCommand, context: CommandContext): Promise<
   return outcome;
 }
 
+/** DATA, then an open session; or the exit code that ended either. */
+async function prepare(command: CliCommand, context: CommandContext): Promise<{ data: Buffer | undefined; session: Session; client: SdClient } | { code: number }> {
+  const input = await readInput(command, context);
+  if ('code' in input) return input;
+  const opened = await open(command, context);
+  if ('code' in opened) return opened;
+  return { data: input.data, ...opened };
+}
+
 /** `call URL EVENT [DATA]`: one Request; the answer on stdout, its metas on stderr. */
 export async function call(command: CliCommand, context: CommandContext): Promise<number> {
-  const input = await readInput(command, context);
-  if ('code' in input) return input.code;
-  const { data } = input;
-  const opened = await open(command, context);
-  if ('code' in opened) return opened.code;
-  const { session, client } = opened;
+  const ready = await prepare(command, context);
+  if ('code' in ready) return ready.code;
+  const { data, session, client } = ready;
   const { printer } = context;
   try {
     const answer = session.request(command.event, data, { metas: dataMetas(command), timeout: command.timeout ?? DEFAULT_TIMEOUT });
@@ -111,12 +117,9 @@ export async function call(command: CliCommand, context: CommandContext): Promis
  * `--count`) cancels it at the peer: an Alarm with `X-Cancel=1`, then the Close.
  */
 export async function stream(command: CliCommand, context: CommandContext): Promise<number> {
-  const input = await readInput(command, context);
-  if ('code' in input) return input.code;
-  const { data } = input;
-  const opened = await open(command, context);
-  if ('code' in opened) return opened.code;
-  const { session, client } = opened;
+  const ready = await prepare(command, context);
+  if ('code' in ready) return ready.code;
+  const { data, session, client } = ready;
   const { printer } = context;
   let handle: StreamHandle | undefined;
   let taken = 0;
@@ -167,12 +170,9 @@ export async function stream(command: CliCommand, context: CommandContext): Prom
 
 /** `send URL EVENT [DATA]`: one Message, written before the connection closes. */
 export async function send(command: CliCommand, context: CommandContext): Promise<number> {
-  const input = await readInput(command, context);
-  if ('code' in input) return input.code;
-  const { data } = input;
-  const opened = await open(command, context);
-  if ('code' in opened) return opened.code;
-  const { session, client } = opened;
+  const ready = await prepare(command, context);
+  if ('code' in ready) return ready.code;
+  const { data, session, client } = ready;
   try {
     session.send(command.event, data, { metas: dataMetas(command) });
     await session.drain();
