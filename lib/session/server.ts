@@ -93,13 +93,18 @@ export class SdServer {
     await this.transport.close();
   }
 
-  /** Stops accepting, sends Close 1001 to every session and resolves once all are closed. */
+  /**
+   * Stops accepting, sends Close 1001 to every session (a connection still in its handshake is
+   * dropped instead, so that its client retries) and resolves once all are closed.
+   */
   async close(): Promise<void> {
     await this.stopAccepting();
     const sessions = [...this.all];
     await Promise.all(sessions.map((session) => new Promise<void>((resolve) => {
       session.onClose(() => resolve());
-      session.close();
+      // Not yet answered with a Connack: dropped, not refused (see SocketDSession.drop).
+      if (session.state === 'handshaking') session.drop();
+      else session.close();
     })));
   }
 

@@ -210,6 +210,17 @@ export class SocketDSession implements Session {
     this.shut(code >= 1000 && code <= 1002 ? code : CloseCodes.CLOSE, code);
   }
 
+  /**
+   * Ends the connection without a Close frame: a stopping server's answer to a client whose
+   * Connect it has not answered yet. A Close before the Connack would read as a refused
+   * handshake, and the client would stop reconnecting; a dropped connection is retried.
+   */
+  drop(): void {
+    if (this.stateValue === 'closed') return;
+    this.connection.end();
+    this.finalize(CloseCodes.DISCONNECTION);
+  }
+
   onClose(fn: (code: number, err?: Error) => void): void {
     if (this.stateValue === 'closed') safeCall(this.log, 'onClose hook', () => fn(this.closeCodeValue!));
     else this.closeHooks.push(fn);
