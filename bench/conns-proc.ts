@@ -9,6 +9,7 @@
  */
 import 'reflect-metadata';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
+import type http from 'node:http';
 import type net from 'node:net';
 import { once } from 'node:events';
 import { WebSocket } from 'ws';
@@ -36,7 +37,8 @@ const HOST = '127.0.0.1';
 
 /**
  * Gives every outgoing connection to 127.0.0.1 without a localAddress the next source address
- * of the round robin (net.connect / net.createConnection, which ws and the engine's sd:tcp use).
+ * of the round robin (net.connect / net.createConnection, which ws and the engine's sd:tcp use,
+ * and http.Agent's createConnection, which the engine's sd:ws upgrade request uses).
  */
 function spreadSources(count: number): Set<string> {
   const used = new Set<string>();
@@ -54,6 +56,10 @@ function spreadSources(count: number): Set<string> {
     }) as F;
   netCjs.connect = wrap(netCjs.connect);
   netCjs.createConnection = wrap(netCjs.createConnection);
+  // http(s).request (our own ws client's upgrade request) connects through its Agent, which
+  // took net.createConnection when node:http loaded: wrap that copy too.
+  const httpCjs = createRequire(import.meta.url)('node:http') as typeof http;
+  httpCjs.Agent.prototype.createConnection = wrap(httpCjs.Agent.prototype.createConnection as (...a: any[]) => net.Socket);
   syncBuiltinESMExports();
   return used;
 }
