@@ -7,19 +7,17 @@ import type { Connection } from './connection.js';
  * does not read the answers already written (no point producing more). Reading is paused
  * meanwhile, so the socket stops at its next chunk: this holds at most one chunk's frames
  * (and the session caps how many may arrive before a Connack).
+ *
+ * Only bookkeeping: it never calls back. Whoever ends the last hold (`drained()` or
+ * `outsideSettled()` returning true, or the handshake accepted) takes the frames with
+ * `take()` and handles them itself.
  */
 export class FrameHold {
   private held: Frame[] | undefined;
   private waitingForDrain = false;
   private outsideHolds = 0;
 
-  constructor(
-    private readonly connection: Connection,
-    /** Handles one released frame (it may start holding again). */
-    private readonly deliver: (frame: Frame) => void,
-    /** Whether the session is closed: nothing is released then. */
-    private readonly isClosed: () => boolean,
-  ) {}
+  constructor(private readonly connection: Connection) {}
 
   /** True while frames are held. */
   get holding(): boolean {
@@ -36,7 +34,7 @@ export class FrameHold {
     this.held!.push(frame);
   }
 
-  /** Holds from now on and pauses reading, until `release()`. */
+  /** Holds from now on and pauses reading, until the frames are taken. */
   hold(): void {
     this.held ??= [];
     this.connection.pause();
@@ -49,42 +47,43 @@ export class FrameHold {
     this.hold();
   }
 
-  /** The connection drained: release what was held for it (unless an outside hold remains). */
-  drained(): void {
-    if (!this.waitingForDrain) return;
+  /** The connection drained: true when that ended the last hold (the held frames may go). */
+  drained(): boolean {
+    if (!this.waitingForDrain) return false;
     this.waitingForDrain = false;
-    if (this.outsideHolds === 0) this.release();
+    return this.outsideHolds === 0;
   }
 
   /**
-   * Holds until `until` settles, for a reason outside this connection (a broker whose
-   * target of these frames is not reading); holds nest, the last one to settle releases.
+   * Holds for a reason outside this connection (a broker whose target of these frames is not
+   * reading) until `outsideSettled()`; such holds nest.
    */
-  holdUntil(until: Promise<unknown>): void {
+  holdOutside(): void {
     this.outsideHolds++;
     this.hold();
-    const done = (): void => {
-      this.outsideHolds--;
-      if (this.outsideHolds === 0 && !this.waitingForDrain) this.release();
-    };
-    until.then(done, done);
   }
 
-  /** Delivers held frames in order and resumes reading, unless a delivery starts holding again. */
-  release(): void {
+  /** One outside hold ended: true when that was the last hold (the held frames may go). */
+  outsideSettled(): boolean {
+    this.outsideHolds--;
+    return this.outsideHolds === 0 && !this.waitingForDrain;
+  }
+
+  /** Stops holding and hands over what was held; undefined when nothing held. */
+  take(): Frame[] | undefined {
     const held = this.held;
-    if (held === undefined) return;
     this.held = undefined;
-    for (let i = 0; i < held.length; i++) {
-      if (this.held !== undefined) {
-        // Holding again: what is left goes first, before anything that arrives later.
-        this.held = held.slice(i).concat(this.held);
-        return;
-      }
-      if (this.isClosed()) return;
-      this.deliver(held[i]!);
-    }
-    if (this.held === undefined && !this.isClosed()) this.connection.resume();
+    return held;
+  }
+
+  /** Holding again while taken frames were handled: `rest` goes first, before anything held since. */
+  keep(rest: Frame[]): void {
+    this.held = this.held === undefined ? rest : rest.concat(this.held);
+  }
+
+  /** Reading goes on (every taken frame was handled and nothing holds). */
+  resume(): void {
+    this.connection.resume();
   }
 
   /** Drops what is held (the session closes or refuses its peer). */

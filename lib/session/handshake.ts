@@ -1,6 +1,12 @@
 import { MetaKeys } from '../protocol/constants.js';
 import { parseMetas } from '../protocol/metas.js';
+import type { Frame } from '../protocol/frame.js';
 import type { Handshake, Metas } from './types.js';
+
+/** The handshake a Connect (server side) or Connack (client side) frame describes. */
+export function describeHandshake(frame: Frame): Handshake {
+  return buildHandshake(frame.data.length > 0 ? frame.data.toString('utf8') : frame.event, frame.metaString);
+}
 
 /**
  * Builds the handshake view of a Connect (server side) or Connack (client side) frame

@@ -31,8 +31,8 @@ export class InboundStreams {
   constructor(
     private readonly max: number,
     private readonly log: EngineLogger,
-    /** Messages being reassembled from fragments (or skipped) right now. */
-    private readonly partials: () => number,
+    /** The session's fragment aggregator: its messages being reassembled (or skipped) count too. */
+    private readonly fragments: { readonly partials: number },
     /** The connection's account in the server's memory budget (servers only). */
     private readonly memory?: ConnectionMemory,
   ) {}
@@ -46,7 +46,7 @@ export class InboundStreams {
    * @throws SocketDError `SOCKETD_ERR_TOO_MANY_STREAMS` (closes with 1002) at the cap.
    */
   checkRoom(): void {
-    const partials = this.partials();
+    const partials = this.fragments.partials;
     if (this.open.size + partials >= this.max) {
       throw socketDError('TOO_MANY_STREAMS', `peer opened more than ${this.max} unanswered streams (${this.open.size}) and partially sent messages (${partials}) (maxInboundStreams)`);
     }
@@ -58,7 +58,7 @@ export class InboundStreams {
    * room for one more stream.
    */
   tryAdd(message: InboundMessage): 'count' | 'memory' | undefined {
-    if (this.open.size + this.partials() >= this.max) return 'count';
+    if (this.open.size + this.fragments.partials >= this.max) return 'count';
     const memory = this.memory;
     if (memory !== undefined && (memory.shareLeft() < STREAM_OVERHEAD + STREAM_ANSWER_ROOM || !memory.take(STREAM_OVERHEAD))) return 'memory';
     const replaced = this.open.get(message.sid);

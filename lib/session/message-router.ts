@@ -1,17 +1,16 @@
-import { MetaKeys } from '../protocol/constants.js';
+import { CloseCodes, MetaKeys } from '../protocol/constants.js';
 import { isSocketDError, socketDError, type SocketDError } from '../protocol/errors.js';
 import { Flags, flagName } from '../protocol/flags.js';
 import type { AlarmFrame, Frame, ReplyFrame, RequestFrame } from '../protocol/frame.js';
-import { FragmentAggregator, isFragment } from '../protocol/fragments.js';
+import { isFragment, type FragmentAggregator } from '../protocol/fragments.js';
 import { removeMeta } from '../protocol/metas.js';
 import { describeError, logFailure, safeCall } from './callbacks.js';
 import type { InboundStreams } from './inbound-streams.js';
-import type { ResolvedSessionOptions } from './options.js';
 import type { OutboundStreams } from './outbound-streams.js';
 import { CANCEL_META, InboundMessage } from './received-message.js';
+import type { Responder } from './responder.js';
 import type { SessionTelemetry } from './telemetry.js';
 import type { EngineLogger, ReceivedMessage, Session, SessionListener } from './types.js';
-import type { ConnectionMemory } from './connection.js';
 
 /**
  * Bytes charged per partial fragmented message against `maxPendingFragmentBytes` and the
@@ -26,17 +25,16 @@ export const PARTIAL_MESSAGE_OVERHEAD = 1024;
  */
 const LOGGED_REFUSALS = 10;
 
-/** What the router needs of its session beyond the public `Session`. */
-export interface RouterHost {
+/** What the router works with, all below it: it never calls back into the session's internals. */
+export interface RouterParts {
+  /** Handed to the application's listener with each message. */
   readonly session: Session;
   /** The session's tracing and metrics, if any. */
   readonly telemetry: SessionTelemetry | undefined;
-  /** Tells a responder we gave up on the stream `sid` (our cancel Alarm). */
-  cancel(sid: string, event: string): void;
-  /** An answer the engine itself sends (an Alarm) could not be written: the session closes with 1002. */
-  answerFailed(err: unknown): void;
-  /** The connection's account in the server's memory budget (servers only). */
-  readonly memory?: ConnectionMemory;
+  /** Writes the answers the router sends on its own (Alarms, cancels). */
+  readonly responder: Responder;
+  /** Reassembles fragmented messages (spec section 8), within the session's limits. */
+  readonly fragments: FragmentAggregator;
 }
 
 /**
@@ -48,39 +46,29 @@ export interface RouterHost {
  * Every call into the application is isolated (see `safeCall`): what it throws is logged and
  * never reaches the connection. A message the aggregator refuses for its size is answered
  * (Alarm for a Request/Subscribe, a failed stream for a Reply) and skipped; the session stays.
+ * An answer of its own that cannot be written throws to the session's frame handling (which
+ * closes with 1002), or, after an async handler failed, closes the session itself.
  */
 export class MessageRouter {
   private readonly session: Session;
+  private readonly telemetry: SessionTelemetry | undefined;
+  private readonly responder: Responder;
   private readonly aggregator: FragmentAggregator;
   /** True from the first Request refused at `maxInboundStreams` until one is accepted again. */
   private saturated = false;
   private refusals = 0;
 
   constructor(
-    private readonly host: RouterHost,
+    parts: RouterParts,
     private readonly listener: SessionListener,
-    options: ResolvedSessionOptions,
     private readonly inbound: InboundStreams,
     private readonly outbound: OutboundStreams,
     private readonly log: EngineLogger,
   ) {
-    this.session = host.session;
-    this.aggregator = new FragmentAggregator({
-      maxMessageSize: options.maxMessageSize,
-      maxPendingBytes: options.maxPendingFragmentBytes,
-      entryOverhead: PARTIAL_MESSAGE_OVERHEAD,
-      memory: host.memory,
-    });
-  }
-
-  /** Messages the peer has started to send in fragments and not finished (they count as streams). */
-  get partials(): number {
-    return this.aggregator.partials;
-  }
-
-  /** Drops the partial messages (the session closed). */
-  clear(): void {
-    this.aggregator.clear();
+    this.session = parts.session;
+    this.telemetry = parts.telemetry;
+    this.responder = parts.responder;
+    this.aggregator = parts.fragments;
   }
 
   onAlarm(frame: AlarmFrame): void {
@@ -120,14 +108,14 @@ export class MessageRouter {
         // No room in the server's memory budget for one more stream: refused before the handler runs.
         const why = `${flagName(whole.flag)} '${whole.event}' refused: no room in ${this.inbound.refusal()}`;
         this.logRefusal(why);
-        this.answer(() => this.session.alarm(message, why));
+        this.responder.alarm(message, why);
         return;
       }
       this.saturated = false;
     }
     if (this.listener.onMessage) {
       let result: unknown;
-      const telemetry = this.host.telemetry;
+      const telemetry = this.telemetry;
       try {
         result = telemetry === undefined ? this.listener.onMessage(this.session, message)
           : telemetry.serve(message, () => this.listener.onMessage!(this.session, message));
@@ -137,9 +125,9 @@ export class MessageRouter {
       }
       // An async handler's rejection must not become an unhandled rejection (which ends the
       // process): log it and fail the requester's stream.
-      if (result instanceof Promise) result.catch((err: unknown) => this.handlerFailed(message, err));
+      if (result instanceof Promise) result.catch((err: unknown) => this.asyncHandlerFailed(message, err));
     } else if (message.isRequest) {
-      this.answer(() => this.session.alarm(message, `no handler for '${message.event}'`));
+      this.responder.alarm(message, `no handler for '${message.event}'`);
     }
   }
 
@@ -173,19 +161,19 @@ export class MessageRouter {
     const details = err.details as { flag?: Frame['flag']; event?: string } | undefined;
     const first = { ...frame, flag: details?.flag ?? frame.flag, event: details?.event ?? frame.event };
     const what = `${flagName(first.flag)} '${first.event}' (sid ${first.sid})`;
-    this.host.telemetry?.limitHit(err.code);
+    this.telemetry?.limitHit(err.code);
     const message = new InboundMessage({ ...first, metaString: removeMeta(first.metaString, MetaKeys.DATA_FRAGMENT_IDX) });
     switch (first.flag) {
       case Flags.Request:
       case Flags.Subscribe:
         this.logRefusal(`${what} refused: ${err.message}`);
-        this.answer(() => this.session.alarm(message, err.message));
+        this.responder.alarm(message, err.message);
         return;
       case Flags.Reply:
       case Flags.ReplyEnd:
         if (this.outbound.fail(first.sid, err)) {
           this.logRefusal(`${what} refused, stream failed and cancelled: ${err.message}`);
-          this.host.cancel(first.sid, first.event);
+          this.responder.cancel(first.sid, first.event);
         } else {
           this.logRefusal(`orphan ${what} dropped: ${err.message}`);
         }
@@ -199,12 +187,12 @@ export class MessageRouter {
   // This one is refused alone (an Alarm); one warning per episode.
   private overBudget(message: InboundMessage): void {
     const limit = this.inbound.limit;
-    this.host.telemetry?.limitHit('SOCKETD_ERR_TOO_MANY_STREAMS');
+    this.telemetry?.limitHit('SOCKETD_ERR_TOO_MANY_STREAMS');
     if (!this.saturated) {
       this.saturated = true;
       this.log.warn(`Socket.D session ${this.session.id}: ${this.inbound.size} Requests/Subscribes from the peer are still unanswered by local handlers (maxInboundStreams ${limit}); refusing new ones with an Alarm until some are answered`);
     }
-    this.answer(() => this.session.alarm(message, `'${message.event}' refused: ${limit} requests are already unanswered here (maxInboundStreams)`));
+    this.responder.alarm(message, `'${message.event}' refused: ${limit} requests are already unanswered here (maxInboundStreams)`);
   }
 
   // The first LOGGED_REFUSALS refusals of the session are logged, then one line saying so.
@@ -217,15 +205,17 @@ export class MessageRouter {
 
   private handlerFailed(message: ReceivedMessage, err: unknown): void {
     logFailure(this.log, `handler of '${message.event}' (session ${this.session.id})`, err);
-    if (message.isRequest) this.answer(() => this.session.alarm(message, describeError(err)));
+    if (message.isRequest) this.responder.alarm(message, describeError(err));
   }
 
-  // An answer the engine sends on its own: if it cannot be encoded, the session closes (1002).
-  private answer(send: () => boolean): void {
+  // Outside the frame's handling: an Alarm that cannot be written closes the session here
+  // (1002), since the requester must not wait for a lost answer.
+  private asyncHandlerFailed(message: ReceivedMessage, err: unknown): void {
     try {
-      send();
-    } catch (err) {
-      this.host.answerFailed(err);
+      this.handlerFailed(message, err);
+    } catch (answerErr) {
+      logFailure(this.log, `session ${this.session.id}: answering`, answerErr);
+      this.session.close(CloseCodes.ILLEGAL);
     }
   }
 }

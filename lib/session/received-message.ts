@@ -1,7 +1,7 @@
 import type { Flag } from '../protocol/flags.js';
 import { Flags } from '../protocol/flags.js';
 import type { Frame } from '../protocol/frame.js';
-import { MAX_META_BYTES } from '../protocol/constants.js';
+import { CloseCodes, MAX_META_BYTES, MetaKeys } from '../protocol/constants.js';
 import { parseMetas } from '../protocol/metas.js';
 import { safeCall } from './callbacks.js';
 import type { EngineLogger, Metas, ReceivedMessage } from './types.js';
@@ -103,4 +103,9 @@ export function alarmMetaString(to: ReceivedMessage, extra: string): string {
   if (to.metaString.length === 0) return extra;
   const both = `${to.metaString}&${extra}`;
   return Buffer.byteLength(both) > MAX_META_BYTES ? extra : both;
+}
+
+/** The code a Close frame carries (its `code` meta; 1001 when absent or not a number). */
+export function closeCodeOf(frame: Frame): number {
+  return parseInt(new InboundMessage(frame).meta(MetaKeys.CODE) ?? '', 10) || CloseCodes.CLOSE;
 }

@@ -1,6 +1,9 @@
+import { MetaKeys, PROTOCOL_VERSION } from '../protocol/constants.js';
 import { socketDError, type SocketDError } from '../protocol/errors.js';
+import { Flags } from '../protocol/flags.js';
 import type { Frame } from '../protocol/frame.js';
-import { buildHandshake } from './handshake.js';
+import { appendMetas, serializeMetas } from '../protocol/metas.js';
+import type { FrameWriter } from './frame-writer.js';
 import type { Handshake, Metas, ServerOptions } from './types.js';
 
 /** Server-side handshake settings. */
@@ -18,12 +21,12 @@ export interface ServerHandshakeHost {
   readonly isClosed: boolean;
   /** Holds frames that arrive while an async hook runs. */
   holdFrames(): void;
-  /** Sends the Connack (its metas: `outMetas`) and opens the session. */
-  accept(connect: Frame, outMetas: Metas): void;
+  /** The Connack went out: the session opens. */
+  opened(): void;
   /** Refuses the client (Close 1001); `err` is what the hook threw, if it threw. */
   refuse(err: unknown): void;
   /** Accepting failed inside the engine (the session closes with 1002). */
-  fail(err: unknown): void;
+  fail(err: unknown, what: string): void;
   /** No Connect arrived in time. */
   timeOut(err: SocketDError): void;
 }
@@ -35,7 +38,11 @@ export interface ServerHandshakeHost {
 export class ServerHandshake {
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly config: ServerHandshakeConfig, private readonly host: ServerHandshakeHost) {
+  constructor(
+    private readonly config: ServerHandshakeConfig,
+    private readonly host: ServerHandshakeHost,
+    private readonly writer: FrameWriter,
+  ) {
     const ms = config.handshakeTimeout;
     const left = config.startedAt === undefined ? ms : Math.max(0, ms - (performance.now() - config.startedAt));
     this.timer = setTimeout(() => host.timeOut(socketDError('HANDSHAKE_TIMEOUT', `no Connect within ${ms} ms`)), left);
@@ -46,11 +53,6 @@ export class ServerHandshake {
   stop(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-  }
-
-  /** The handshake a Connect frame describes (its URL, path, params and version). */
-  static describe(connect: Frame): Handshake {
-    return buildHandshake(connect.data.length > 0 ? connect.data.toString('utf8') : connect.event, connect.metaString);
   }
 
   /** Runs the hook on a Connect frame (described by `handshake`): Connack or refusal follows. */
@@ -69,7 +71,7 @@ export class ServerHandshake {
       verdict.then(
         (ok) => this.decide(connect, ok, outMetas),
         (err: unknown) => { if (!this.host.isClosed) this.host.refuse(err); },
-      ).catch((err: unknown) => { if (!this.host.isClosed) this.host.fail(err); });
+      ).catch((err: unknown) => { if (!this.host.isClosed) this.host.fail(err, 'accepting the handshake'); });
     } else {
       this.decide(connect, verdict, outMetas);
     }
@@ -77,7 +79,17 @@ export class ServerHandshake {
 
   private decide(connect: Frame, verdict: boolean | void, outMetas: Metas): void {
     if (this.host.isClosed) return;
-    if (verdict === false) this.host.refuse(undefined);
-    else this.host.accept(connect, outMetas);
+    if (verdict === false) {
+      this.host.refuse(undefined);
+      return;
+    }
+    try {
+      const metaString = appendMetas(serializeMetas({ [MetaKeys.VERSION]: PROTOCOL_VERSION }), outMetas);
+      this.writer.writeFrame({ flag: Flags.Connack, sid: connect.sid, event: connect.event, metaString, data: connect.data });
+    } catch (err) {
+      this.host.fail(err, 'sending the Connack');
+      return;
+    }
+    this.host.opened();
   }
 }

@@ -1,25 +1,22 @@
-import { CloseCodes, describeCloseCode, MAX_FRAGMENT_SIZE, MetaKeys, PROTOCOL_VERSION } from '../protocol/constants.js';
+import { CloseCodes, describeCloseCode, MAX_FRAGMENT_SIZE } from '../protocol/constants.js';
 import { SocketDError, socketDError } from '../protocol/errors.js';
 import { Flags, flagName, type Flag } from '../protocol/flags.js';
-import { unexpectedFlag, type Frame, type FrameOf } from '../protocol/frame.js';
+import { unexpectedFlag, type Frame } from '../protocol/frame.js';
 import { checkReceivedFields } from '../protocol/frame-codec.js';
-import { appendMetas, serializeMetas } from '../protocol/metas.js';
-import { newSessionId, newSid } from '../protocol/sid.js';
+import { newSessionId } from '../protocol/sid.js';
 import type { Connection, ConnectionHandlers, ConnectionMemory } from './connection.js';
 import { describeError, logFailure, safeCall } from './callbacks.js';
-import { buildHandshake } from './handshake.js';
+import { describeHandshake } from './handshake.js';
 import { FrameHold } from './frame-hold.js';
-import { InboundStreams } from './inbound-streams.js';
-import { MessageRouter } from './message-router.js';
+import { wireSessionParts, type SessionParts } from './session-parts.js';
 import { ServerHandshake, type ServerHandshakeConfig } from './server-handshake.js';
 import type { ResolvedSessionOptions } from './options.js';
-import { FrameWriter, MAX_UNANSWERED_PINGS, metaStringOf, payloadBytes, toPayload } from './frame-writer.js';
+import { FrameWriter, MAX_UNANSWERED_PINGS } from './frame-writer.js';
 import { ClientHandshake } from './client-handshake.js';
 import { CloseFence } from './close-fence.js';
 import { IdleWatch } from './idle-watch.js';
 import { Waiters } from './waiters.js';
-import { OutboundStreams, streamTimeout } from './outbound-streams.js';
-import { alarmMetaString, CANCEL_META, InboundMessage } from './received-message.js';
+import { closeCodeOf } from './received-message.js';
 import { getTelemetry, type SessionTelemetry } from './telemetry.js';
 import type {
   EngineLogger, Handshake, Metas, Payload, ReceivedMessage, RequestOptions, SendOptions, Session, SessionListener, SessionState, StreamHandle, StreamObserver,
@@ -27,7 +24,6 @@ import type {
 
 const NO_HANDSHAKE: Handshake = Object.freeze({ url: '', path: '/', params: Object.freeze({}), version: undefined });
 export { CANCEL_META } from './received-message.js';
-const CANCEL_TEXT = Buffer.from('stream cancelled by the requester');
 
 /** Frames a client may send before its Connack while the server's async handshake hook runs. */
 const MAX_HELD_FRAMES = 1024;
@@ -41,6 +37,10 @@ const MAX_HELD_FRAMES = 1024;
  *     | <------------------------- Close(1001) --|  refused: client's connect fails
  *
  *   close: Close(1000) = "draining, start nothing new"; Close(>1000) = closed, transport ends.
+ *
+ * A received frame goes one way: `handleFrame` (hold, handshake or flag) -> the router
+ * (reassembly, inbound and outbound stream tables, the responder for refusals) -> the
+ * application's listener or the waiting observer. Nothing below calls back into the session.
  */
 export class SocketDSession implements Session {
   readonly id = newSessionId();
@@ -48,9 +48,7 @@ export class SocketDSession implements Session {
   private stateValue: SessionState = 'handshaking';
   private handshakeValue: Handshake = NO_HANDSHAKE;
   private closeCodeValue: number | undefined;
-  private readonly outbound: OutboundStreams;
-  private readonly inbound: InboundStreams;
-  private readonly router: MessageRouter;
+  private readonly parts: SessionParts;
   private readonly writer: FrameWriter;
   private readonly log: EngineLogger;
   private readonly closeHooks: ((code: number, err?: Error) => void)[] = [];
@@ -73,22 +71,15 @@ export class SocketDSession implements Session {
     /** The transport's schema (as in the URL), for telemetry. */
     transport = 'unknown',
   ) {
-    const log = this.log = options.logger;
+    this.log = options.logger;
     // A datagram connection never fragments (spec 3.3): a frame too large for it fails its call.
     const fragmentSize = connection.capabilities?.datagram === true ? MAX_FRAGMENT_SIZE : options.fragmentSize;
     this.writer = new FrameWriter(connection, fragmentSize, () => this.onWritesBlocked(), options.maxMessageSize);
     this.tel = getTelemetry()?.session(this, transport, role, fragmentSize);
     if (this.tel !== undefined) this.writer.io = this.tel.io;
-    // A timed-out stream is cancelled on the wire too, so the responder stops producing.
-    this.outbound = new OutboundStreams(log, (sid, event) => this.sendCancel(sid, event));
-    this.inbound = new InboundStreams(options.maxInboundStreams, log, () => this.router.partials, connection.memory);
-    const routerHost = {
-      session: this, telemetry: this.tel, memory: connection.memory,
-      cancel: (sid: string, event: string) => this.sendCancel(sid, event), answerFailed: (err: unknown) => this.answerFailed(err),
-    };
-    this.router = new MessageRouter(routerHost, listener, options, this.inbound, this.outbound, log);
-    this.hold = new FrameHold(connection, (frame) => this.handleFrame(frame), () => this.stateValue === 'closed');
-    if (serverHandshake) this.serverHandshake = new ServerHandshake(serverHandshake, this.handshakeHost());
+    this.parts = wireSessionParts(this, connection, options, listener, this.writer, this.tel, () => this.stateValue === 'closed');
+    this.hold = new FrameHold(connection);
+    if (serverHandshake) this.serverHandshake = new ServerHandshake(serverHandshake, this.handshakeHost(), this.writer);
     const handlers: ConnectionHandlers = {
       onFrame: (frame) => this.handleFrame(frame),
       onProtocolError: (err) => this.violate(err),
@@ -106,9 +97,9 @@ export class SocketDSession implements Session {
   get memory(): ConnectionMemory | undefined { return this.connection.memory; }
   get closeCode(): number | undefined { return this.closeCodeValue; }
   /** Outgoing streams still waiting for answers. */
-  get pendingStreams(): number { return this.outbound.size; }
+  get pendingStreams(): number { return this.parts.outbound.size; }
   /** Incoming Request/Subscribe streams not yet answered to the end. */
-  get inboundStreams(): number { return this.inbound.size; }
+  get inboundStreams(): number { return this.parts.inbound.size; }
 
   // ---- client handshake -------------------------------------------------------------
 
@@ -121,10 +112,7 @@ export class SocketDSession implements Session {
 
   send(event: string, data?: Payload, options?: SendOptions): boolean {
     this.assertCanStart();
-    const payload = toPayload(data);
-    let metaString = metaStringOf(options?.metas);
-    if (this.tel !== undefined) metaString = this.tel.emit(event, metaString, payloadBytes(payload));
-    return this.writer.write(Flags.Message, newSid(), event, metaString, payload);
+    return this.parts.requester.send(event, data, options);
   }
 
   request(event: string, data?: Payload, options?: RequestOptions): Promise<ReceivedMessage> {
@@ -139,35 +127,19 @@ export class SocketDSession implements Session {
 
   stream(kind: 'request' | 'subscribe', event: string, data: Payload | undefined, observer: StreamObserver, options?: RequestOptions): StreamHandle {
     this.assertCanStart();
-    if (this.outbound.size >= this.options.maxPendingStreams) {
-      throw socketDError('TOO_MANY_PENDING', `${this.outbound.size} streams already pending on this session (maxPendingStreams)`);
-    }
-    const sid = newSid();
-    const timeout = streamTimeout(kind, options?.timeout, this.options);
-    const payload = toPayload(data);
-    let metaString = metaStringOf(options?.metas);
-    if (this.tel !== undefined) ({ metaString, observer } = this.tel.call(kind, event, metaString, payloadBytes(payload), observer));
-    this.outbound.add(sid, kind, event, observer, timeout, kind === 'subscribe' ? options?.firstReplyTimeout : undefined);
-    try {
-      this.writer.write(kind === 'request' ? Flags.Request : Flags.Subscribe, sid, event, metaString, payload);
-    } catch (err) {
-      this.outbound.forget(sid);
-      this.tel?.failed(observer, err as Error);
-      throw err;
-    }
-    return { sid, cancel: () => this.cancelStream(sid) };
+    return this.parts.requester.stream(kind, event, data, observer, options);
   }
 
   reply(to: ReceivedMessage, data?: Payload, metas?: Metas | string): boolean {
-    return this.answer(to, Flags.Reply, toPayload(data), metaStringOf(metas));
+    return this.parts.responder.reply(to, data, metas);
   }
 
   replyEnd(to: ReceivedMessage, data?: Payload, metas?: Metas | string): boolean {
-    return this.answer(to, Flags.ReplyEnd, toPayload(data), metaStringOf(metas));
+    return this.parts.responder.replyEnd(to, data, metas);
   }
 
   alarm(to: ReceivedMessage, text: string, metas?: Metas | string): boolean {
-    return this.answer(to, Flags.Alarm, Buffer.from(text), alarmMetaString(to, metaStringOf(metas)));
+    return this.parts.responder.alarm(to, text, metas);
   }
 
   drain(): Promise<void> {
@@ -185,7 +157,12 @@ export class SocketDSession implements Session {
 
   /** See `Session.pauseUntil` (a broker passes a slow target's backpressure on to its source). */
   pauseUntil(until: Promise<unknown>): void {
-    if (this.stateValue === 'open' || this.stateValue === 'closing') this.hold.holdUntil(until);
+    if (this.stateValue !== 'open' && this.stateValue !== 'closing') return;
+    this.hold.holdOutside();
+    const settled = (): void => {
+      if (this.hold.outsideSettled()) this.releaseHeld();
+    };
+    until.then(settled, settled);
   }
 
   /**
@@ -245,8 +222,46 @@ export class SocketDSession implements Session {
     try {
       // Spec 2.2 reads a lone 00 as content, but no answer could carry such a sid back.
       checkReceivedFields(frame);
-      if (this.stateValue === 'handshaking') this.onHandshakeFrame(frame);
-      else if (this.stateValue !== 'closed') this.dispatch(frame);
+      if (this.stateValue === 'handshaking') this.checkHandshakeFlag(frame.flag);
+      else if (this.stateValue === 'closed') return;
+      // Every flag is handled (the switch is exhaustive).
+      switch (frame.flag) {
+        case Flags.Connect:
+        case Flags.Connack:
+          if (this.stateValue !== 'handshaking') throw socketDError('UNEXPECTED_FRAME', `${flagName(frame.flag)} after the handshake`);
+          this.handshakeValue = describeHandshake(frame);
+          if (this.serverHandshake !== undefined) this.serverHandshake.run(frame, this.handshakeValue);
+          else this.opened();
+          break;
+        case Flags.Ping:
+          if (!this.writer.pong()) throw socketDError('PING_FLOOD', `more than ${MAX_UNANSWERED_PINGS} Pings while not reading the answers`);
+          break;
+        case Flags.Pong:
+          this.fence?.pass();
+          break;
+        case Flags.Close:
+          if (this.stateValue === 'handshaking') this.refused();
+          else this.onCloseFrame(closeCodeOf(frame));
+          break;
+        case Flags.Alarm:
+        case Flags.Pressure:
+          this.parts.router.onAlarm(frame);
+          break;
+        case Flags.Message:
+        case Flags.Request:
+        case Flags.Subscribe:
+          if (this.fence?.passed === true) this.fence.refuse(frame, this.writer, this.log, this.remoteAddress ?? this.id);
+          else this.parts.router.onRequest(frame);
+          break;
+        case Flags.Reply:
+        case Flags.ReplyEnd:
+          this.parts.router.onReply(frame);
+          break;
+        case Flags.Unknown:
+          throw socketDError('UNEXPECTED_FRAME', `${flagName(frame.flag)} after the handshake`);
+        default:
+          throw unexpectedFlag(frame);
+      }
     } catch (err) {
       // User callbacks are isolated; what lands here is a violation or the engine failing to answer.
       if (err instanceof SocketDError && err.closeCode !== undefined) this.violate(err);
@@ -254,30 +269,50 @@ export class SocketDSession implements Session {
     }
   }
 
+  /** Handles the frames held until now, in order; reading resumes unless one of them holds again. */
+  private releaseHeld(): void {
+    const held = this.hold.take();
+    if (held === undefined) return;
+    for (let i = 0; i < held.length; i++) {
+      if (this.hold.holding) {
+        this.hold.keep(held.slice(i));
+        return;
+      }
+      if (this.stateValue === 'closed') return;
+      this.handleFrame(held[i]!);
+    }
+    if (!this.hold.holding && this.stateValue !== 'closed') this.hold.resume();
+  }
+
   private handleDrain(): void {
-    this.hold.drained();
+    if (this.hold.drained()) this.releaseHeld();
     this.drainWaiters.release();
   }
 
   // ---- internals ---------------------------------------------------------------------
 
-  private onHandshakeFrame(frame: Frame): void {
+  /** Before the handshake ends, a server takes only a Connect, a client a Connack or a Close (refused). */
+  private checkHandshakeFlag(flag: Flag): void {
     if (this.serverHandshake !== undefined) {
-      if (frame.flag !== Flags.Connect) throw socketDError('UNEXPECTED_FRAME', `${flagName(frame.flag)} before Connect`);
-      this.handshakeValue = ServerHandshake.describe(frame);
-      this.serverHandshake.run(frame, this.handshakeValue);
-    } else if (frame.flag === Flags.Connack) {
-      this.handshakeValue = buildHandshake(frame.data.length > 0 ? frame.data.toString('utf8') : frame.event, frame.metaString);
-      this.open();
-      this.clientHandshake.accepted();
-      safeCall(this.log, 'onOpen listener', () => this.listener.onOpen?.(this));
-    } else if (frame.flag === Flags.Close) {
-      this.tel?.refused();
-      this.connection.end();
-      this.finalize(CloseCodes.OPEN_FAIL, socketDError('HANDSHAKE_REJECTED', 'connection request was rejected by the server (Close before Connack)'));
-    } else {
-      throw socketDError('UNEXPECTED_FRAME', `${flagName(frame.flag)} before Connack`);
+      if (flag !== Flags.Connect) throw socketDError('UNEXPECTED_FRAME', `${flagName(flag)} before Connect`);
+    } else if (flag !== Flags.Connack && flag !== Flags.Close) {
+      throw socketDError('UNEXPECTED_FRAME', `${flagName(flag)} before Connack`);
     }
+  }
+
+  /** The Connack went out (server) or arrived (client). */
+  private opened(): void {
+    this.open();
+    this.clientHandshake.accepted();
+    safeCall(this.log, 'onOpen listener', () => this.listener.onOpen?.(this));
+    this.releaseHeld();
+  }
+
+  /** The server answered the client's Connect with a Close. */
+  private refused(): void {
+    this.tel?.refused();
+    this.connection.end();
+    this.finalize(CloseCodes.OPEN_FAIL, socketDError('HANDSHAKE_REJECTED', 'connection request was rejected by the server (Close before Connack)'));
   }
 
   /** What the server handshake may do to this session. */
@@ -287,28 +322,15 @@ export class SocketDSession implements Session {
       get remoteAddress() { return session.remoteAddress; },
       get isClosed() { return session.stateValue === 'closed'; },
       holdFrames: () => this.hold.hold(),
-      accept: (connect: Frame, outMetas: Metas) => this.acceptConnect(connect, outMetas),
+      opened: () => this.opened(),
       refuse: (err: unknown) => this.refuse(err),
-      fail: (err: unknown) => this.answerFailed(err, 'accepting the handshake'),
+      fail: (err: unknown, what: string) => this.answerFailed(err, what),
       timeOut: (err: SocketDError) => {
         this.log.warn(`Socket.D session ${this.remoteAddress ?? ''}: ${err.message}, closing`);
         this.connection.destroy();
         this.finalize(CloseCodes.DISCONNECTION, err);
       },
     };
-  }
-
-  private acceptConnect(connect: Frame, outMetas: Metas): void {
-    try {
-      const metaString = appendMetas(serializeMetas({ [MetaKeys.VERSION]: PROTOCOL_VERSION }), outMetas);
-      this.writer.writeFrame({ flag: Flags.Connack, sid: connect.sid, event: connect.event, metaString, data: connect.data });
-    } catch (err) {
-      this.answerFailed(err, 'sending the Connack');
-      return;
-    }
-    this.open();
-    safeCall(this.log, 'onOpen listener', () => this.listener.onOpen?.(this));
-    this.hold.release();
   }
 
   private refuse(err: unknown): void {
@@ -332,43 +354,7 @@ export class SocketDSession implements Session {
     this.shut(CloseCodes.CLOSE, CloseCodes.DISCONNECTION, socketDError('IDLE_TIMEOUT', `nothing read for ${this.options.idleTimeout} ms`));
   }
 
-  /** An open or closing session's frame, by flag; every flag is handled (the switch is exhaustive). */
-  private dispatch(frame: Frame): void {
-    switch (frame.flag) {
-      case Flags.Ping:
-        if (!this.writer.pong()) throw socketDError('PING_FLOOD', `more than ${MAX_UNANSWERED_PINGS} Pings while not reading the answers`);
-        break;
-      case Flags.Pong:
-        this.fence?.pass();
-        break;
-      case Flags.Close:
-        this.onCloseFrame(frame);
-        break;
-      case Flags.Alarm:
-      case Flags.Pressure:
-        this.router.onAlarm(frame);
-        break;
-      case Flags.Message:
-      case Flags.Request:
-      case Flags.Subscribe:
-        if (this.fence?.passed === true) this.fence.refuse(frame, this.writer, this.log, this.remoteAddress ?? this.id);
-        else this.router.onRequest(frame);
-        break;
-      case Flags.Reply:
-      case Flags.ReplyEnd:
-        this.router.onReply(frame);
-        break;
-      case Flags.Unknown:
-      case Flags.Connect:
-      case Flags.Connack:
-        throw socketDError('UNEXPECTED_FRAME', `${flagName(frame.flag)} after the handshake`);
-      default:
-        throw unexpectedFlag(frame);
-    }
-  }
-
-  private onCloseFrame(frame: FrameOf<typeof Flags.Close>): void {
-    const code = parseInt(new InboundMessage(frame).meta(MetaKeys.CODE) ?? '', 10) || CloseCodes.CLOSE;
+  private onCloseFrame(code: number): void {
     if (code === CloseCodes.CLOSE_STARTING) {
       this.stateValue = 'closing';
       safeCall(this.log, 'onClosing listener', () => this.listener.onClosing?.(this));
@@ -377,31 +363,6 @@ export class SocketDSession implements Session {
     this.closeCodeValue = code;
     this.connection.end();
     this.finalize(code);
-  }
-
-  private answer(to: ReceivedMessage, flag: Flag, data: Buffer | string, metaString: string): boolean {
-    if (to.isDone || this.stateValue === 'closed') {
-      this.log.debug?.(`Socket.D session ${this.id}: ${flagName(flag)} to '${to.event}' (sid ${to.sid}) dropped: the stream has ended`);
-      return false;
-    }
-    const dataBytes = payloadBytes(data);
-    this.writer.checkSize(to.event, dataBytes, to.sid, metaString); // before the stream ends: its Alarm can follow
-    const ends = flag !== Flags.Reply || to.flag === Flags.Request;
-    if (ends && to.isRequest) this.inbound.finish(to as InboundMessage);
-    if (this.tel !== undefined) this.tel.answered(to, flag, dataBytes, metaString, flag === Flags.Alarm ? data.toString() : undefined);
-    return this.writer.writeChecked(flag, to.sid, to.event, metaString, data, dataBytes);
-  }
-
-  private cancelStream(sid: string): void {
-    const stream = this.outbound.forget(sid);
-    if (stream === undefined) return;
-    this.tel?.cancelled(stream.observer);
-    this.sendCancel(sid, stream.event);
-  }
-
-  private sendCancel(sid: string, event: string): void {
-    if (this.stateValue === 'closed') return;
-    this.writer.write(Flags.Alarm, sid, event, `${CANCEL_META}=1`, CANCEL_TEXT);
   }
 
   // The peer is not reading our answers: stop reading its requests until it catches up.
@@ -438,12 +399,12 @@ export class SocketDSession implements Session {
     this.hold.clear();
     this.serverHandshake?.stop();
     this.idle?.stop();
-    this.router.clear();
+    this.parts.fragments.clear();
     this.fence?.pass();
     this.clientHandshake.failed(err ?? socketDError('CONNECTION_CLOSED', `connection closed during the handshake (code ${code})`));
     const closed = socketDError('CONNECTION_CLOSED', `connection closed (${describeCloseCode(code)})`, { closeCode: code });
-    this.outbound.failAll(closed);
-    this.inbound.cancelAll();
+    this.parts.outbound.failAll(closed);
+    this.parts.inbound.cancelAll();
     this.tel?.closed(code, err);
     this.handleDrain();
     for (const hook of this.closeHooks.splice(0)) safeCall(this.log, 'onClose hook', () => hook(code, err));
