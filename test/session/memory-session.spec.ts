@@ -194,6 +194,40 @@ describe('session on the in-memory pair: backpressure and close ordering', () =>
     expect(answered).toHaveLength(20);
   });
 
+  it('pauseUntil(): frames wait until the last of two nested holds settles, then are handled in order', async () => {
+    const seen: string[] = [];
+    const { client, server } = await openPair({ onMessage(_s, m) { seen.push(m.dataAsString()); } });
+    const first = deferred<void>();
+    const second = deferred<void>();
+    server.pauseUntil(first.promise);
+    server.pauseUntil(second.promise);
+    for (let n = 0; n < 5; n++) client.send('/note', String(n));
+    await new Promise((r) => setTimeout(r, 30));
+    expect(seen).toEqual([]);
+    first.resolve();
+    await new Promise((r) => setTimeout(r, 30));
+    expect(seen).toEqual([]); // one hold still stands
+    second.reject(new Error('a rejected hold releases too'));
+    await until(() => seen.length === 5);
+    expect(seen).toEqual(['0', '1', '2', '3', '4']);
+    client.send('/note', 'after'); // reading resumed
+    await until(() => seen.length === 6);
+    expect(seen[5]).toBe('after');
+  });
+
+  it('an async handler fails and its Alarm cannot be written (too large): the session closes with 1002, the caller is not left waiting', async () => {
+    const { client, server } = await openPair({
+      maxMessageSize: 4096,
+      async onMessage() { throw new Error('x'.repeat(10_000)); },
+    });
+    const closed = deferred<number>();
+    server.onClose((code) => closed.resolve(code));
+    const err = await client.request('/fails', 'hi', { timeout: 10_000 }).then(() => undefined, (e: SocketDError) => e);
+    expect(err?.code).toBe('SOCKETD_ERR_CONNECTION_CLOSED');
+    expect(await closed.promise).toBe(CloseCodes.ILLEGAL);
+    expect(client.closeCode).toBe(CloseCodes.ILLEGAL);
+  });
+
   it('close(): the peer sees Close 1001 after every frame sent before it, pending streams fail with CONNECTION_CLOSED', async () => {
     const order: string[] = [];
     const serverClosed = deferred<number>();
