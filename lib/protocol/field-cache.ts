@@ -19,19 +19,26 @@ const SMALL_COPY = 64;
  */
 const REST_FRAMES = 16;
 
+/** Shared by every field until it first caches bytes: an idle connection holds no buffers. */
+const NO_BYTES = new Uint8Array(0);
+
 /** One field's last value and its bytes (see {@link FieldCache}). */
 export class CachedField {
   /** The field's text, from the last frame decoded. */
   text: string | undefined = undefined;
   /** Grows to the largest field seen, which the field limits bound (64, 512, 4096 bytes). */
-  private bytes: Uint8Array = new Uint8Array(0);
+  private bytes: Uint8Array = NO_BYTES;
   private length = 0;
   /** False while `bytes` do not hold `text`'s bytes (resting, or nothing cached yet). */
   private valid = false;
   /** Misses in a row. */
   private misses = 0;
-  /** Frames left to rest (see `REST_FRAMES`). */
-  private resting = 0;
+  /**
+   * Frames left to rest (see `REST_FRAMES`). The first frame is skipped: on a connection it is
+   * the Connect (or Connack), whose fields never repeat, and an idle connection then holds no
+   * copies of them.
+   */
+  private resting = 1;
 
   /** Offset of the terminator when `buf[start..]` repeats the cached bytes followed by `00 0A`, else -1. */
   match(buf: Uint8Array, start: number, end: number): number {

@@ -143,8 +143,10 @@ export class FragmentAggregator {
   private readonly maxPendingBytes: number;
   private readonly entryOverhead: number;
   private readonly memory: ByteAccount | undefined;
-  private readonly pending = new Map<string, Pending>();
-  private readonly skipped = new Map<string, Skipped>();
+  // Created on first use: most sessions never see a fragment, and an idle session's every
+  // empty Map costs ~190 bytes of heap.
+  private pendingMap: Map<string, Pending> | undefined;
+  private skippedMap: Map<string, Skipped> | undefined;
   private pendingTotal = 0;
 
   /** @throws `SOCKETD_ERR_INVALID_ARGUMENT` unless both caps are non-negative integers. */
@@ -168,12 +170,20 @@ export class FragmentAggregator {
 
   /** Number of messages being reassembled. */
   get size(): number {
-    return this.pending.size;
+    return this.pendingMap?.size ?? 0;
   }
 
   /** Messages being reassembled plus those being skipped: what a peer has started and not finished. */
   get partials(): number {
-    return this.pending.size + this.skipped.size;
+    return (this.pendingMap?.size ?? 0) + (this.skippedMap?.size ?? 0);
+  }
+
+  private get pending(): Map<string, Pending> {
+    return this.pendingMap ??= new Map();
+  }
+
+  private get skipped(): Map<string, Skipped> {
+    return this.skippedMap ??= new Map();
   }
 
   /** True when `frame` is a fragment that would start a new partial message (a first fragment for its sid). */
@@ -184,8 +194,8 @@ export class FragmentAggregator {
   /** Drops every message being reassembled or skipped (on connection close). */
   clear(): void {
     if (this.pendingTotal !== 0) this.memory?.give(this.pendingTotal);
-    this.pending.clear();
-    this.skipped.clear();
+    this.pendingMap = undefined;
+    this.skippedMap = undefined;
     this.pendingTotal = 0;
   }
 

@@ -34,7 +34,17 @@ export function newSid(): string {
  */
 export function newSessionId(): string {
   const crypto = globalThis.crypto as { randomUUID?: () => string };
-  if (crypto.randomUUID !== undefined) return crypto.randomUUID();
+  if (crypto.randomUUID !== undefined) return flat(crypto.randomUUID());
   const hex = newSid();
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${(8 | (parseInt(hex[16]!, 16) & 3)).toString(16)}${hex.slice(17, 20)}-${hex.slice(20)}`;
+  return flat(`${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${(8 | (parseInt(hex[16]!, 16) & 3)).toString(16)}${hex.slice(17, 20)}-${hex.slice(20)}`);
+}
+
+/**
+ * The id as one flat string. Node's randomUUID (like a template literal) returns a rope of
+ * ~15 pieces (~500 bytes, kept as long as the session); reading it as a number makes V8
+ * flatten it in place, and the next GC drops the pieces.
+ */
+function flat(id: string): string {
+  void Number(id);
+  return id;
 }

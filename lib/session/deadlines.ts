@@ -33,17 +33,19 @@ interface DeadlineList<T> {
 const MAX_TIMER_DELAY = 2_147_483_647;
 
 export class Deadlines<T> {
-  private readonly lists = new Map<number, DeadlineList<T>>();
+  /** One list per distinct duration; created on first use (an idle session needs none). */
+  private lists: Map<number, DeadlineList<T>> | undefined;
 
   /** `onExpire(item)` runs once per deadline that passed before it was removed. */
   constructor(private readonly onExpire: (item: T) => void) {}
 
   /** Adds a deadline `ms` from now for `item`. */
   add(item: T, ms: number): Deadline<T> {
-    let list = this.lists.get(ms);
+    const lists = this.lists ??= new Map();
+    let list = lists.get(ms);
     if (list === undefined) {
       list = { ms, head: undefined, tail: undefined, size: 0, timer: undefined, firesAt: 0 };
-      this.lists.set(ms, list);
+      lists.set(ms, list);
     }
     const at = performance.now() + ms;
     const node: Node<T> = { item, at, prev: list.tail, next: undefined, list };
@@ -71,11 +73,12 @@ export class Deadlines<T> {
 
   /** Removes every deadline and stops the timers. */
   clear(): void {
+    if (this.lists === undefined) return;
     for (const list of this.lists.values()) {
       clearTimeout(list.timer);
       for (let node = list.head; node !== undefined; node = node.next) node.list = undefined;
     }
-    this.lists.clear();
+    this.lists = undefined;
   }
 
   // Timers are armed for a list's head; a later item of the same list passes later.
@@ -105,7 +108,7 @@ export class Deadlines<T> {
     } finally {
       // Re-armed even if onExpire threw: the later deadlines must still pass.
       if (list.head !== undefined) this.arm(list, list.head.at);
-      else if (this.lists.get(list.ms) === list) this.lists.delete(list.ms);
+      else if (this.lists?.get(list.ms) === list) this.lists.delete(list.ms);
     }
   }
 }

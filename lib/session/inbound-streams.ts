@@ -26,7 +26,8 @@ export const STREAM_ANSWER_ROOM = 1024 * 1024;
  * server's memory budget, so that many open streams cost what the budget allows.
  */
 export class InboundStreams {
-  private readonly open = new Map<string, InboundMessage>();
+  // Created on first use: a client session rarely answers anything.
+  private openMap: Map<string, InboundMessage> | undefined;
 
   constructor(
     private readonly max: number,
@@ -38,7 +39,11 @@ export class InboundStreams {
   ) {}
 
   get size(): number {
-    return this.open.size;
+    return this.openMap?.size ?? 0;
+  }
+
+  private get open(): Map<string, InboundMessage> {
+    return this.openMap ??= new Map();
   }
 
   /**
@@ -47,8 +52,8 @@ export class InboundStreams {
    */
   checkRoom(): void {
     const partials = this.fragments.partials;
-    if (this.open.size + partials >= this.max) {
-      throw socketDError('TOO_MANY_STREAMS', `peer opened more than ${this.max} unanswered streams (${this.open.size}) and partially sent messages (${partials}) (maxInboundStreams)`);
+    if (this.size + partials >= this.max) {
+      throw socketDError('TOO_MANY_STREAMS', `peer opened more than ${this.max} unanswered streams (${this.size}) and partially sent messages (${partials}) (maxInboundStreams)`);
     }
   }
 
@@ -58,7 +63,7 @@ export class InboundStreams {
    * room for one more stream.
    */
   tryAdd(message: InboundMessage): 'count' | 'memory' | undefined {
-    if (this.open.size + this.fragments.partials >= this.max) return 'count';
+    if (this.size + this.fragments.partials >= this.max) return 'count';
     const memory = this.memory;
     if (memory !== undefined && (memory.shareLeft() < STREAM_OVERHEAD + STREAM_ANSWER_ROOM || !memory.take(STREAM_OVERHEAD))) return 'memory';
     const replaced = this.open.get(message.sid);
@@ -112,7 +117,7 @@ export class InboundStreams {
 
   /** Cancels every open stream (the session closed); their cancel hooks run. */
   cancelAll(): void {
-    if (this.open.size === 0) return;
+    if (this.size === 0) return;
     const answering = [...this.open.values()];
     this.memory?.give(STREAM_OVERHEAD * this.open.size);
     this.open.clear();

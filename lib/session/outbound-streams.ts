@@ -38,7 +38,9 @@ interface PendingStream {
  * changes nothing for the other streams.
  */
 export class OutboundStreams {
-  private readonly pending = new Map<string, PendingStream>();
+  // Created on first use, like the deadline lists: a session that starts nothing (most server
+  // sessions) keeps no empty table.
+  private pendingMap: Map<string, PendingStream> | undefined;
   private readonly ends = new Deadlines<PendingStream>((stream) => this.expire(stream, false));
   private readonly firsts = new Deadlines<PendingStream>((stream) => this.expire(stream, true));
 
@@ -49,7 +51,11 @@ export class OutboundStreams {
   ) {}
 
   get size(): number {
-    return this.pending.size;
+    return this.pendingMap?.size ?? 0;
+  }
+
+  private get pending(): Map<string, PendingStream> {
+    return this.pendingMap ??= new Map();
   }
 
   /**
@@ -110,9 +116,9 @@ export class OutboundStreams {
 
   /** Fails every stream: the connection is gone (we never wait for their timeouts). */
   failAll(err: Error): void {
-    if (this.pending.size === 0) return;
-    const streams = [...this.pending.values()];
-    this.pending.clear();
+    if (this.pendingMap === undefined || this.pendingMap.size === 0) return;
+    const streams = [...this.pendingMap.values()];
+    this.pendingMap = undefined;
     this.ends.clear();
     this.firsts.clear();
     for (const stream of streams) this.error(stream, err);

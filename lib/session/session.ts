@@ -54,7 +54,8 @@ export class SocketDSession implements Session {
   private readonly closeHooks: ((code: number, err?: Error) => void)[] = [];
   private readonly drainWaiters = new Waiters();
   private readonly hold: FrameHold;
-  private readonly serverHandshake: ServerHandshake | undefined;
+  /** Until the session opens (then dropped with its host: an idle session keeps neither). */
+  private serverHandshake: ServerHandshake | undefined;
   private readonly clientHandshake = new ClientHandshake();
   private idle: IdleWatch | undefined;
   /** Set by preclose(): passed by the peer's Pong to the Ping sent after our Close 1000. */
@@ -345,6 +346,7 @@ export class SocketDSession implements Session {
     this.stateValue = 'open';
     this.tel?.opened();
     this.serverHandshake?.stop();
+    this.serverHandshake = undefined;
     const idleTimeout = this.options.idleTimeout;
     if (idleTimeout > 0) this.idle = new IdleWatch(idleTimeout, () => this.closeIdle());
   }
