@@ -206,7 +206,8 @@ export async function runConns(transport: string, p: ConnsParams, clientCpu: num
     }
     await Promise.race([Promise.all(children.map((c) => once(c.child))), sleep(5000)]);
     for (const c of children) c.child.kill('SIGKILL');
-    server.kill();
+    // Stopped, not killed: a server run with BENCH_SERVER_NODE_ARGS=--cpu-prof writes its profile on exit.
+    await server.stop();
   }
 }
 

@@ -51,6 +51,8 @@ export class ServerProc {
 
   static start(transport: string, timeoutMs = 30_000, env?: Record<string, string>): Promise<ServerProc> {
     const child = fork(SERVER_JS, [transport], {
+      // BENCH_SERVER_NODE_ARGS: node flags for the server child alone (e.g. --cpu-prof, --trace-gc).
+      execArgv: [...process.execArgv, ...(process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [])],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       env: env ? { ...process.env, ...env } : process.env,
     });

@@ -18,6 +18,11 @@ export class ClientHandshake {
     });
   }
 
+  /** True while a Connect waits for its Connack. */
+  get waiting(): boolean {
+    return this.waiter !== undefined;
+  }
+
   /** The Connack arrived. */
   accepted(): void {
     const waiter = this.waiter;

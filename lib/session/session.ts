@@ -403,9 +403,9 @@ export class SocketDSession implements Session {
     this.idle?.stop();
     this.parts.fragments.clear();
     this.fence?.pass();
-    this.clientHandshake.failed(err ?? socketDError('CONNECTION_CLOSED', `connection closed during the handshake (code ${code})`));
-    const closed = socketDError('CONNECTION_CLOSED', `connection closed (${describeCloseCode(code)})`, { closeCode: code });
-    this.parts.outbound.failAll(closed);
+    // Errors only where a caller waits: a server closing 10k idle sessions creates none.
+    if (this.clientHandshake.waiting) this.clientHandshake.failed(err ?? socketDError('CONNECTION_CLOSED', `connection closed during the handshake (code ${code})`));
+    if (this.parts.outbound.size > 0) this.parts.outbound.failAll(socketDError('CONNECTION_CLOSED', `connection closed (${describeCloseCode(code)})`, { closeCode: code }));
     this.parts.inbound.cancelAll();
     this.tel?.closed(code, err);
     this.handleDrain();
